@@ -1,0 +1,74 @@
+// Element-wise activations and their gradients.
+// LeakyReLU follows TensorFlow: y = x for x > 0, alpha * x otherwise; dy/dx = alpha at x = 0.
+// tanh and sigmoid gradients are taken from the saved outputs y.
+
+struct ActParams {
+    n: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: ActParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + tid;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        let v = x[i];
+        out[i] = select(p.alpha * v, v, v > 0.0);
+    }
+}
+
+// x: the activation's input.
+@compute @workgroup_size(256, 1, 1)
+fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        out[i] = select(p.alpha * dy[i], dy[i], x[i] > 0.0);
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        // tanh(+-15) is +-1 in f32; clamping keeps drivers that expand tanh through exp() finite.
+        out[i] = tanh(clamp(x[i], -15.0, 15.0));
+    }
+}
+
+// x: the saved output y = tanh(input).
+@compute @workgroup_size(256, 1, 1)
+fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        let y = x[i];
+        out[i] = dy[i] * (1.0 - y * y);
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        out[i] = 1.0 / (1.0 + exp(-x[i]));
+    }
+}
+
+// x: the saved output y = sigmoid(input).
+@compute @workgroup_size(256, 1, 1)
+fn sigmoid_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(wid, nwg, tid);
+    if i < p.n {
+        let y = x[i];
+        out[i] = dy[i] * y * (1.0 - y);
+    }
+}

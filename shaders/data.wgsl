@@ -1,0 +1,98 @@
+// The on-GPU data path: random batch indices, the batch of real images gathered from the
+// u8 training set and scaled to [-1, 1], and N(0, 1) noise; all keyed by
+// (seed, iteration, stream) through Philox (philox.wgsl), so nothing is uploaded per iteration
+// and a run is reproducible. The iteration comes from a one-word GPU counter that the training
+// step advances itself.
+
+struct DataParams {
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    // Elements to produce (indices: the batch size; noise: batch * z_dim; images: batch * pixels).
+    count: u32,
+    // sample_indices: the number of images to draw from.
+    num_images: u32,
+    // gather_images: pixels per image (28 * 28).
+    pixels: u32,
+    // When nonzero the iteration is `fixed_iteration`, not the GPU counter (fixed sample noise).
+    use_fixed_iteration: u32,
+    fixed_iteration: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: DataParams;
+@group(0) @binding(1) var<storage, read> iteration: array<u32>;
+@group(0) @binding(2) var<storage, read_write> iteration_rw: array<u32>;
+// The training images, four u8 pixels per word (little-endian).
+@group(0) @binding(3) var<storage, read> images: array<u32>;
+@group(0) @binding(4) var<storage, read_write> indices: array<u32>;
+@group(0) @binding(5) var<storage, read> indices_in: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+fn current_iteration() -> u32 {
+    if p.use_fixed_iteration != 0u {
+        return p.fixed_iteration;
+    }
+    return iteration[0];
+}
+
+fn random_block(block: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(block, current_iteration(), p.stream, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
+}
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + tid;
+}
+
+// indices[i] = floor(u_i * num_images / 2^32): uniform over the images (sampling with
+// replacement, like the seed's np.random.randint), bias below 2^-16 for 60000 images.
+@compute @workgroup_size(256, 1, 1)
+fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(wid, nwg, tid);
+    if i >= p.count {
+        return;
+    }
+    let r = random_block(i / 4u);
+    indices[i] = mul_hi_lo(r[i % 4u], p.num_images).x;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(wid, nwg, tid);
+    if i >= p.count {
+        return;
+    }
+    let b = i / p.pixels;
+    let byte = indices_in[b] * p.pixels + i % p.pixels;
+    let value = (images[byte / 4u] >> ((byte % 4u) * 8u)) & 0xffu;
+    out[i] = f32(value) / 127.5 - 1.0;
+}
+
+// Box-Muller: each Philox block gives two pairs (u1, u2) -> four normals. u1 lies in (0, 1]
+// so log(u1) is finite; the angle is taken in [-pi, pi) where GPU sin/cos are most accurate.
+@compute @workgroup_size(256, 1, 1)
+fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let block = linear_id(wid, nwg, tid);
+    if block * 4u >= p.count {
+        return;
+    }
+    let r = random_block(block);
+    let u = vec4<f32>((vec4<f32>(r >> vec4<u32>(8u)) + vec4<f32>(1.0, 0.5, 1.0, 0.5)) * (1.0 / 16777216.0));
+    let pi = 3.14159265358979;
+    let r0 = sqrt(-2.0 * log(u.x));
+    let a0 = 2.0 * pi * u.y - pi;
+    let r1 = sqrt(-2.0 * log(u.z));
+    let a1 = 2.0 * pi * u.w - pi;
+    let z = vec4<f32>(r0 * cos(a0), r0 * sin(a0), r1 * cos(a1), r1 * sin(a1));
+    for (var j = 0u; j < 4u; j++) {
+        let i = block * 4u + j;
+        if i < p.count {
+            out[i] = z[j];
+        }
+    }
+}
+
+// Ends a training iteration: the next one draws fresh indices and noise.
+@compute @workgroup_size(1, 1, 1)
+fn advance_iteration() {
+    iteration_rw[0] += 1u;
+}

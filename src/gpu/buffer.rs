@@ -1,0 +1,178 @@
+//! Buffers: allocation, views into flat buffers, uploads and the one readback path.
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+use super::{GpuContext, GpuError};
+
+/// A range of 32-bit elements (f32 or u32) inside a storage buffer: a whole activation buffer,
+/// or one tensor inside a network's flat parameter buffer. Cloning is cheap (wgpu handles are
+/// reference counted).
+#[derive(Clone, Debug)]
+pub struct GpuSlice {
+    pub buffer: wgpu::Buffer,
+    /// Offset in bytes; a multiple of the adapter's storage offset alignment.
+    pub offset: u64,
+    /// Length in 32-bit elements.
+    pub len: usize,
+}
+
+impl GpuSlice {
+    pub fn bytes(&self) -> u64 {
+        self.len as u64 * 4
+    }
+
+    /// The sub-range `[start, start + len)` in elements. `start * 4` must keep the binding
+    /// offset aligned when the result is bound.
+    pub fn range(&self, start: usize, len: usize) -> GpuSlice {
+        assert!(start + len <= self.len, "slice out of range");
+        GpuSlice {
+            buffer: self.buffer.clone(),
+            offset: self.offset + start as u64 * 4,
+            len,
+        }
+    }
+
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            // A zero-length binding is invalid; bind at least one element.
+            size: wgpu::BufferSize::new(self.bytes().max(4)),
+        })
+    }
+}
+
+/// A small uniform buffer holding one `#[repr(C)]` parameter struct of a dispatch.
+#[derive(Clone, Debug)]
+pub struct Uniform(pub wgpu::Buffer);
+
+const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl GpuContext {
+    /// A zero-initialised storage buffer of `len` 32-bit elements.
+    pub fn storage(&self, label: &str, len: usize) -> GpuSlice {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (len.max(1) * 4) as u64,
+            usage: STORAGE_USAGE,
+            mapped_at_creation: false,
+        });
+        GpuSlice {
+            buffer,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// A storage buffer initialised with `data`.
+    pub fn storage_init<T: Pod>(&self, label: &str, data: &[T]) -> GpuSlice {
+        assert_eq!(std::mem::size_of::<T>(), 4, "storage elements are 32-bit");
+        let contents: &[u8] = if data.is_empty() {
+            &[0; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: STORAGE_USAGE,
+            });
+        GpuSlice {
+            buffer,
+            offset: 0,
+            len: data.len(),
+        }
+    }
+
+    pub fn uniform<T: Pod>(&self, label: &str, value: &T) -> Uniform {
+        Uniform(
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::bytes_of(value),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                }),
+        )
+    }
+
+    /// Uploads `data` into the slice (must have the same length).
+    pub fn write<T: Pod>(&self, dst: &GpuSlice, data: &[T]) {
+        assert_eq!(std::mem::size_of::<T>(), 4);
+        assert_eq!(data.len(), dst.len, "upload length mismatch");
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&dst.buffer, dst.offset, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Copies the slices into one staging buffer, waits, and returns their contents. This is the
+    /// only readback path: tests read tensors, training reads its small metrics buffer.
+    pub fn read_many<T: Pod>(&self, srcs: &[&GpuSlice]) -> Result<Vec<Vec<T>>, GpuError> {
+        assert_eq!(std::mem::size_of::<T>(), 4);
+        let total: u64 = srcs.iter().map(|s| s.bytes()).sum();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: total.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        let mut at = 0;
+        for s in srcs {
+            if s.len > 0 {
+                encoder.copy_buffer_to_buffer(&s.buffer, s.offset, &staging, at, s.bytes());
+            }
+            at += s.bytes();
+        }
+        self.queue.submit([encoder.finish()]);
+        let bytes = map_read(self, &staging, total)?;
+        let mut out = Vec::with_capacity(srcs.len());
+        let mut at = 0usize;
+        for s in srcs {
+            let n = s.bytes() as usize;
+            out.push(bytemuck::pod_collect_to_vec(&bytes[at..at + n]));
+            at += n;
+        }
+        Ok(out)
+    }
+
+    pub fn read<T: Pod>(&self, src: &GpuSlice) -> Result<Vec<T>, GpuError> {
+        Ok(self.read_many(&[src])?.remove(0))
+    }
+}
+
+/// Maps `staging` (after the copies into it were submitted), waits and returns its bytes.
+pub(crate) fn map_read(
+    ctx: &GpuContext,
+    staging: &wgpu::Buffer,
+    len: u64,
+) -> Result<Vec<u8>, GpuError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, ..len, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    rx.recv()
+        .map_err(|e| GpuError::Map(e.to_string()))?
+        .map_err(|e| GpuError::Map(e.to_string()))?;
+    let bytes = {
+        let view = staging
+            .get_mapped_range(..len)
+            .map_err(|e| GpuError::Map(e.to_string()))?;
+        view.to_vec()
+    };
+    staging.unmap();
+    Ok(bytes)
+}

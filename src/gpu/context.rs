@@ -1,0 +1,270 @@
+//! Adapter selection, device creation and error plumbing.
+//!
+//! wgpu reports validation errors and device loss through callbacks; a training run must turn
+//! them into `Result`s with a clear message instead of a panic, so the context collects them
+//! and every submit/readback checks them ([`GpuContext::check`]).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::GpuError;
+
+/// Which graphics API wgpu should use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The best adapter of any backend (discrete GPU first, software last).
+    #[default]
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    /// OpenGL (ES) through EGL; on Linux without a GPU this is Mesa's llvmpipe.
+    Gl,
+}
+
+impl BackendChoice {
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendChoice::Auto => wgpu::Backends::all(),
+            BackendChoice::Vulkan => wgpu::Backends::VULKAN,
+            BackendChoice::Metal => wgpu::Backends::METAL,
+            BackendChoice::Dx12 => wgpu::Backends::DX12,
+            BackendChoice::Gl => wgpu::Backends::GL,
+        }
+    }
+
+    /// Reads `DCGAN_BACKEND` (`auto`, `vulkan`, `metal`, `dx12`, `gl`); used by the tests so CI can
+    /// run the same kernel tests on lavapipe (Vulkan) and llvmpipe (GL).
+    pub fn from_env() -> Result<Self, GpuError> {
+        match std::env::var("DCGAN_BACKEND") {
+            Err(_) => Ok(BackendChoice::Auto),
+            Ok(s) => <Self as clap::ValueEnum>::from_str(&s, true).map_err(|_| {
+                GpuError::Config(format!(
+                    "DCGAN_BACKEND={s:?} is not one of auto, vulkan, metal, dx12, gl"
+                ))
+            }),
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Vulkan => "vulkan",
+            BackendChoice::Metal => "metal",
+            BackendChoice::Dx12 => "dx12",
+            BackendChoice::Gl => "gl",
+        };
+        f.write_str(s)
+    }
+}
+
+/// How to pick the adapter.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub backend: BackendChoice,
+    /// Case-insensitive substring of the adapter name (`--adapter`).
+    pub adapter_name: Option<String>,
+}
+
+impl GpuOptions {
+    /// Options for tests: backend from `DCGAN_BACKEND`, adapter name from `DCGAN_ADAPTER`.
+    pub fn from_env() -> Result<Self, GpuError> {
+        Ok(GpuOptions {
+            backend: BackendChoice::from_env()?,
+            adapter_name: std::env::var("DCGAN_ADAPTER").ok(),
+        })
+    }
+}
+
+/// The device, its queue and what it can do. Created once per process.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    /// The first error wgpu reported outside an error scope (validation, out of memory, internal).
+    uncaptured: Arc<Mutex<Option<String>>>,
+    /// Set by the device-lost callback.
+    lost: Arc<Mutex<Option<String>>>,
+    /// Bound where a shader declares a binding that an op instance does not use (e.g. no bias).
+    pub(crate) dummy: wgpu::Buffer,
+}
+
+fn device_type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::Gl => 1,
+        _ => 2,
+    }
+}
+
+/// One line describing an adapter, as `adapters` and error messages print it.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    let driver = if info.driver.is_empty() {
+        String::new()
+    } else {
+        format!(", driver {} {}", info.driver, info.driver_info)
+    };
+    format!(
+        "{} ({:?}, {:?}{})",
+        info.name,
+        info.backend,
+        info.device_type,
+        driver.trim_end()
+    )
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    // Validation layers are slow and noisy; wgpu's own validation stays on.
+    desc.flags = wgpu::InstanceFlags::empty();
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu can see for the given backends, in the order a run would prefer them.
+pub fn list_adapters(backend: BackendChoice) -> Vec<wgpu::Adapter> {
+    let instance = new_instance(backend.backends());
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backend.backends()));
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (
+            device_type_rank(info.device_type),
+            backend_rank(info.backend),
+        )
+    });
+    adapters
+}
+
+impl GpuContext {
+    /// Picks the adapter, requests a device with the adapter's own limits and every optional
+    /// feature the project can use, and installs the error and device-lost handlers.
+    pub fn new(options: &GpuOptions) -> Result<Self, GpuError> {
+        let adapters = list_adapters(options.backend);
+        let available: Vec<String> = adapters
+            .iter()
+            .map(|a| describe_adapter(&a.get_info()))
+            .collect();
+        let filter = options.adapter_name.as_ref().map(|s| s.to_lowercase());
+        let adapter = adapters
+            .into_iter()
+            .find(|a| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| a.get_info().name.to_lowercase().contains(f))
+            })
+            .ok_or_else(|| GpuError::NoAdapter {
+                backend: options.backend,
+                name: options.adapter_name.clone(),
+                available,
+            })?;
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::SUBGROUP
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let features = adapter.features() & wanted;
+        // The WebGPU defaults cap storage bindings at 128 MiB and buffers at 256 MiB; ask for
+        // what the adapter really has so large batches fit where the hardware allows.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("dcgan-wgpu"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| GpuError::RequestDevice(describe_adapter(&info), e.to_string()))?;
+
+        let uncaptured = Arc::new(Mutex::new(None));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            // Dropping the device at exit also "loses" it; that is not an error.
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 256,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        log::info!("adapter: {}", describe_adapter(&info));
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            uncaptured,
+            lost,
+            dummy,
+        })
+    }
+
+    /// Returns the first error wgpu reported since the last check, or device loss.
+    pub fn check(&self) -> Result<(), GpuError> {
+        if let Some(msg) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(GpuError::DeviceLost(msg));
+        }
+        if let Some(msg) = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(GpuError::Wgpu(msg));
+        }
+        Ok(())
+    }
+
+    /// Blocks until all submitted work has finished.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Poll(e.to_string()))?;
+        self.check()
+    }
+
+    pub fn describe(&self) -> String {
+        describe_adapter(&self.info)
+    }
+
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Storage-buffer offsets must be multiples of this (256 on most adapters).
+    pub fn storage_alignment(&self) -> u64 {
+        u64::from(self.limits.min_storage_buffer_offset_alignment)
+    }
+}

@@ -1,0 +1,250 @@
+//! Compiled compute pipelines ([`Kernel`]) and recorded dispatches ([`Dispatch`]).
+//!
+//! Every kernel's bind-group layout is derived from naga's analysis of its entry point, so a
+//! shader file can declare the bindings of several entry points and each pipeline only asks
+//! for the ones it really uses. Pipelines and bind groups are created once; a training step is
+//! a list of [`Dispatch`]es replayed into a compute pass.
+
+use std::sync::Arc;
+
+use super::{GpuContext, GpuError, GpuSlice, Uniform, shaders::ShaderSource};
+
+/// What to bind to one of a shader's named bindings.
+#[derive(Clone, Copy, Debug)]
+pub enum Bind<'a> {
+    Uniform(&'a Uniform),
+    Storage(&'a GpuSlice),
+    /// A placeholder for a read-only binding the kernel declares but will not read with these
+    /// parameters (e.g. `bias` when `has_bias` is 0).
+    Dummy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotKind {
+    Uniform,
+    StorageRead,
+    StorageReadWrite,
+}
+
+/// A compute pipeline for one entry point (with its pipeline-overridable constants).
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub name: Arc<str>,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    /// (binding index, variable name, kind) of every binding the entry point uses.
+    slots: Arc<[(u32, String, SlotKind)]>,
+}
+
+/// One recorded dispatch: a kernel with its bind group and grid.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub kernel: Arc<str>,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit; kernels
+/// rebuild the linear index as `wid.y * num_workgroups.x + wid.x`.
+pub fn grid_1d(n: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if n <= MAX {
+        [n.max(1), 1, 1]
+    } else {
+        [MAX, n.div_ceil(MAX), 1]
+    }
+}
+
+impl Kernel {
+    /// Compiles `entry` of `shader` with the given overridable constants.
+    pub fn new(
+        ctx: &GpuContext,
+        shader: &ShaderSource,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<Kernel, GpuError> {
+        let (module, info) = shader.parse()?;
+        let (ep_index, _) = module
+            .entry_points
+            .iter()
+            .enumerate()
+            .find(|(_, ep)| ep.name == entry)
+            .ok_or_else(|| GpuError::Shader {
+                name: shader.name.to_string(),
+                message: format!("no entry point {entry}"),
+            })?;
+        let ep_info = info.get_entry_point(ep_index);
+        let mut slots = Vec::new();
+        for (handle, var) in module.global_variables.iter() {
+            let Some(binding) = &var.binding else {
+                continue;
+            };
+            if ep_info[handle].is_empty() {
+                continue;
+            }
+            assert_eq!(binding.group, 0, "kernels use bind group 0 only");
+            let kind = match var.space {
+                naga::AddressSpace::Uniform => SlotKind::Uniform,
+                naga::AddressSpace::Storage { access } => {
+                    if access.contains(naga::StorageAccess::STORE) {
+                        SlotKind::StorageReadWrite
+                    } else {
+                        SlotKind::StorageRead
+                    }
+                }
+                other => panic!("unsupported binding space {other:?} in {}", shader.name),
+            };
+            let name = var.name.clone().unwrap_or_default();
+            slots.push((binding.binding, name, kind));
+        }
+        slots.sort_by_key(|s| s.0);
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+            .iter()
+            .map(|&(binding, _, kind)| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match kind {
+                        SlotKind::Uniform => wgpu::BufferBindingType::Uniform,
+                        SlotKind::StorageRead => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
+                        SlotKind::StorageReadWrite => {
+                            wgpu::BufferBindingType::Storage { read_only: false }
+                        }
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let label = if constants.is_empty() {
+            format!("{}::{entry}", shader.name)
+        } else {
+            let c: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}::{entry}[{}]", shader.name, c.join(","))
+        };
+        let device = &ctx.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(&label),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let source = shader.source();
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                // Every kernel writes workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Shader {
+                name: label,
+                message: e.to_string(),
+            });
+        }
+        Ok(Kernel {
+            name: label.into(),
+            pipeline,
+            layout,
+            slots: slots.into(),
+        })
+    }
+
+    /// Binds resources by the shader's variable names and returns the dispatch over
+    /// `workgroups`. Names the entry point does not use are ignored; a used one that is missing
+    /// is a programming error and panics with the kernel and binding named.
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        binds: &[(&str, Bind<'_>)],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let dummy = GpuSlice {
+            buffer: ctx.dummy.clone(),
+            offset: 0,
+            len: 1,
+        };
+        let entries: Vec<wgpu::BindGroupEntry> = self
+            .slots
+            .iter()
+            .map(|(binding, name, kind)| {
+                let bind = binds.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
+                let resource = match (bind, kind) {
+                    (Some(Bind::Uniform(u)), SlotKind::Uniform) => u.0.as_entire_binding(),
+                    (
+                        Some(Bind::Storage(s)),
+                        SlotKind::StorageRead | SlotKind::StorageReadWrite,
+                    ) => s.binding(),
+                    (Some(Bind::Dummy), SlotKind::StorageRead) => dummy.binding(),
+                    (b, k) => panic!(
+                        "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
+                        self.name
+                    ),
+                };
+                let binding = *binding;
+                wgpu::BindGroupEntry { binding, resource }
+            })
+            .collect();
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        Dispatch {
+            kernel: self.name.clone(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups,
+        }
+    }
+}
+
+impl GpuContext {
+    /// Records the dispatches into one compute pass, submits, and waits for completion.
+    pub fn run<'a>(
+        &self,
+        dispatches: impl IntoIterator<Item = &'a Dispatch>,
+    ) -> Result<(), GpuError> {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("run"),
+                timestamp_writes: None,
+            });
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        self.wait()
+    }
+}

@@ -1,0 +1,9 @@
+//! dcgan-wgpu: a DCGAN trained on MNIST entirely on the GPU with hand-written WGSL kernels.
+//!
+//! - [`gpu`]: the wgpu runtime (adapter, device, buffers, readback, kernels).
+//! - [`ops`]: one host module per kernel family, owning its pipelines.
+//! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
+
+pub mod gpu;
+pub mod ops;
+pub mod reference;

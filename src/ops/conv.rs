@@ -1,0 +1,263 @@
+//! 2-D convolution and transposed convolution with TensorFlow 'same' padding: forward, dX, dW,
+//! db. Shader: `shaders/conv.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
+//!
+//! A transposed convolution is the adjoint (the input gradient) of the convolution that maps
+//! its output size back to its input size, which is how Keras defines it. So both layer types
+//! run on the same three mappings: conv forward / conv dX / conv dW.
+
+use super::gemm::{Driver, GemmKernels, GemmParams};
+use super::reduce::ReduceOps;
+use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
+
+/// A convolution with 'same' padding: x [batch, in_h, in_w, in_c] -> y [batch, out_h, out_w,
+/// out_c], kernel [kernel, kernel, in_c, out_c] (Keras layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_c: usize,
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+/// TensorFlow 'same': out = ceil(in / s), total padding max((out - 1) s + k - in, 0), split
+/// with the smaller half before. For stride 2 on even sizes this puts the padding after.
+pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize, usize) {
+    let out = input.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(input);
+    (out, total / 2, total - total / 2)
+}
+
+impl ConvShape {
+    pub fn out_h(&self) -> usize {
+        same_padding(self.in_h, self.kernel, self.stride).0
+    }
+    pub fn out_w(&self) -> usize {
+        same_padding(self.in_w, self.kernel, self.stride).0
+    }
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
+    }
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h() * self.out_w() * self.out_c
+    }
+    pub fn kernel_len(&self) -> usize {
+        self.kernel * self.kernel * self.in_c * self.out_c
+    }
+    /// Multiply-adds of the forward pass (dX and dW cost the same).
+    pub fn macs(&self) -> u64 {
+        (self.batch * self.out_h() * self.out_w() * self.kernel_len()) as u64
+    }
+
+    fn gemm_params(&self, m: usize, n: usize, k: usize) -> GemmParams {
+        let (out_h, pad_top, _) = same_padding(self.in_h, self.kernel, self.stride);
+        let (out_w, pad_left, _) = same_padding(self.in_w, self.kernel, self.stride);
+        GemmParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            batch: self.batch as u32,
+            in_h: self.in_h as u32,
+            in_w: self.in_w as u32,
+            in_c: self.in_c as u32,
+            out_h: out_h as u32,
+            out_w: out_w as u32,
+            out_c: self.out_c as u32,
+            stride: self.stride as u32,
+            pad_top: pad_top as u32,
+            pad_left: pad_left as u32,
+            kernel_h: self.kernel as u32,
+            kernel_w: self.kernel as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// A transposed convolution with 'same' padding: x [batch, in_h, in_w, in_c] -> y [batch,
+/// in_h * s, in_w * s, out_c], kernel [kernel, kernel, out_c, in_c] (Keras layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTransposeShape {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_c: usize,
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl ConvTransposeShape {
+    pub fn out_h(&self) -> usize {
+        self.in_h * self.stride
+    }
+    pub fn out_w(&self) -> usize {
+        self.in_w * self.stride
+    }
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
+    }
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h() * self.out_w() * self.out_c
+    }
+    pub fn kernel_len(&self) -> usize {
+        self.kernel * self.kernel * self.in_c * self.out_c
+    }
+    pub fn macs(&self) -> u64 {
+        (self.batch * self.in_h * self.in_w * self.kernel_len()) as u64
+    }
+
+    /// The convolution this layer is the adjoint of: from our output size to our input size,
+    /// kernel [k, k, out_c, in_c] read as [k, k, conv in, conv out].
+    pub fn adjoint(&self) -> ConvShape {
+        let conv = ConvShape {
+            batch: self.batch,
+            in_h: self.out_h(),
+            in_w: self.out_w(),
+            in_c: self.out_c,
+            out_c: self.in_c,
+            kernel: self.kernel,
+            stride: self.stride,
+        };
+        debug_assert_eq!((conv.out_h(), conv.out_w()), (self.in_h, self.in_w));
+        conv
+    }
+}
+
+pub struct ConvOps {
+    forward: GemmKernels,
+    backward_input: GemmKernels,
+    backward_weight: GemmKernels,
+    reduce: ReduceOps,
+}
+
+impl ConvOps {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(ConvOps {
+            forward: GemmKernels::new(ctx, &shaders::CONV, 0)?,
+            backward_input: GemmKernels::new(ctx, &shaders::CONV, 1)?,
+            backward_weight: GemmKernels::new(ctx, &shaders::CONV, 2)?,
+            reduce: ReduceOps::new(ctx)?,
+        })
+    }
+
+    // ---- Conv2D ----
+
+    /// y = conv(x, W) + b.
+    pub fn conv2d_forward(
+        &self,
+        ctx: &GpuContext,
+        s: ConvShape,
+        x: &GpuSlice,
+        w: &GpuSlice,
+        b: Option<&GpuSlice>,
+        y: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        assert_eq!(
+            (x.len, w.len, y.len),
+            (s.input_len(), s.kernel_len(), s.output_len())
+        );
+        let m = s.batch * s.out_h() * s.out_w();
+        let p = s.gemm_params(m, s.out_c, s.kernel * s.kernel * s.in_c);
+        self.forward.record(ctx, p, x, w, b, y, driver)
+    }
+
+    /// dx from dy (the input gradient), bias `b` added when given (a transposed conv's forward).
+    pub fn conv2d_backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: ConvShape,
+        dy: &GpuSlice,
+        w: &GpuSlice,
+        b: Option<&GpuSlice>,
+        dx: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        assert_eq!(
+            (dy.len, w.len, dx.len),
+            (s.output_len(), s.kernel_len(), s.input_len())
+        );
+        let m = s.batch * s.in_h * s.in_w;
+        let p = s.gemm_params(m, s.in_c, s.kernel * s.kernel * s.out_c);
+        self.backward_input.record(ctx, p, dy, w, b, dx, driver)
+    }
+
+    /// dW[k, k, in_c, out_c] from x and dy.
+    pub fn conv2d_backward_weight(
+        &self,
+        ctx: &GpuContext,
+        s: ConvShape,
+        x: &GpuSlice,
+        dy: &GpuSlice,
+        dw: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        assert_eq!(
+            (x.len, dy.len, dw.len),
+            (s.input_len(), s.output_len(), s.kernel_len())
+        );
+        let p = s.gemm_params(
+            s.kernel * s.kernel * s.in_c,
+            s.out_c,
+            s.batch * s.out_h() * s.out_w(),
+        );
+        self.backward_weight.record(ctx, p, x, dy, None, dw, driver)
+    }
+
+    /// db[c] = sum of dy over batch and pixels (for either layer type: `channels` = its out_c).
+    pub fn backward_bias(
+        &self,
+        ctx: &GpuContext,
+        dy: &GpuSlice,
+        channels: usize,
+        db: &GpuSlice,
+    ) -> Dispatch {
+        self.reduce
+            .column_sum(ctx, dy.len / channels, channels, dy, db)
+    }
+
+    // ---- Conv2DTranspose ----
+
+    /// y = conv_transpose(x, W) + b.
+    pub fn conv_transpose_forward(
+        &self,
+        ctx: &GpuContext,
+        s: ConvTransposeShape,
+        x: &GpuSlice,
+        w: &GpuSlice,
+        b: Option<&GpuSlice>,
+        y: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        self.conv2d_backward_input(ctx, s.adjoint(), x, w, b, y, driver)
+    }
+
+    /// dx = conv(dy, W): the adjoint of the adjoint.
+    pub fn conv_transpose_backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: ConvTransposeShape,
+        dy: &GpuSlice,
+        w: &GpuSlice,
+        dx: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        self.conv2d_forward(ctx, s.adjoint(), dy, w, None, dx, driver)
+    }
+
+    /// dW[k, k, out_c, in_c]: the adjoint conv's weight gradient with its input being our dy
+    /// and its output gradient being our x.
+    pub fn conv_transpose_backward_weight(
+        &self,
+        ctx: &GpuContext,
+        s: ConvTransposeShape,
+        x: &GpuSlice,
+        dy: &GpuSlice,
+        dw: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        self.conv2d_backward_weight(ctx, s.adjoint(), dy, x, dw, driver)
+    }
+}

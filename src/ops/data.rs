@@ -1,0 +1,167 @@
+//! The on-GPU data path (`shaders/philox.wgsl` + `shaders/data.wgsl`): batch indices, image
+//! gather and scaling, Gaussian noise, and the iteration counter that keys them.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::kernel::grid_1d;
+use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
+
+/// Independent random streams of one iteration.
+pub mod stream {
+    /// Indices of the real batch.
+    pub const REAL_INDICES: u32 = 0;
+    /// Noise of the fakes D trains on.
+    pub const FAKE_NOISE: u32 = 1;
+    /// Noise of the generator's step.
+    pub const GENERATOR_NOISE: u32 = 2;
+    /// The fixed noise of the sample grids (drawn at iteration 0 only).
+    pub const SAMPLE_NOISE: u32 = 3;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct DataParams {
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    count: u32,
+    num_images: u32,
+    pixels: u32,
+    use_fixed_iteration: u32,
+    fixed_iteration: u32,
+}
+
+/// Where a random kernel takes its iteration from.
+#[derive(Clone, Copy, Debug)]
+pub enum Iteration<'a> {
+    /// The GPU counter (a one-element u32 buffer) the training step advances.
+    Counter(&'a GpuSlice),
+    Fixed(u32),
+}
+
+fn params(seed: u64, stream: u32, count: usize, iteration: Iteration<'_>) -> DataParams {
+    DataParams {
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream,
+        count: count as u32,
+        use_fixed_iteration: u32::from(matches!(iteration, Iteration::Fixed(_))),
+        fixed_iteration: match iteration {
+            Iteration::Fixed(i) => i,
+            Iteration::Counter(_) => 0,
+        },
+        ..Default::default()
+    }
+}
+
+fn counter_bind<'a>(iteration: Iteration<'a>) -> Bind<'a> {
+    match iteration {
+        Iteration::Counter(c) => Bind::Storage(c),
+        Iteration::Fixed(_) => Bind::Dummy,
+    }
+}
+
+pub struct DataOps {
+    sample_indices: Kernel,
+    gather_images: Kernel,
+    normal_noise: Kernel,
+    advance_iteration: Kernel,
+}
+
+impl DataOps {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let k = |e| Kernel::new(ctx, &shaders::DATA, e, &[]);
+        Ok(DataOps {
+            sample_indices: k("sample_indices")?,
+            gather_images: k("gather_images")?,
+            normal_noise: k("normal_noise")?,
+            advance_iteration: k("advance_iteration")?,
+        })
+    }
+
+    /// indices[i] uniform in [0, num_images), for i < indices.len.
+    pub fn sample_indices(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        stream: u32,
+        iteration: Iteration<'_>,
+        num_images: usize,
+        indices: &GpuSlice,
+    ) -> Dispatch {
+        let mut p = params(seed, stream, indices.len, iteration);
+        p.num_images = num_images as u32;
+        let u = ctx.uniform("sample_indices", &p);
+        self.sample_indices.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("iteration", counter_bind(iteration)),
+                ("indices", Bind::Storage(indices)),
+            ],
+            grid_1d((indices.len as u32).div_ceil(256)),
+        )
+    }
+
+    /// out[b, :] = images[indices[b], :] / 127.5 - 1 (images: u8, four per word).
+    pub fn gather_images(
+        &self,
+        ctx: &GpuContext,
+        pixels: usize,
+        images: &GpuSlice,
+        indices: &GpuSlice,
+        out: &GpuSlice,
+    ) -> Dispatch {
+        assert_eq!(out.len, indices.len * pixels);
+        let p = DataParams {
+            count: out.len as u32,
+            pixels: pixels as u32,
+            ..Default::default()
+        };
+        let u = ctx.uniform("gather_images", &p);
+        self.gather_images.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("images", Bind::Storage(images)),
+                ("indices_in", Bind::Storage(indices)),
+                ("out", Bind::Storage(out)),
+            ],
+            grid_1d((out.len as u32).div_ceil(256)),
+        )
+    }
+
+    /// out ~ N(0, 1), element i from Philox block i / 4 of (seed, iteration, stream).
+    pub fn normal_noise(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        stream: u32,
+        iteration: Iteration<'_>,
+        out: &GpuSlice,
+    ) -> Dispatch {
+        let u = ctx.uniform("normal_noise", &params(seed, stream, out.len, iteration));
+        self.normal_noise.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("iteration", counter_bind(iteration)),
+                ("out", Bind::Storage(out)),
+            ],
+            grid_1d((out.len as u32).div_ceil(4).div_ceil(256)),
+        )
+    }
+
+    /// counter[0] += 1.
+    pub fn advance_iteration(&self, ctx: &GpuContext, counter: &GpuSlice) -> Dispatch {
+        let u = ctx.uniform("advance_iteration", &DataParams::default());
+        self.advance_iteration.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("iteration_rw", Bind::Storage(counter)),
+            ],
+            [1, 1, 1],
+        )
+    }
+}

@@ -1,0 +1,104 @@
+//! Dense layer `y = x W + b` (Keras kernel layout [in, out]): forward, dX, dW and db.
+//! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
+
+use super::gemm::{Driver, GemmKernels, GemmParams};
+use super::reduce::ReduceOps;
+use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
+
+/// Batch and feature sizes of one dense layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseShape {
+    pub batch: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl DenseShape {
+    /// Multiply-adds of the forward pass (each backward GEMM costs the same).
+    pub fn macs(&self) -> u64 {
+        (self.batch * self.inputs * self.outputs) as u64
+    }
+}
+
+pub struct DenseOps {
+    forward: GemmKernels,
+    backward_input: GemmKernels,
+    backward_weight: GemmKernels,
+    reduce: ReduceOps,
+}
+
+fn params(m: usize, n: usize, k: usize) -> GemmParams {
+    GemmParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        ..Default::default()
+    }
+}
+
+impl DenseOps {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(DenseOps {
+            forward: GemmKernels::new(ctx, &shaders::DENSE, 0)?,
+            backward_input: GemmKernels::new(ctx, &shaders::DENSE, 1)?,
+            backward_weight: GemmKernels::new(ctx, &shaders::DENSE, 2)?,
+            reduce: ReduceOps::new(ctx)?,
+        })
+    }
+
+    /// y[batch, out] = x[batch, in] W[in, out] + b[out].
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        s: DenseShape,
+        x: &GpuSlice,
+        w: &GpuSlice,
+        b: Option<&GpuSlice>,
+        y: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        assert_eq!(x.len, s.batch * s.inputs);
+        assert_eq!(w.len, s.inputs * s.outputs);
+        let p = params(s.batch, s.outputs, s.inputs);
+        self.forward.record(ctx, p, x, w, b, y, driver)
+    }
+
+    /// dx[batch, in] = dy[batch, out] W^T.
+    pub fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: DenseShape,
+        dy: &GpuSlice,
+        w: &GpuSlice,
+        dx: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        let p = params(s.batch, s.inputs, s.outputs);
+        self.backward_input.record(ctx, p, dy, w, None, dx, driver)
+    }
+
+    /// dW[in, out] = x^T dy.
+    pub fn backward_weight(
+        &self,
+        ctx: &GpuContext,
+        s: DenseShape,
+        x: &GpuSlice,
+        dy: &GpuSlice,
+        dw: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        let p = params(s.inputs, s.outputs, s.batch);
+        self.backward_weight.record(ctx, p, x, dy, None, dw, driver)
+    }
+
+    /// db[out] = sum over the batch of dy.
+    pub fn backward_bias(
+        &self,
+        ctx: &GpuContext,
+        s: DenseShape,
+        dy: &GpuSlice,
+        db: &GpuSlice,
+    ) -> Dispatch {
+        self.reduce.column_sum(ctx, s.batch, s.outputs, dy, db)
+    }
+}

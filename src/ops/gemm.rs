@@ -1,0 +1,174 @@
+//! The implicit-GEMM driver (`shaders/gemm.wgsl`) shared by the dense and conv families: the
+//! parameter block, the choice between the tiled and the narrow driver, and split-K.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::kernel::grid_1d;
+use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
+
+/// Mirrors `GemmParams` in gemm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GemmParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub k_chunk: u32,
+    pub splits: u32,
+    pub has_bias: u32,
+    pub batch: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_c: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub out_c: u32,
+    pub stride: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub kernel_h: u32,
+    pub kernel_w: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Tile edge of `gemm_tiled` (BM = BN) and its K depth.
+const TILE: u32 = 64;
+const TILE_K: u32 = 16;
+/// Below this many output columns the tiled driver wastes most of each 64-wide tile.
+const NARROW_N: u32 = 16;
+/// Split K until about this many workgroups are in flight (weight gradients have few output
+/// tiles and a reduction over every pixel of the batch).
+const TARGET_WORKGROUPS: u32 = 256;
+/// ...but keep at least this much K per split.
+const MIN_K_PER_SPLIT: u32 = 256;
+
+/// The three driver pipelines compiled for one operand mapping (`OP`) of one family.
+#[derive(Clone, Debug)]
+pub struct GemmKernels {
+    tiled: Kernel,
+    narrow: Kernel,
+    splitk_sum: Kernel,
+}
+
+/// Which driver a GEMM runs with; exposed so tests can cover each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// Chosen from the shape.
+    Auto,
+    Tiled {
+        splits: u32,
+    },
+    Narrow,
+}
+
+impl GemmKernels {
+    pub fn new(ctx: &GpuContext, shader: &ShaderSource, op: u32) -> Result<Self, GpuError> {
+        let c = [("OP", f64::from(op))];
+        Ok(GemmKernels {
+            tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
+            narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
+            splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
+        })
+    }
+
+    /// Records `out = A B (+ bias)` for the mapping this family's `OP` defines. `params` holds
+    /// M, N, K and the geometry; split fields are filled in here. Split-K allocates its scratch
+    /// buffer now, once.
+    pub fn record(
+        &self,
+        ctx: &GpuContext,
+        mut params: GemmParams,
+        a: &GpuSlice,
+        b: &GpuSlice,
+        bias: Option<&GpuSlice>,
+        out: &GpuSlice,
+        driver: Driver,
+    ) -> Vec<Dispatch> {
+        assert_eq!(out.len, (params.m * params.n) as usize, "GEMM output size");
+        let (m, n, k) = (params.m, params.n, params.k);
+        let driver = match driver {
+            Driver::Auto if n < NARROW_N => Driver::Narrow,
+            Driver::Auto => {
+                let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+                let by_parallelism = TARGET_WORKGROUPS.div_ceil(tiles);
+                let by_depth = (k / MIN_K_PER_SPLIT).max(1);
+                Driver::Tiled {
+                    splits: by_parallelism.min(by_depth).clamp(1, 64),
+                }
+            }
+            d => d,
+        };
+        params.has_bias = u32::from(bias.is_some());
+        let bias_bind = bias.map_or(Bind::Dummy, Bind::Storage);
+        match driver {
+            Driver::Narrow => {
+                params.k_chunk = k;
+                params.splits = 1;
+                let u = ctx.uniform("gemm", &params);
+                let wg = grid_1d((m * n).div_ceil(256));
+                vec![self.narrow.dispatch(
+                    ctx,
+                    &[
+                        ("p", Bind::Uniform(&u)),
+                        ("a_src", Bind::Storage(a)),
+                        ("b_src", Bind::Storage(b)),
+                        ("bias", bias_bind),
+                        ("out", Bind::Storage(out)),
+                    ],
+                    wg,
+                )]
+            }
+            Driver::Tiled { splits } => {
+                // Each split covers a whole number of K tiles.
+                let k_chunk = k.div_ceil(splits).div_ceil(TILE_K).max(1) * TILE_K;
+                let splits = k.div_ceil(k_chunk).max(1);
+                params.k_chunk = k_chunk;
+                params.splits = splits;
+                let grid = [n.div_ceil(TILE), m.div_ceil(TILE), splits];
+                if splits == 1 {
+                    let u = ctx.uniform("gemm", &params);
+                    return vec![self.tiled.dispatch(
+                        ctx,
+                        &[
+                            ("p", Bind::Uniform(&u)),
+                            ("a_src", Bind::Storage(a)),
+                            ("b_src", Bind::Storage(b)),
+                            ("bias", bias_bind),
+                            ("out", Bind::Storage(out)),
+                        ],
+                        grid,
+                    )];
+                }
+                let scratch = ctx.storage("gemm split-K partials", (splits * m * n) as usize);
+                let mut partial_params = params;
+                partial_params.has_bias = 0;
+                let u_partial = ctx.uniform("gemm partials", &partial_params);
+                let u_sum = ctx.uniform("gemm split-K sum", &params);
+                vec![
+                    self.tiled.dispatch(
+                        ctx,
+                        &[
+                            ("p", Bind::Uniform(&u_partial)),
+                            ("a_src", Bind::Storage(a)),
+                            ("b_src", Bind::Storage(b)),
+                            ("bias", Bind::Dummy),
+                            ("out", Bind::Storage(&scratch)),
+                        ],
+                        grid,
+                    ),
+                    self.splitk_sum.dispatch(
+                        ctx,
+                        &[
+                            ("p", Bind::Uniform(&u_sum)),
+                            ("partials", Bind::Storage(&scratch)),
+                            ("bias", bias_bind),
+                            ("out", Bind::Storage(out)),
+                        ],
+                        grid_1d((m * n).div_ceil(256)),
+                    ),
+                ]
+            }
+            Driver::Auto => unreachable!(),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! One host module per kernel family: each owns its compiled pipelines (created once) and
+//! turns shapes and buffers into [`Dispatch`](crate::gpu::Dispatch)es.
+
+pub mod activation;
+pub mod adam;
+pub mod batchnorm;
+pub mod conv;
+pub mod data;
+pub mod dense;
+pub mod gemm;
+pub mod loss;
+pub mod reduce;
+
+use crate::gpu::{GpuContext, GpuError};
+
+/// Every kernel the program uses, compiled once.
+pub struct Ops {
+    pub dense: dense::DenseOps,
+    pub conv: conv::ConvOps,
+    pub batchnorm: batchnorm::BatchNormOps,
+    pub activation: activation::ActivationOps,
+    pub loss: loss::LossOps,
+    pub adam: adam::AdamOps,
+    pub data: data::DataOps,
+}
+
+impl Ops {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Ops {
+            dense: dense::DenseOps::new(ctx)?,
+            conv: conv::ConvOps::new(ctx)?,
+            batchnorm: batchnorm::BatchNormOps::new(ctx)?,
+            activation: activation::ActivationOps::new(ctx)?,
+            loss: loss::LossOps::new(ctx)?,
+            adam: adam::AdamOps::new(ctx)?,
+            data: data::DataOps::new(ctx)?,
+        })
+    }
+}
