@@ -5,5 +5,6 @@
 //! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
 
 pub mod gpu;
+pub mod model;
 pub mod ops;
 pub mod reference;

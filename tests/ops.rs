@@ -410,7 +410,7 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 fn bn_case(rows: usize, channels: usize, seed: u64) {
     let g = gpu();
     let s = BnShape { rows, channels };
-    let eps = f64::from(EPSILON);
+    let eps = EPSILON;
     let mut r = rng(seed + 1);
     let (x, xd) = bn_input(rows, channels, seed);
     let (gamma, gammad) = random(&mut r, channels, 2.0);

@@ -5,13 +5,15 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-/// Adam's hyper-parameters; the defaults are Keras'.
+/// Adam's hyper-parameters; the defaults are Keras'. Kept in double precision like Keras'
+/// Python floats: `1 - beta` must be evaluated in double and rounded once (0.1f), not as
+/// 1f - 0.9f = 0.100000024.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
-    pub learning_rate: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub epsilon: f32,
+    pub learning_rate: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
 }
 
 impl Default for AdamConfig {
@@ -42,13 +44,12 @@ impl AdamConfig {
     fn params(&self, n: usize) -> AdamParams {
         AdamParams {
             n: n as u32,
-            lr: self.learning_rate,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            // Keras evaluates `1 - beta` in double and rounds once (0.1f, not 1f - 0.9f).
-            one_minus_beta1: (1.0 - f64::from(self.beta1)) as f32,
-            one_minus_beta2: (1.0 - f64::from(self.beta2)) as f32,
-            epsilon: self.epsilon,
+            lr: self.learning_rate as f32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            epsilon: self.epsilon as f32,
             _pad: 0,
         }
     }

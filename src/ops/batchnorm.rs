@@ -6,9 +6,9 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-/// Keras' defaults.
-pub const EPSILON: f32 = 1e-3;
-pub const MOMENTUM: f32 = 0.99;
+/// Keras' defaults (Python floats: cast to float32 where Keras casts them).
+pub const EPSILON: f64 = 1e-3;
+pub const MOMENTUM: f64 = 0.99;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -33,10 +33,10 @@ impl BnShape {
         BnParams {
             rows: self.rows as u32,
             channels: self.channels as u32,
-            epsilon: EPSILON,
-            momentum: MOMENTUM,
+            epsilon: EPSILON as f32,
+            momentum: MOMENTUM as f32,
             // Keras computes 1 - momentum in double, then rounds to float32.
-            one_minus_momentum: (1.0 - f64::from(MOMENTUM)) as f32,
+            one_minus_momentum: (1.0 - MOMENTUM) as f32,
             _pad: [0; 3],
         }
     }

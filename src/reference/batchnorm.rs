@@ -115,9 +115,10 @@ pub fn backward(
 
 /// Keras' moving-average update in float32: moving * momentum + batch * (1 - momentum), with
 /// (1 - momentum) evaluated in double and rounded once.
-pub fn moving_update(moving: &mut [f32], batch: &[f32], momentum: f32) {
-    let take = (1.0 - f64::from(momentum)) as f32;
+pub fn moving_update(moving: &mut [f32], batch: &[f32], momentum: f64) {
+    let keep = momentum as f32;
+    let take = (1.0 - momentum) as f32;
     for (m, &b) in moving.iter_mut().zip(batch) {
-        *m = *m * momentum + b * take;
+        *m = *m * keep + b * take;
     }
 }

@@ -1,0 +1,202 @@
+//! The seed's generator and discriminator as layer lists, their flat parameter layout, and the
+//! GPU networks that own the buffers and record the dispatches.
+//!
+//! Keras' `Reshape((7, 7, 256))` and `Flatten` are row-major over (h, w, c), which is exactly
+//! how the NHWC activation buffers are laid out, so they are no-ops here and not listed.
+//! The discriminator's output is the logit: the sigmoid is fused into the loss.
+
+pub mod network;
+pub mod params;
+
+pub use network::{BnMode, Network, NetworkParams};
+pub use params::ParamLayout;
+
+/// Which variant of the seed's networks to build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// The post's text and the book: G has the 14x14x64 ConvTranspose + BN + LeakyReLU block;
+    /// D has one BatchNorm after its third conv.
+    #[default]
+    Full,
+    /// The post's code, literally: no 64-channel block in G, two BatchNorms after D's conv3.
+    SeedCode,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Full => "full",
+            Arch::SeedCode => "seed-code",
+        }
+    }
+}
+
+/// One layer of a network. Spatial shapes are per sample, NHWC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Dense {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// 3x3 'same' convolution; the input is h x w x in_c.
+    Conv {
+        h: usize,
+        w: usize,
+        in_c: usize,
+        out_c: usize,
+        stride: usize,
+    },
+    /// 3x3 'same' transposed convolution; the input is h x w x in_c.
+    ConvTranspose {
+        h: usize,
+        w: usize,
+        in_c: usize,
+        out_c: usize,
+        stride: usize,
+    },
+    BatchNorm {
+        channels: usize,
+    },
+    LeakyRelu,
+    Tanh,
+}
+
+/// A named layer with its per-sample input and output sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// Keras' layer name in the golden fixtures (`dense`, `convt1`, `bn1`, ...).
+    pub name: &'static str,
+    pub layer: Layer,
+    /// Elements per sample in and out.
+    pub in_len: usize,
+    pub out_len: usize,
+    /// Channels of the output (the innermost NHWC dimension).
+    pub out_channels: usize,
+}
+
+/// The parameters of a layer: (suffix, shape) in Keras order and layout.
+pub fn layer_params(layer: &Layer) -> Vec<(&'static str, Vec<usize>)> {
+    match *layer {
+        Layer::Dense { inputs, outputs } => {
+            vec![("kernel", vec![inputs, outputs]), ("bias", vec![outputs])]
+        }
+        Layer::Conv { in_c, out_c, .. } => {
+            vec![("kernel", vec![3, 3, in_c, out_c]), ("bias", vec![out_c])]
+        }
+        Layer::ConvTranspose { in_c, out_c, .. } => {
+            vec![("kernel", vec![3, 3, out_c, in_c]), ("bias", vec![out_c])]
+        }
+        Layer::BatchNorm { channels } => {
+            vec![("gamma", vec![channels]), ("beta", vec![channels])]
+        }
+        Layer::LeakyRelu | Layer::Tanh => vec![],
+    }
+}
+
+/// Builds a layer list, threading the per-sample shape (h, w, c) through the layers.
+struct Builder {
+    shape: (usize, usize, usize),
+    layers: Vec<LayerSpec>,
+}
+
+impl Builder {
+    fn new(shape: (usize, usize, usize)) -> Self {
+        Builder {
+            shape,
+            layers: Vec::new(),
+        }
+    }
+    fn push(&mut self, name: &'static str, layer: Layer, out: (usize, usize, usize)) {
+        let (h, w, c) = self.shape;
+        self.layers.push(LayerSpec {
+            name,
+            layer,
+            in_len: h * w * c,
+            out_len: out.0 * out.1 * out.2,
+            out_channels: out.2,
+        });
+        self.shape = out;
+    }
+    fn dense(&mut self, name: &'static str, outputs: usize, reshape: (usize, usize, usize)) {
+        let (h, w, c) = self.shape;
+        assert_eq!(reshape.0 * reshape.1 * reshape.2, outputs);
+        self.push(
+            name,
+            Layer::Dense {
+                inputs: h * w * c,
+                outputs,
+            },
+            reshape,
+        );
+    }
+    fn conv(&mut self, name: &'static str, out_c: usize, stride: usize) {
+        let (h, w, in_c) = self.shape;
+        let layer = Layer::Conv {
+            h,
+            w,
+            in_c,
+            out_c,
+            stride,
+        };
+        self.push(name, layer, (h.div_ceil(stride), w.div_ceil(stride), out_c));
+    }
+    fn conv_t(&mut self, name: &'static str, out_c: usize, stride: usize) {
+        let (h, w, in_c) = self.shape;
+        let layer = Layer::ConvTranspose {
+            h,
+            w,
+            in_c,
+            out_c,
+            stride,
+        };
+        self.push(name, layer, (h * stride, w * stride, out_c));
+    }
+    fn batchnorm(&mut self, name: &'static str) {
+        let s = self.shape;
+        self.push(name, Layer::BatchNorm { channels: s.2 }, s);
+    }
+    fn act(&mut self, name: &'static str, layer: Layer) {
+        let s = self.shape;
+        self.push(name, layer, s);
+    }
+}
+
+/// z (z_dim) -> Dense 7*7*256 -> reshape -> ConvT 128 s2 -> BN -> LReLU -> [ConvT 64 s1 -> BN
+/// -> LReLU] -> ConvT 1 s2 -> tanh: a 28x28x1 image in [-1, 1].
+pub fn generator(arch: Arch, z_dim: usize) -> Vec<LayerSpec> {
+    let mut b = Builder::new((1, 1, z_dim));
+    b.dense("dense", 7 * 7 * 256, (7, 7, 256));
+    b.conv_t("convt1", 128, 2);
+    b.batchnorm("bn1");
+    b.act("lrelu1", Layer::LeakyRelu);
+    if arch == Arch::Full {
+        b.conv_t("convt2", 64, 1);
+        b.batchnorm("bn2");
+        b.act("lrelu2", Layer::LeakyRelu);
+    }
+    b.conv_t("convt3", 1, 2);
+    b.act("tanh", Layer::Tanh);
+    b.layers
+}
+
+/// 28x28x1 -> Conv 32 s2 -> LReLU -> Conv 64 s2 -> BN -> LReLU -> Conv 128 s2 -> BN [-> BN]
+/// -> LReLU -> flatten -> Dense 1: the logit.
+pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
+    let mut b = Builder::new((28, 28, 1));
+    b.conv("conv1", 32, 2);
+    b.act("lrelu1", Layer::LeakyRelu);
+    b.conv("conv2", 64, 2);
+    b.batchnorm("bn2");
+    b.act("lrelu2", Layer::LeakyRelu);
+    b.conv("conv3", 128, 2);
+    b.batchnorm("bn3");
+    if arch == Arch::SeedCode {
+        b.batchnorm("bn3b");
+    }
+    b.act("lrelu3", Layer::LeakyRelu);
+    b.dense("dense", 1, (1, 1, 1));
+    b.layers
+}
+
+/// Pixels of one image.
+pub const IMAGE_PIXELS: usize = 28 * 28;

@@ -1,0 +1,442 @@
+//! A network on the GPU: its parameters (flat buffers shared by every batch size), and one
+//! batch size's activations, gradients and batch statistics, with the dispatch lists of its
+//! forward and backward passes. Everything is allocated once, when the network is built.
+
+use super::{Layer, LayerSpec, ParamLayout};
+use crate::gpu::{Dispatch, GpuContext, GpuSlice};
+use crate::ops::Ops;
+use crate::ops::activation::Activation;
+use crate::ops::adam::{self, AdamConfig};
+use crate::ops::batchnorm::{BnShape, Stats};
+use crate::ops::conv::{ConvShape, ConvTransposeShape};
+use crate::ops::dense::DenseShape;
+use crate::ops::gemm::Driver;
+
+/// How BatchNorm layers normalise in a forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnMode {
+    /// Batch statistics; also fold them into the moving statistics unless the network is
+    /// frozen (D inside the generator's step, as in Keras 2).
+    Train { update_moving: bool },
+    /// Moving statistics (Keras' `predict`).
+    Inference,
+}
+
+/// A network's parameters and optimizer state: flat buffers with one layout.
+pub struct NetworkParams {
+    pub layout: ParamLayout,
+    /// BatchNorm moving statistics.
+    pub stats_layout: ParamLayout,
+    pub params: GpuSlice,
+    pub grads: GpuSlice,
+    pub adam_m: GpuSlice,
+    pub adam_v: GpuSlice,
+    /// `[t, beta1^t, beta2^t, alpha_t]`, see `ops::adam`.
+    pub adam_state: GpuSlice,
+    pub moving: GpuSlice,
+}
+
+impl NetworkParams {
+    /// Uploads initial values (laid out by `ParamLayout::trainable` / `moving_stats`).
+    pub fn new(ctx: &GpuContext, layers: &[LayerSpec], params: &[f32], moving: &[f32]) -> Self {
+        let layout = ParamLayout::trainable(layers);
+        let stats_layout = ParamLayout::moving_stats(layers);
+        assert_eq!(
+            params.len(),
+            layout.len,
+            "parameter vector does not match the layout"
+        );
+        assert_eq!(moving.len(), stats_layout.len);
+        NetworkParams {
+            params: ctx.storage_init("params", params),
+            grads: ctx.storage("grads", layout.len),
+            adam_m: ctx.storage("adam m", layout.len),
+            adam_v: ctx.storage("adam v", layout.len),
+            adam_state: ctx.storage_init("adam state", &adam::initial_state()),
+            moving: ctx.storage_init("moving statistics", moving),
+            layout,
+            stats_layout,
+        }
+    }
+
+    /// The tensor `name` (e.g. `convt1.kernel`) inside the flat buffer `buf` (params, grads or
+    /// a moment buffer).
+    pub fn tensor(&self, buf: &GpuSlice, name: &str) -> GpuSlice {
+        let e = self.layout.entry(name);
+        buf.range(e.offset, e.len)
+    }
+
+    pub fn moving_stats(&self, layer: &str) -> Stats {
+        let m = self.stats_layout.entry(&format!("{layer}.moving_mean"));
+        let v = self.stats_layout.entry(&format!("{layer}.moving_variance"));
+        Stats {
+            mean: self.moving.range(m.offset, m.len),
+            variance: self.moving.range(v.offset, v.len),
+        }
+    }
+
+    /// One Adam step over all parameters.
+    pub fn adam_step(&self, ctx: &GpuContext, ops: &Ops, config: &AdamConfig) -> [Dispatch; 2] {
+        ops.adam.step(
+            ctx,
+            config,
+            &self.adam_state,
+            &self.grads,
+            &self.params,
+            &self.adam_m,
+            &self.adam_v,
+        )
+    }
+}
+
+/// One batch size's buffers for a layer list.
+pub struct Network {
+    pub layers: Vec<LayerSpec>,
+    pub batch: usize,
+    /// Output of each layer.
+    pub acts: Vec<GpuSlice>,
+    /// d loss / d output of layer i, for every layer but the last (whose gradient the caller
+    /// supplies to `backward`).
+    pub act_grads: Vec<GpuSlice>,
+    /// d loss / d network input.
+    pub input_grad: GpuSlice,
+    /// Batch statistics of each BatchNorm layer (None for other layers).
+    pub batch_stats: Vec<Option<Stats>>,
+}
+
+impl Network {
+    pub fn new(ctx: &GpuContext, layers: &[LayerSpec], batch: usize) -> Self {
+        let acts = layers
+            .iter()
+            .map(|l| ctx.storage(&format!("{} out", l.name), batch * l.out_len))
+            .collect();
+        let act_grads = layers[..layers.len() - 1]
+            .iter()
+            .map(|l| ctx.storage(&format!("{} grad", l.name), batch * l.out_len))
+            .collect();
+        let batch_stats = layers
+            .iter()
+            .map(|l| match l.layer {
+                Layer::BatchNorm { channels } => {
+                    // Mean and variance in one buffer, the variance at an aligned offset.
+                    let stride = channels.div_ceil(super::params::ALIGN) * super::params::ALIGN;
+                    let buf = ctx.storage(&format!("{} batch stats", l.name), 2 * stride);
+                    Some(Stats {
+                        mean: buf.range(0, channels),
+                        variance: buf.range(stride, channels),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        Network {
+            layers: layers.to_vec(),
+            batch,
+            acts,
+            act_grads,
+            input_grad: ctx.storage("input grad", batch * layers[0].in_len),
+            batch_stats,
+        }
+    }
+
+    pub fn output(&self) -> &GpuSlice {
+        self.acts.last().expect("a network has layers")
+    }
+
+    /// The dispatches of layer `i`'s forward pass from `x` into `y`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_forward(
+        &self,
+        ctx: &GpuContext,
+        ops: &Ops,
+        p: &NetworkParams,
+        i: usize,
+        x: &GpuSlice,
+        y: &GpuSlice,
+        mode: BnMode,
+    ) -> Vec<Dispatch> {
+        let spec = &self.layers[i];
+        let name = spec.name;
+        let b = self.batch;
+        let w = || p.tensor(&p.params, &format!("{name}.kernel"));
+        let bias = || p.tensor(&p.params, &format!("{name}.bias"));
+        match spec.layer {
+            Layer::Dense { inputs, outputs } => {
+                let s = DenseShape {
+                    batch: b,
+                    inputs,
+                    outputs,
+                };
+                ops.dense
+                    .forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+            }
+            Layer::Conv {
+                h,
+                w: wd,
+                in_c,
+                out_c,
+                stride,
+            } => {
+                let s = conv_shape(b, h, wd, in_c, out_c, stride);
+                ops.conv
+                    .conv2d_forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+            }
+            Layer::ConvTranspose {
+                h,
+                w: wd,
+                in_c,
+                out_c,
+                stride,
+            } => {
+                let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
+                ops.conv
+                    .conv_transpose_forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+            }
+            Layer::BatchNorm { channels } => {
+                let s = BnShape {
+                    rows: b * spec.out_len / channels,
+                    channels,
+                };
+                let gamma = p.tensor(&p.params, &format!("{name}.gamma"));
+                let beta = p.tensor(&p.params, &format!("{name}.beta"));
+                match mode {
+                    BnMode::Inference => {
+                        let moving = p.moving_stats(name);
+                        vec![ops.batchnorm.apply(ctx, s, x, &gamma, &beta, &moving, y)]
+                    }
+                    BnMode::Train { update_moving } => {
+                        let stats = self.batch_stats[i].as_ref().expect("BN stats");
+                        let mut d = vec![ops.batchnorm.stats(ctx, s, x, stats)];
+                        if update_moving {
+                            d.push(ops.batchnorm.moving_update(
+                                ctx,
+                                s,
+                                stats,
+                                &p.moving_stats(name),
+                            ));
+                        }
+                        d.push(ops.batchnorm.apply(ctx, s, x, &gamma, &beta, stats, y));
+                        d
+                    }
+                }
+            }
+            Layer::LeakyRelu => vec![ops.activation.forward(ctx, Activation::LeakyRelu, x, y)],
+            Layer::Tanh => vec![ops.activation.forward(ctx, Activation::Tanh, x, y)],
+        }
+    }
+
+    /// The whole forward pass from `input` (batch x in_len).
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        ops: &Ops,
+        p: &NetworkParams,
+        input: &GpuSlice,
+        mode: BnMode,
+    ) -> Vec<Dispatch> {
+        assert_eq!(
+            input.len,
+            self.batch * self.layers[0].in_len,
+            "network input size"
+        );
+        let mut d = Vec::new();
+        for i in 0..self.layers.len() {
+            let x = if i == 0 { input } else { &self.acts[i - 1] };
+            d.extend(self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode));
+        }
+        d
+    }
+
+    /// The backward pass after a training-mode forward from `input`, given d loss / d output.
+    /// `weights`: write the weight and bias gradients into `p.grads` (BatchNorm's dgamma and
+    /// dbeta are always written: its input gradient is computed from them).
+    /// `input_grad`: also compute d loss / d input into `self.input_grad`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        ops: &Ops,
+        p: &NetworkParams,
+        input: &GpuSlice,
+        dout: &GpuSlice,
+        weights: bool,
+        input_grad: bool,
+    ) -> Vec<Dispatch> {
+        let n = self.layers.len();
+        assert_eq!(dout.len, self.output().len);
+        let mut d = Vec::new();
+        for i in (0..n).rev() {
+            let spec = &self.layers[i];
+            let name = spec.name;
+            let b = self.batch;
+            let x = if i == 0 { input } else { &self.acts[i - 1] };
+            let y = &self.acts[i];
+            let dy = if i == n - 1 { dout } else { &self.act_grads[i] };
+            let dx = if i == 0 {
+                input_grad.then_some(&self.input_grad)
+            } else {
+                Some(&self.act_grads[i - 1])
+            };
+            let param = |buf: &GpuSlice, suffix: &str| p.tensor(buf, &format!("{name}.{suffix}"));
+            match spec.layer {
+                Layer::Dense { inputs, outputs } => {
+                    let s = DenseShape {
+                        batch: b,
+                        inputs,
+                        outputs,
+                    };
+                    if weights {
+                        let dw = param(&p.grads, "kernel");
+                        d.extend(ops.dense.backward_weight(ctx, s, x, dy, &dw, Driver::Auto));
+                        d.push(
+                            ops.dense
+                                .backward_bias(ctx, s, dy, &param(&p.grads, "bias")),
+                        );
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.dense.backward_input(ctx, s, dy, &w, dx, Driver::Auto));
+                    }
+                }
+                Layer::Conv {
+                    h,
+                    w: wd,
+                    in_c,
+                    out_c,
+                    stride,
+                } => {
+                    let s = conv_shape(b, h, wd, in_c, out_c, stride);
+                    if weights {
+                        let dw = param(&p.grads, "kernel");
+                        d.extend(
+                            ops.conv
+                                .conv2d_backward_weight(ctx, s, x, dy, &dw, Driver::Auto),
+                        );
+                        d.push(
+                            ops.conv
+                                .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
+                        );
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.conv.conv2d_backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            None,
+                            dx,
+                            Driver::Auto,
+                        ));
+                    }
+                }
+                Layer::ConvTranspose {
+                    h,
+                    w: wd,
+                    in_c,
+                    out_c,
+                    stride,
+                } => {
+                    let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
+                    if weights {
+                        let dw = param(&p.grads, "kernel");
+                        d.extend(ops.conv.conv_transpose_backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Driver::Auto,
+                        ));
+                        d.push(
+                            ops.conv
+                                .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
+                        );
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.conv.conv_transpose_backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            dx,
+                            Driver::Auto,
+                        ));
+                    }
+                }
+                Layer::BatchNorm { channels } => {
+                    let s = BnShape {
+                        rows: b * spec.out_len / channels,
+                        channels,
+                    };
+                    let stats = self.batch_stats[i].as_ref().expect("BN stats");
+                    let (dgamma, dbeta) = (param(&p.grads, "gamma"), param(&p.grads, "beta"));
+                    d.push(
+                        ops.batchnorm
+                            .backward_reduce(ctx, s, x, dy, stats, &dgamma, &dbeta),
+                    );
+                    if let Some(dx) = dx {
+                        let gamma = param(&p.params, "gamma");
+                        d.push(
+                            ops.batchnorm
+                                .backward_input(ctx, s, x, dy, &gamma, stats, &dgamma, &dbeta, dx),
+                        );
+                    }
+                }
+                Layer::LeakyRelu => {
+                    if let Some(dx) = dx {
+                        d.push(
+                            ops.activation
+                                .backward(ctx, Activation::LeakyRelu, x, dy, dx),
+                        );
+                    }
+                }
+                Layer::Tanh => {
+                    if let Some(dx) = dx {
+                        d.push(ops.activation.backward(ctx, Activation::Tanh, y, dy, dx));
+                    }
+                }
+            }
+        }
+        d
+    }
+}
+
+fn conv_shape(
+    batch: usize,
+    h: usize,
+    w: usize,
+    in_c: usize,
+    out_c: usize,
+    stride: usize,
+) -> ConvShape {
+    ConvShape {
+        batch,
+        in_h: h,
+        in_w: w,
+        in_c,
+        out_c,
+        kernel: 3,
+        stride,
+    }
+}
+
+fn conv_t_shape(
+    batch: usize,
+    h: usize,
+    w: usize,
+    in_c: usize,
+    out_c: usize,
+    stride: usize,
+) -> ConvTransposeShape {
+    ConvTransposeShape {
+        batch,
+        in_h: h,
+        in_w: w,
+        in_c,
+        out_c,
+        kernel: 3,
+        stride,
+    }
+}

@@ -1,0 +1,592 @@
+//! The kernels against Keras itself: `tests/fixtures/keras_step.safetensors` holds one full
+//! training iteration computed by Keras 3 / TensorFlow (both architecture variants, batch 8;
+//! see `tests/fixtures/trim_golden.py` and shared/golden/README.md). The checks replay each
+//! step from the fixture's own starting state, with the fixture README's tolerances:
+//! e = max|ours - keras| / max|keras| <= 1e-4 for outputs, statistics and gradients (gradient
+//! floor 1e-6 absolute), 1e-5 absolute for losses, exact accuracy, 1e-6 absolute for Adam and
+//! the moving statistics.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use dcgan_wgpu::gpu::GpuSlice;
+use dcgan_wgpu::model::{
+    self, Arch, BnMode, Layer, LayerSpec, Network, NetworkParams, ParamLayout,
+};
+use dcgan_wgpu::ops::activation::Activation;
+use dcgan_wgpu::ops::adam::AdamConfig;
+use dcgan_wgpu::ops::batchnorm::{BnShape, MOMENTUM, Stats};
+use dcgan_wgpu::reference;
+
+const BATCH: usize = 8;
+const Z_DIM: usize = 100;
+
+struct Fixture {
+    bytes: Vec<u8>,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keras_step.safetensors"
+        );
+        Fixture {
+            bytes: std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        }
+    })
+}
+
+impl Fixture {
+    /// `name` for this variant: stored under `<variant>/` or, when both variants share it,
+    /// under `shared/`.
+    fn get(&self, variant: &str, name: &str) -> Option<Vec<f32>> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).expect("fixture file");
+        let view = st
+            .tensor(&format!("{variant}/{name}"))
+            .or_else(|_| st.tensor(&format!("shared/{name}")))
+            .ok()?;
+        assert_eq!(view.dtype(), safetensors::Dtype::F32);
+        Some(bytemuck::pod_collect_to_vec(view.data()))
+    }
+    fn tensor(&self, variant: &str, name: &str) -> Vec<f32> {
+        self.get(variant, name)
+            .unwrap_or_else(|| panic!("fixture has no {variant}/{name}"))
+    }
+    fn scalar(&self, variant: &str, name: &str) -> f32 {
+        self.tensor(variant, name)[0]
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Variant {
+    arch: Arch,
+    key: &'static str,
+}
+
+const VARIANTS: [Variant; 2] = [
+    Variant {
+        arch: Arch::Full,
+        key: "full",
+    },
+    Variant {
+        arch: Arch::SeedCode,
+        key: "seedcode",
+    },
+];
+
+/// A network's flat vector from fixture tensors `<prefix>.<name>`.
+fn flat_from_fixture(v: Variant, layout: &ParamLayout, prefix: &str) -> Vec<f32> {
+    let fx = fixture();
+    let mut flat = vec![0.0; layout.len];
+    for e in &layout.entries {
+        let t = fx.tensor(v.key, &format!("{prefix}.{}", e.name));
+        assert_eq!(t.len(), e.len, "{prefix}.{}", e.name);
+        flat[e.offset..e.offset + e.len].copy_from_slice(&t);
+    }
+    flat
+}
+
+/// e = max|ours - keras| / max|keras| over the first `ours.len().min(keras.len())` values.
+fn check_e(name: &str, ours: &[f32], keras: &[f32], tol: f64, abs_floor: f64) {
+    let n = ours.len().min(keras.len());
+    assert!(n > 0, "{name}: nothing to compare");
+    let max_ref = keras[..n]
+        .iter()
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let max_diff = (0..n).fold(0.0f64, |m, i| m.max(f64::from((ours[i] - keras[i]).abs())));
+    let e = if max_ref > 0.0 {
+        max_diff / max_ref
+    } else {
+        0.0
+    };
+    println!("{name}: {n} values, max |diff| {max_diff:.3e}, e {e:.3e}");
+    assert!(
+        max_diff <= (tol * max_ref).max(abs_floor),
+        "{name}: max |diff| {max_diff:.3e} exceeds {tol:.0e} x max |keras| {max_ref:.3e} (floor {abs_floor:.0e})"
+    );
+}
+
+/// Keras' LeakyReLU in float32 (the trimming script checked this formula against Keras' own
+/// outputs bit for bit, which is why those outputs are not stored).
+fn leaky_relu_f32(x: &[f32]) -> Vec<f32> {
+    x.iter()
+        .map(|&v| if v > 0.0 { v } else { 0.01f32 * v })
+        .collect()
+}
+
+/// The start-of-step states that the fixture leaves out, re-derived from init.* and the
+/// gradients with Keras' float32 Adam and moving averages (tests/fixtures/trim_golden.py
+/// checked that this derivation reproduces Keras' tensors bit for bit).
+struct DerivedD {
+    after2_params: Vec<f32>,
+    after2_moving: Vec<f32>,
+    after3_params: Vec<f32>,
+    after3_moving: Vec<f32>,
+}
+
+fn derive_d(v: Variant, layers: &[LayerSpec]) -> DerivedD {
+    let layout = ParamLayout::trainable(layers);
+    let stats = ParamLayout::moving_stats(layers);
+    let mut params = flat_from_fixture(v, &layout, "init.D");
+    let mut moving = flat_from_fixture(v, &stats, "init.D");
+    let mut adam = reference::adam::Adam::new(layout.len);
+    let mut out = Vec::new();
+    for step in ["step2", "step3"] {
+        let grads = flat_from_fixture(v, &layout, &format!("{step}.grad.D"));
+        adam.step(&mut params, &grads);
+        update_moving(v, &stats, &mut moving, step, "D", layers);
+        out.push((params.clone(), moving.clone()));
+    }
+    let (after3_params, after3_moving) = out.pop().unwrap();
+    let (after2_params, after2_moving) = out.pop().unwrap();
+    DerivedD {
+        after2_params,
+        after2_moving,
+        after3_params,
+        after3_moving,
+    }
+}
+
+fn update_moving(
+    v: Variant,
+    stats: &ParamLayout,
+    moving: &mut [f32],
+    step: &str,
+    net: &str,
+    layers: &[LayerSpec],
+) {
+    let fx = fixture();
+    for l in layers
+        .iter()
+        .filter(|l| matches!(l.layer, Layer::BatchNorm { .. }))
+    {
+        for (stat, slot) in [
+            ("batch_mean", "moving_mean"),
+            ("batch_variance", "moving_variance"),
+        ] {
+            let batch = fx.tensor(v.key, &format!("{step}.{net}.{}.{stat}", l.name));
+            reference::batchnorm::moving_update(
+                stats.slice_mut(moving, &format!("{}.{slot}", l.name)),
+                &batch,
+                MOMENTUM,
+            );
+        }
+    }
+}
+
+/// Pads a fixture tensor of fewer samples (step 1's large tensors keep 2) to the batch.
+fn pad_to_batch(t: &[f32], per_sample: usize) -> (GpuSlice, usize) {
+    let samples = t.len() / per_sample;
+    let mut v = t.to_vec();
+    v.resize(BATCH * per_sample, 0.0);
+    (upload(&v), samples)
+}
+
+/// Runs every layer of one step on the fixture's own input to that layer and compares the
+/// output (and a training-mode BatchNorm's batch statistics) with Keras'.
+fn replay_layers(
+    v: Variant,
+    step: &str,
+    net: &str,
+    layers: &[LayerSpec],
+    params: &NetworkParams,
+    mode: BnMode,
+    input: &[f32],
+) {
+    let g = gpu();
+    let fx = fixture();
+    let network = Network::new(&g.ctx, layers, BATCH);
+    let mut prev = input.to_vec();
+    for (i, spec) in layers.iter().enumerate() {
+        let (x, samples) = pad_to_batch(&prev, spec.in_len);
+        run_all(network.layer_forward(&g.ctx, &g.ops, params, i, &x, &network.acts[i], mode));
+        let ours = read(&network.acts[i]);
+        let label = format!("{} {step}.{net}.{}", v.key, spec.name);
+        let expected = match spec.layer {
+            Layer::LeakyRelu => {
+                let e = leaky_relu_f32(&prev);
+                check_bits(&format!("{label} (exact LeakyReLU)"), &ours[..e.len()], &e);
+                e
+            }
+            _ => {
+                let e = fx.tensor(v.key, &format!("{step}.{net}.{}.out", spec.name));
+                let n = samples.min(e.len() / spec.out_len) * spec.out_len;
+                check_e(&label, &ours[..n], &e[..n], 1e-4, 0.0);
+                e
+            }
+        };
+        if let (Layer::BatchNorm { .. }, BnMode::Train { .. }) = (spec.layer, mode) {
+            let stats = network.batch_stats[i].as_ref().unwrap();
+            for (what, buf) in [
+                ("batch_mean", &stats.mean),
+                ("batch_variance", &stats.variance),
+            ] {
+                let k = fx.tensor(v.key, &format!("{step}.{net}.{}.{what}", spec.name));
+                // Seed-code bn3b normalises bn3's output, whose batch mean is mathematically
+                // beta (0 here): Keras' value is float32 noise (~1e-7), so an absolute floor.
+                check_e(&format!("{label}.{what}"), &read(buf), &k, 1e-4, 1e-6);
+            }
+        }
+        prev = expected;
+    }
+}
+
+fn run_all(d: Vec<dcgan_wgpu::gpu::Dispatch>) {
+    gpu().ctx.run(&d).expect("GPU run");
+}
+
+fn params_on_gpu(layers: &[LayerSpec], params: &[f32], moving: &[f32]) -> NetworkParams {
+    NetworkParams::new(&gpu().ctx, layers, params, moving)
+}
+
+#[test]
+fn forward_layers_match_keras() {
+    let fx = fixture();
+    for v in VARIANTS {
+        let gl = model::generator(v.arch, Z_DIM);
+        let dl = model::discriminator(v.arch);
+        let gl_layout = ParamLayout::trainable(&gl);
+        let g_init = params_on_gpu(
+            &gl,
+            &flat_from_fixture(v, &gl_layout, "init.G"),
+            &flat_from_fixture(v, &ParamLayout::moving_stats(&gl), "init.G"),
+        );
+        let derived = derive_d(v, &dl);
+        let d_init = params_on_gpu(
+            &dl,
+            &flat_from_fixture(v, &ParamLayout::trainable(&dl), "init.D"),
+            &flat_from_fixture(v, &ParamLayout::moving_stats(&dl), "init.D"),
+        );
+        let d_after2 = params_on_gpu(&dl, &derived.after2_params, &derived.after2_moving);
+        let d_after3 = params_on_gpu(&dl, &derived.after3_params, &derived.after3_moving);
+        let train = BnMode::Train {
+            update_moving: false,
+        };
+        // Step 1: G in inference mode (moving statistics) makes the fakes.
+        replay_layers(
+            v,
+            "step1",
+            "G",
+            &gl,
+            &g_init,
+            BnMode::Inference,
+            &fx.tensor(v.key, "input.z1"),
+        );
+        // Steps 2 and 3: D in training mode on the real batch, then on the step-1 fakes.
+        replay_layers(
+            v,
+            "step2",
+            "D",
+            &dl,
+            &d_init,
+            train,
+            &fx.tensor(v.key, "input.real"),
+        );
+        replay_layers(
+            v,
+            "step3",
+            "D",
+            &dl,
+            &d_after2,
+            train,
+            &fx.tensor(v.key, "step1.G.tanh.out"),
+        );
+        // Step 4: G and D both in training mode.
+        replay_layers(
+            v,
+            "step4",
+            "G",
+            &gl,
+            &g_init,
+            train,
+            &fx.tensor(v.key, "input.z2"),
+        );
+        replay_layers(
+            v,
+            "step4",
+            "D",
+            &dl,
+            &d_after3,
+            train,
+            &fx.tensor(v.key, "step4.G.tanh.out"),
+        );
+    }
+}
+
+#[test]
+fn sigmoid_and_losses_match_keras() {
+    let g = gpu();
+    let fx = fixture();
+    for v in VARIANTS {
+        let mut losses = Vec::new();
+        let mut accs = Vec::new();
+        for (step, label) in [("step2", 1.0f32), ("step3", 0.0), ("step4", 1.0)] {
+            let logits = fx.tensor(v.key, &format!("{step}.D.dense.out"));
+            let z = upload(&logits);
+            let (p, dz, metrics) = (output(BATCH), output(BATCH), output(2));
+            run_all(vec![
+                g.ops
+                    .activation
+                    .forward(&g.ctx, Activation::Sigmoid, &z, &p),
+                g.ops
+                    .loss
+                    .bce_with_logits(&g.ctx, label, &z, &dz, &metrics, 0),
+            ]);
+            check_e(
+                &format!("{} {step}.D.sigmoid", v.key),
+                &read(&p),
+                &fx.tensor(v.key, &format!("{step}.D.sigmoid.out")),
+                1e-4,
+                0.0,
+            );
+            let m = read(&metrics);
+            let keras = fx.scalar(v.key, &format!("{step}.loss"));
+            println!(
+                "{} {step}: loss {} (keras {keras}), accuracy {}",
+                v.key, m[0], m[1]
+            );
+            assert!(
+                (m[0] - keras).abs() <= 1e-5,
+                "{step} loss {} vs keras {keras}",
+                m[0]
+            );
+            losses.push(m[0]);
+            accs.push(m[1]);
+        }
+        let d_loss = 0.5 * (losses[0] + losses[1]);
+        let d_acc = 0.5 * (accs[0] + accs[1]);
+        assert!((d_loss - fx.scalar(v.key, "d_loss")).abs() <= 1e-5);
+        assert_eq!(d_acc, fx.scalar(v.key, "d_acc"), "{}: d_acc", v.key);
+        assert!((losses[2] - fx.scalar(v.key, "g_loss")).abs() <= 1e-5);
+        println!(
+            "{}: d_loss {d_loss}, d_acc {d_acc}, g_loss {}",
+            v.key, losses[2]
+        );
+    }
+}
+
+/// Biases that feed a training-mode BatchNorm: their gradient is mathematically zero and the
+/// fixture holds float32 noise (README: check only |grad| <= 1e-4).
+fn gradient_is_zero(v: Variant, net: &str, name: &str) -> bool {
+    matches!(
+        (net, name),
+        ("D", "conv2.bias") | ("D", "conv3.bias") | ("G", "convt1.bias") | ("G", "convt2.bias")
+    ) || (v.arch == Arch::SeedCode && net == "D" && name == "bn3.beta")
+}
+
+fn check_gradients(v: Variant, step: &str, net: &str, p: &NetworkParams) {
+    let fx = fixture();
+    let grads = read(&p.grads);
+    for e in &p.layout.entries {
+        let ours = &grads[e.offset..e.offset + e.len];
+        let label = format!("{} {step}.grad.{net}.{}", v.key, e.name);
+        if gradient_is_zero(v, net, &e.name) {
+            let m = ours.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            println!("{label}: mathematically zero, max |ours| {m:.2e}");
+            assert!(m <= 1e-4, "{label}: {m}");
+            continue;
+        }
+        // G.dense.kernel is stored for its first 16 rows (all 12544 columns).
+        let keras = fx.tensor(v.key, &format!("{step}.grad.{net}.{}", e.name));
+        check_e(&label, ours, &keras, 1e-4, 1e-6);
+    }
+}
+
+#[test]
+fn gradients_match_keras() {
+    let g = gpu();
+    let fx = fixture();
+    for v in VARIANTS {
+        let gl = model::generator(v.arch, Z_DIM);
+        let dl = model::discriminator(v.arch);
+        let derived = derive_d(v, &dl);
+        let d_layout = ParamLayout::trainable(&dl);
+        let d_stats = ParamLayout::moving_stats(&dl);
+        let d_net = Network::new(&g.ctx, &dl, BATCH);
+        let train = BnMode::Train {
+            update_moving: true,
+        };
+        // Steps 2 and 3: D's gradients on the real batch (labels 1) and the fakes (labels 0).
+        let starts = [
+            (
+                "step2",
+                1.0f32,
+                "input.real",
+                flat_from_fixture(v, &d_layout, "init.D"),
+                flat_from_fixture(v, &d_stats, "init.D"),
+            ),
+            (
+                "step3",
+                0.0,
+                "step1.G.tanh.out",
+                derived.after2_params.clone(),
+                derived.after2_moving.clone(),
+            ),
+        ];
+        for (step, label, input, params, moving) in starts {
+            let p = params_on_gpu(&dl, &params, &moving);
+            let x = upload(&fx.tensor(v.key, input));
+            let (dlogits, metrics) = (output(BATCH), output(2));
+            let mut d = d_net.forward(&g.ctx, &g.ops, &p, &x, train);
+            d.push(g.ops.loss.bce_with_logits(
+                &g.ctx,
+                label,
+                d_net.output(),
+                &dlogits,
+                &metrics,
+                0,
+            ));
+            d.extend(d_net.backward(&g.ctx, &g.ops, &p, &x, &dlogits, true, false));
+            run_all(d);
+            check_gradients(v, step, "D", &p);
+            // The moving statistics this forward pass folded in (from our batch statistics).
+            let mut expected = moving.clone();
+            update_moving(v, &d_stats, &mut expected, step, "D", &dl);
+            check_e(
+                &format!("{} {step} D moving statistics", v.key),
+                &read(&p.moving),
+                &expected,
+                1e-6,
+                1e-6,
+            );
+        }
+        // Step 4: G's gradients through the frozen D (after step 3), labels 1.
+        let g_layout = ParamLayout::trainable(&gl);
+        let g_stats = ParamLayout::moving_stats(&gl);
+        let g_moving = flat_from_fixture(v, &g_stats, "init.G");
+        let gp = params_on_gpu(&gl, &flat_from_fixture(v, &g_layout, "init.G"), &g_moving);
+        let dp = params_on_gpu(&dl, &derived.after3_params, &derived.after3_moving);
+        let g_net = Network::new(&g.ctx, &gl, BATCH);
+        let z = upload(&fx.tensor(v.key, "input.z2"));
+        let (dlogits, metrics) = (output(BATCH), output(2));
+        let mut d = g_net.forward(&g.ctx, &g.ops, &gp, &z, train);
+        d.extend(d_net.forward(
+            &g.ctx,
+            &g.ops,
+            &dp,
+            g_net.output(),
+            BnMode::Train {
+                update_moving: false,
+            },
+        ));
+        d.push(
+            g.ops
+                .loss
+                .bce_with_logits(&g.ctx, 1.0, d_net.output(), &dlogits, &metrics, 0),
+        );
+        d.extend(d_net.backward(&g.ctx, &g.ops, &dp, g_net.output(), &dlogits, false, true));
+        d.extend(g_net.backward(&g.ctx, &g.ops, &gp, &z, &d_net.input_grad, true, false));
+        run_all(d);
+        check_e(
+            &format!("{} step4.grad.fakes", v.key),
+            &read(&d_net.input_grad),
+            &fx.tensor(v.key, "step4.grad.fakes"),
+            1e-4,
+            1e-6,
+        );
+        check_gradients(v, "step4", "G", &gp);
+        check_e(
+            &format!("{} step4 frozen D moving statistics unchanged", v.key),
+            &read(&dp.moving),
+            &derived.after3_moving,
+            0.0,
+            0.0,
+        );
+        let mut expected = g_moving.clone();
+        update_moving(v, &g_stats, &mut expected, "step4", "G", &gl);
+        check_e(
+            &format!("{} step4 G moving statistics", v.key),
+            &read(&gp.moving),
+            &expected,
+            1e-6,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn adam_and_moving_statistics_match_keras() {
+    // Adam applied to the fixture's own gradients (two D steps sharing one optimizer, one G
+    // step) and BN moving statistics from the fixture's batch statistics. The expected values
+    // are Keras' own after-step tensors (re-derived; see DerivedD).
+    let g = gpu();
+    let fx = fixture();
+    let config = AdamConfig::default();
+    for v in VARIANTS {
+        let dl = model::discriminator(v.arch);
+        let derived = derive_d(v, &dl);
+        let d_layout = ParamLayout::trainable(&dl);
+        let d_stats = ParamLayout::moving_stats(&dl);
+        let p = params_on_gpu(
+            &dl,
+            &flat_from_fixture(v, &d_layout, "init.D"),
+            &flat_from_fixture(v, &d_stats, "init.D"),
+        );
+        for (step, expected_params, expected_moving) in [
+            ("step2", &derived.after2_params, &derived.after2_moving),
+            ("step3", &derived.after3_params, &derived.after3_moving),
+        ] {
+            g.ctx.write(
+                &p.grads,
+                &flat_from_fixture(v, &d_layout, &format!("{step}.grad.D")),
+            );
+            let mut d = p.adam_step(&g.ctx, &g.ops, &config).to_vec();
+            for l in dl
+                .iter()
+                .filter(|l| matches!(l.layer, Layer::BatchNorm { .. }))
+            {
+                let Layer::BatchNorm { channels } = l.layer else {
+                    unreachable!()
+                };
+                let batch = Stats {
+                    mean: upload(&fx.tensor(v.key, &format!("{step}.D.{}.batch_mean", l.name))),
+                    variance: upload(
+                        &fx.tensor(v.key, &format!("{step}.D.{}.batch_variance", l.name)),
+                    ),
+                };
+                d.push(g.ops.batchnorm.moving_update(
+                    &g.ctx,
+                    BnShape { rows: 1, channels },
+                    &batch,
+                    &p.moving_stats(l.name),
+                ));
+            }
+            run_all(d);
+            let ours = read(&p.params);
+            let exact = ours
+                .iter()
+                .zip(expected_params.iter())
+                .filter(|(a, b)| a.to_bits() == b.to_bits())
+                .count();
+            println!(
+                "{} {step} D Adam: {exact}/{} values bit-identical to Keras",
+                v.key,
+                ours.len()
+            );
+            check_e(
+                &format!("{} {step} D weights after Adam", v.key),
+                &ours,
+                expected_params,
+                0.0,
+                1e-6,
+            );
+            check_e(
+                &format!("{} {step} D moving statistics", v.key),
+                &read(&p.moving),
+                expected_moving,
+                0.0,
+                1e-6,
+            );
+        }
+        assert_eq!(
+            g.ctx.read::<u32>(&p.adam_state).unwrap()[0],
+            2,
+            "adam.D.iterations"
+        );
+        assert_eq!(fx.scalar(v.key, "adam.D.iterations"), 2.0);
+    }
+}
