@@ -8,8 +8,15 @@
 // weight gradient is CONV_BACKWARD_WEIGHT with the roles of x and dy exchanged.
 
 const CONV_FORWARD: u32 = 0u;          // y  = im2col(x) W:     M = batch*out_h*out_w, K = kh*kw*in_c,  N = out_c
-const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*in_h*in_w,   K = kh*kw*out_c, N = in_c
+const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*class pixels, K = class taps*out_c, N = in_c
 const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c,        K = batch*out_h*out_w, N = out_c
+//
+// The input gradient of a strided conv (and so a strided transposed conv's forward) only
+// receives from the taps whose offset matches the input pixel's parity: with stride s, input
+// row iy gets tap ky only when (iy + pad_top - ky) is a multiple of s. So it runs as s*s
+// GEMMs, one per parity class (class_y, class_x) of input pixels, each over just that class's
+// taps (ky = tap_y0 + s*t): no multiply by a structural zero, s*s times less work than a
+// gather over all taps.
 
 override OP: u32 = CONV_FORWARD;
 
@@ -31,31 +38,35 @@ fn im2col(row: u32, col: u32) -> f32 {
     return a_src[((b * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c + c];
 }
 
-// The dy value that input pixel (row = (b, iy, ix)) receives through tap (col = (ky, kx, o)):
-// dy[b, oy, ox, o] with iy = oy*s + ky - pad_top, or zero when no such output pixel exists.
-fn gather_dy(row: u32, col: u32) -> f32 {
-    let hw = p.in_h * p.in_w;
-    let b = row / hw;
+// Input pixel (b, iy, ix) of row `row` of the current parity class.
+fn class_pixel(row: u32) -> vec3<u32> {
+    let hw = p.class_h * p.class_w;
     let r = row % hw;
-    let iy = r / p.in_w;
-    let ix = r % p.in_w;
-    let tap = col / p.out_c;
-    let o = col % p.out_c;
-    let ty = i32(iy + p.pad_top) - i32(tap / p.kernel_w);
-    let tx = i32(ix + p.pad_left) - i32(tap % p.kernel_w);
+    return vec3<u32>(row / hw, p.class_y + p.stride * (r / p.class_w), p.class_x + p.stride * (r % p.class_w));
+}
+
+// Kernel tap (ky, kx) and output channel o of column `col` of the current parity class.
+fn class_tap(col: u32) -> vec3<u32> {
+    let t = col / p.out_c;
+    return vec3<u32>(p.tap_y0 + p.stride * (t / p.taps_w), p.tap_x0 + p.stride * (t % p.taps_w), col % p.out_c);
+}
+
+// The dy value that an input pixel receives through a tap: dy[b, oy, ox, o] with
+// iy = oy*s + ky - pad_top (exact by the class), or zero past the border.
+fn gather_dy(row: u32, col: u32) -> f32 {
+    let px = class_pixel(row);
+    let tap = class_tap(col);
+    let ty = i32(px.y + p.pad_top) - i32(tap.x);
+    let tx = i32(px.z + p.pad_left) - i32(tap.y);
     if ty < 0 || tx < 0 {
         return 0.0;
     }
-    let s = p.stride;
-    if u32(ty) % s != 0u || u32(tx) % s != 0u {
-        return 0.0;
-    }
-    let oy = u32(ty) / s;
-    let ox = u32(tx) / s;
+    let oy = u32(ty) / p.stride;
+    let ox = u32(tx) / p.stride;
     if oy >= p.out_h || ox >= p.out_w {
         return 0.0;
     }
-    return a_src[((b * p.out_h + oy) * p.out_w + ox) * p.out_c + o];
+    return a_src[((px.x * p.out_h + oy) * p.out_w + ox) * p.out_c + tap.z];
 }
 
 fn load_a(m: u32, k: u32) -> f32 {
@@ -75,14 +86,21 @@ fn load_a(m: u32, k: u32) -> f32 {
 fn load_b(k: u32, n: u32) -> f32 {
     switch OP {
         case CONV_BACKWARD_INPUT: {
-            // W^T: row (ky, kx, o), column c.
-            let tap = k / p.out_c;
-            let o = k % p.out_c;
-            return b_src[(tap * p.in_c + n) * p.out_c + o];
+            // W^T: row (ky, kx, o) of the class's taps, column c.
+            let tap = class_tap(k);
+            return b_src[((tap.x * p.kernel_w + tap.y) * p.in_c + n) * p.out_c + tap.z];
         }
         default: {
             // W [(ky, kx, c), o] for the forward pass, dy [(b, oy, ox), o] for the weight gradient.
             return b_src[k * p.out_c + n];
         }
     }
+}
+
+fn out_index(m: u32, n: u32) -> u32 {
+    if OP == CONV_BACKWARD_INPUT {
+        let px = class_pixel(m);
+        return ((px.x * p.in_h + px.y) * p.in_w + px.z) * p.in_c + n;
+    }
+    return m * p.n + n;
 }

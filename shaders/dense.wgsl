@@ -28,3 +28,7 @@ fn load_b(k: u32, n: u32) -> f32 {
         }
     }
 }
+
+fn out_index(m: u32, n: u32) -> u32 {
+    return m * p.n + n;
+}

@@ -3,8 +3,9 @@
 //   out[z][m][n] = sum_{k in split z} load_a(m, k) * load_b(k, n)  (+ bias[n] when has_bias)
 //
 // The op file compiled before this one defines `load_a(m, k)` and `load_b(k, n)` (called only
-// with in-range indices) and reads its geometry from `p`. No im2col buffer is ever built: the
-// loaders gather operands straight from the NHWC tensors.
+// with in-range indices) and `out_index(m, n)` (where C[m][n] goes in `out`), reading its
+// geometry from `p`. No im2col buffer is ever built: the loaders gather operands straight from
+// the NHWC tensors.
 //
 // Two drivers: `gemm_tiled` (64x64 output tile per workgroup, 16-deep K tiles in workgroup
 // memory, 4x4 outputs per thread in registers) and `gemm_narrow` (one thread per output, for
@@ -33,6 +34,16 @@ struct GemmParams {
     pad_left: u32,
     kernel_h: u32,
     kernel_w: u32,
+    // Strided input gradients run one GEMM per output parity class (see conv.wgsl): the class
+    // offset, its size in pixels, and its taps (count and first index) per axis.
+    class_y: u32,
+    class_x: u32,
+    class_h: u32,
+    class_w: u32,
+    taps_h: u32,
+    taps_w: u32,
+    tap_y0: u32,
+    tap_x0: u32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -64,11 +75,15 @@ fn store_row(split: u32, m: u32, n0: u32, v: vec4<f32>) {
     if m >= p.m {
         return;
     }
-    let base = split * p.m * p.n + m * p.n;
     for (var j = 0u; j < 4u; j++) {
         let n = n0 + j;
         if n < p.n {
-            out[base + n] = v[j] + bias_at(n);
+            if p.splits > 1u {
+                // Split-K partials: dense [split][m][n], summed by gemm_splitk_sum.
+                out[(split * p.m + m) * p.n + n] = v[j];
+            } else {
+                out[out_index(m, n)] = v[j] + bias_at(n);
+            }
         }
     }
 }
@@ -144,7 +159,7 @@ fn gemm_narrow(
     for (var k = 0u; k < p.k; k++) {
         acc += load_a(m, k) * load_b(k, n);
     }
-    out[idx] = acc + bias_at(n);
+    out[out_index(m, n)] = acc + bias_at(n);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -162,5 +177,5 @@ fn gemm_splitk_sum(
     for (var s = 0u; s < p.splits; s++) {
         acc += partials[s * total + idx];
     }
-    out[idx] = acc + bias_at(idx % p.n);
+    out[out_index(idx / p.n, idx % p.n)] = acc + bias_at(idx % p.n);
 }

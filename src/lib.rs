@@ -4,7 +4,10 @@
 //! - [`ops`]: one host module per kernel family, owning its pipelines.
 //! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
 
+pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod output;
 pub mod reference;
+pub mod train;

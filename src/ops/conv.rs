@@ -30,6 +30,22 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize
     (out, total / 2, total - total / 2)
 }
 
+/// The parity class `c` of one axis of a strided conv's input: (pixels in the class, taps that
+/// reach them, first such tap). Input index i = c + s*j receives tap t when (i + pad - t) is a
+/// multiple of s, i.e. t = (c + pad) mod s + s*u.
+fn parity_class(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    c: usize,
+) -> (usize, usize, usize) {
+    let pixels = (input - c).div_ceil(stride);
+    let first = (c + pad) % stride;
+    let taps = kernel.saturating_sub(first).div_ceil(stride);
+    (pixels, taps, first)
+}
+
 impl ConvShape {
     pub fn out_h(&self) -> usize {
         same_padding(self.in_h, self.kernel, self.stride).0
@@ -179,9 +195,27 @@ impl ConvOps {
             (dy.len, w.len, dx.len),
             (s.output_len(), s.kernel_len(), s.input_len())
         );
-        let m = s.batch * s.in_h * s.in_w;
-        let p = s.gemm_params(m, s.in_c, s.kernel * s.kernel * s.out_c);
-        self.backward_input.record(ctx, p, dy, w, b, dx, driver)
+        // One GEMM per parity class of input pixels, over only the taps that reach it
+        // (conv.wgsl); stride 1 is a single class with every tap.
+        let (_, pad_top, _) = same_padding(s.in_h, s.kernel, s.stride);
+        let (_, pad_left, _) = same_padding(s.in_w, s.kernel, s.stride);
+        let mut dispatches = Vec::new();
+        for cy in 0..s.stride.min(s.in_h) {
+            for cx in 0..s.stride.min(s.in_w) {
+                let (class_h, taps_h, tap_y0) =
+                    parity_class(s.in_h, s.kernel, s.stride, pad_top, cy);
+                let (class_w, taps_w, tap_x0) =
+                    parity_class(s.in_w, s.kernel, s.stride, pad_left, cx);
+                let m = s.batch * class_h * class_w;
+                let mut p = s.gemm_params(m, s.in_c, taps_h * taps_w * s.out_c);
+                (p.class_y, p.class_x) = (cy as u32, cx as u32);
+                (p.class_h, p.class_w) = (class_h as u32, class_w as u32);
+                (p.taps_h, p.taps_w) = (taps_h as u32, taps_w as u32);
+                (p.tap_y0, p.tap_x0) = (tap_y0 as u32, tap_x0 as u32);
+                dispatches.extend(self.backward_input.record(ctx, p, dy, w, b, dx, driver));
+            }
+        }
+        dispatches
     }
 
     /// dW[k, k, in_c, out_c] from x and dy.

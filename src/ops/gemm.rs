@@ -28,6 +28,14 @@ pub struct GemmParams {
     pub pad_left: u32,
     pub kernel_h: u32,
     pub kernel_w: u32,
+    pub class_y: u32,
+    pub class_x: u32,
+    pub class_h: u32,
+    pub class_w: u32,
+    pub taps_h: u32,
+    pub taps_w: u32,
+    pub tap_y0: u32,
+    pub tap_x0: u32,
     pub _pad: [u32; 2],
 }
 
@@ -84,7 +92,6 @@ impl GemmKernels {
         out: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        assert_eq!(out.len, (params.m * params.n) as usize, "GEMM output size");
         let (m, n, k) = (params.m, params.n, params.k);
         let driver = match driver {
             Driver::Auto if n < NARROW_N => Driver::Narrow,

@@ -1,0 +1,107 @@
+//! What a run writes: sample-grid PNGs and the loss log.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::train::Metrics;
+
+/// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
+const SCALE: usize = 3;
+const GAP: usize = 2;
+
+/// Creates `dir` if missing and proves it is writable.
+pub fn prepare_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    let probe = dir.join(".dcgan-wgpu-write-test");
+    File::create(&probe)
+        .and_then(|mut f| f.write_all(b"ok"))
+        .with_context(|| format!("the output directory {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Grayscale pixels in [-1, 1] (G's tanh output) -> u8, as the seed shows them (0.5 x + 0.5).
+pub fn to_u8(v: f32) -> u8 {
+    ((v * 0.5 + 0.5).clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+/// `images` (28x28 each, in [-1, 1]) as a rows x cols grid, upscaled, on a mid-gray background.
+pub fn grid_pixels(images: &[f32], rows: usize, cols: usize) -> (usize, usize, Vec<u8>) {
+    let side = 28 * SCALE;
+    let width = cols * side + (cols + 1) * GAP;
+    let height = rows * side + (rows + 1) * GAP;
+    let mut px = vec![128u8; width * height];
+    for (n, img) in images.chunks_exact(28 * 28).take(rows * cols).enumerate() {
+        let (r, c) = (n / cols, n % cols);
+        let (x0, y0) = (GAP + c * (side + GAP), GAP + r * (side + GAP));
+        for y in 0..side {
+            for x in 0..side {
+                px[(y0 + y) * width + x0 + x] = to_u8(img[(y / SCALE) * 28 + x / SCALE]);
+            }
+        }
+    }
+    (width, height, px)
+}
+
+/// Writes an 8-bit grayscale PNG.
+pub fn write_gray_png(path: &Path, width: usize, height: usize, pixels: &[u8]) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc
+        .write_header()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_image_data(pixels)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+pub fn write_grid(path: &Path, images: &[f32], rows: usize, cols: usize) -> Result<()> {
+    let (w, h, px) = grid_pixels(images, rows, cols);
+    write_gray_png(path, w, h, &px)
+}
+
+/// The sample grid file of an iteration count.
+pub fn grid_path(dir: &Path, iteration: u64) -> PathBuf {
+    dir.join(format!("samples_{iteration:06}.png"))
+}
+
+/// `losses.csv`: one row per report, the seed's figures plus their real/fake parts.
+pub struct LossLog {
+    file: BufWriter<File>,
+}
+
+pub const LOSS_HEADER: &str =
+    "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake";
+
+impl LossLog {
+    pub fn create(dir: &Path) -> Result<Self> {
+        let path = dir.join("losses.csv");
+        let file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut file = BufWriter::new(file);
+        writeln!(file, "{LOSS_HEADER}")?;
+        Ok(LossLog { file })
+    }
+
+    pub fn append(&mut self, iteration: u64, m: &Metrics) -> Result<()> {
+        writeln!(
+            self.file,
+            "{iteration},{},{},{},{},{},{},{}",
+            m.d_loss(),
+            m.d_acc(),
+            m.g_loss,
+            m.d_loss_real,
+            m.d_loss_fake,
+            m.d_acc_real,
+            m.d_acc_fake
+        )?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
