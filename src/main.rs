@@ -30,10 +30,10 @@ struct Cli {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     z_dim: u64,
     /// Adam learning rate (Keras' default).
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
     learning_rate: f64,
     /// Adam beta1 (Keras' default).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     beta1: f64,
     /// Seed of the initial weights and of every random draw; same seed, same adapter: same run.
     #[arg(long, default_value_t = 0)]

@@ -377,7 +377,7 @@ fn check_limits(
     batch: usize,
     images: Option<&Images>,
 ) -> Result<()> {
-    let binding = u64::from(ctx.limits.max_storage_buffer_binding_size);
+    let binding = ctx.limits.max_storage_buffer_binding_size;
     let buffer = ctx.limits.max_buffer_size;
     let largest_layer = gl
         .iter()

@@ -13,6 +13,7 @@ pub mod data;
 pub mod dense;
 pub mod init;
 pub mod loss;
+pub mod model;
 pub mod rng;
 
 /// TensorFlow 'same' padding of one spatial dimension: (output size, padding before).

@@ -2,6 +2,8 @@
 //! random inputs, and error reports against the CPU reference.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::sync::OnceLock;
 
 use dcgan_wgpu::gpu::{GpuContext, GpuOptions, GpuSlice};

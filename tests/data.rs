@@ -1,0 +1,150 @@
+//! The IDX loader on the vendored MNIST and on damaged files. Needs no GPU.
+
+use std::io::Write;
+use std::path::Path;
+
+use dcgan_wgpu::data::{self, DataError, Split};
+
+fn idx_images(count: u32, rows: u32, cols: u32, payload_len: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for w in [0x0000_0803u32, count, rows, cols] {
+        v.extend_from_slice(&w.to_be_bytes());
+    }
+    v.extend((0..payload_len).map(|i| (i % 251) as u8));
+    v
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn vendored_mnist_loads() {
+    let dir = Path::new(data::VENDORED_MNIST);
+    let (train, labels) = data::load_split(dir, Split::Train).unwrap();
+    assert_eq!((train.count, train.rows, train.cols), (60000, 28, 28));
+    assert_eq!(
+        &labels[..10],
+        &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4],
+        "MNIST's first training labels"
+    );
+    let (test, test_labels) = data::load_split(dir, Split::Test).unwrap();
+    assert_eq!((test.count, test_labels.len()), (10000, 10000));
+    // The first training image is a 5: its centre row has ink.
+    assert!(train.image(0)[14 * 28..15 * 28].iter().any(|&p| p > 128));
+    let words = train.packed_words();
+    assert_eq!(words[0] & 0xff, u32::from(train.pixels[0]));
+    assert_eq!(words.len(), 60000 * 784 / 4);
+}
+
+#[test]
+fn gzipped_and_plain_files_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = idx_images(3, 28, 28, 3 * 784);
+    let plain = data::load_images(&write(dir.path(), "a", &raw)).unwrap();
+    let gz = data::load_images(&write(dir.path(), "b.gz", &gzip(&raw))).unwrap();
+    assert_eq!(plain.pixels, gz.pixels);
+    assert_eq!(plain.count, 3);
+    // `find` prefers the plain name, falls back to .gz.
+    write(dir.path(), "train-images-idx3-ubyte.gz", &gzip(&raw));
+    assert!(
+        data::find(dir.path(), "train-images-idx3-ubyte")
+            .unwrap()
+            .ends_with("train-images-idx3-ubyte.gz")
+    );
+}
+
+fn corrupt_message(result: Result<impl std::fmt::Debug, DataError>) -> String {
+    match result {
+        Err(e @ DataError::Corrupt { .. }) => e.to_string(),
+        other => panic!("expected a corrupt-file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn damaged_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = idx_images(3, 28, 28, 3 * 784);
+
+    let truncated = write(dir.path(), "truncated", &good[..good.len() - 100]);
+    let msg = corrupt_message(data::load_images(&truncated));
+    assert!(
+        msg.contains("truncated") && msg.contains("truncated"),
+        "{msg}"
+    );
+
+    let mut wrong_magic = good.clone();
+    wrong_magic[3] = 0x01;
+    let msg = corrupt_message(data::load_images(&write(dir.path(), "magic", &wrong_magic)));
+    assert!(msg.contains("magic number 0x00000801"), "{msg}");
+
+    let msg = corrupt_message(data::load_images(&write(
+        dir.path(),
+        "size",
+        &idx_images(3, 27, 28, 3 * 27 * 28),
+    )));
+    assert!(msg.contains("27x28"), "{msg}");
+
+    let msg = corrupt_message(data::load_images(&write(dir.path(), "short", &good[..10])));
+    assert!(msg.contains("too short"), "{msg}");
+
+    let gz = gzip(&good);
+    let msg = corrupt_message(data::load_images(&write(
+        dir.path(),
+        "cut.gz",
+        &gz[..gz.len() / 2],
+    )));
+    assert!(msg.contains("gzip"), "{msg}");
+
+    let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 2];
+    labels.extend([3u8, 11]);
+    let msg = corrupt_message(data::load_labels(&write(dir.path(), "labels", &labels)));
+    assert!(msg.contains("label 11"), "{msg}");
+    // Every message names the file.
+    assert!(msg.contains("labels"));
+}
+
+#[test]
+fn missing_files_and_directories_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = data::load_training_images(dir.path()).unwrap_err();
+    assert!(matches!(e, DataError::MissingFile { .. }), "{e}");
+    assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
+    let e = data::load_training_images(&dir.path().join("nope")).unwrap_err();
+    assert!(matches!(e, DataError::MissingDir(_)), "{e}");
+    assert!(e.to_string().contains("--data-dir"));
+}
+
+#[test]
+fn label_count_must_match_images() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "t10k-images-idx3-ubyte",
+        &idx_images(3, 28, 28, 3 * 784),
+    );
+    write(
+        dir.path(),
+        "t10k-labels-idx1-ubyte",
+        &[0, 0, 8, 1, 0, 0, 0, 2, 1, 2],
+    );
+    let msg = corrupt_message(data::load_split(dir.path(), Split::Test));
+    assert!(msg.contains("2 labels for 3 images"), "{msg}");
+}
+
+#[test]
+fn fashion_mnist_reads() {
+    // Debian's dataset-fashion-mnist (.ci/install-lavapipe.sh installs it).
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    let (images, labels) = data::load_split(dir, Split::Train)
+        .unwrap_or_else(|e| panic!("{e}: install it with `apt-get install dataset-fashion-mnist`"));
+    assert_eq!((images.count, labels.len()), (60000, 60000));
+}
