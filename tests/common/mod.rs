@@ -15,9 +15,36 @@ pub struct Gpu {
     pub ops: Ops,
 }
 
+/// The shared GPU, held by one test at a time on backends that need it (see [`gpu`]).
+pub struct GpuGuard {
+    gpu: &'static Gpu,
+    _exclusive: Option<parking_lot::ReentrantMutexGuard<'static, ()>>,
+}
+
+impl std::ops::Deref for GpuGuard {
+    type Target = Gpu;
+    fn deref(&self) -> &Gpu {
+        self.gpu
+    }
+}
+
 /// The GPU all tests of this binary share. A missing adapter FAILS the test (with the install
 /// instructions in the message); it never skips.
-pub fn gpu() -> &'static Gpu {
+///
+/// wgpu's GL backend guards its one EGL context with a lock that panics after 6 s of waiting,
+/// which parallel tests on a busy llvmpipe exceed; there the guard serialises the tests that
+/// hold it (re-entrant, so a test may call `gpu()` again while holding it).
+pub fn gpu() -> GpuGuard {
+    static EXCLUSIVE: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
+    let gpu = shared_gpu();
+    let gl = gpu.ctx.info.backend == wgpu::Backend::Gl;
+    GpuGuard {
+        gpu,
+        _exclusive: gl.then(|| EXCLUSIVE.lock()),
+    }
+}
+
+fn shared_gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let options = GpuOptions::from_env().unwrap_or_else(|e| panic!("{e}"));
