@@ -1,4 +1,4 @@
-// 2-D convolution with TensorFlow 'same' padding as GEMM operands (driver: gemm.wgsl).
+// 2-D convolution with TensorFlow 'same' padding as GEMM operands (drivers: gemm.wgsl).
 //
 // The conv maps x [batch, in_h, in_w, in_c] to y [batch, out_h, out_w, out_c] with a kernel
 // W [kernel_h, kernel_w, in_c, out_c] (Keras layout): cross-correlation,
@@ -7,9 +7,9 @@
 // mappings: its forward is CONV_BACKWARD_INPUT, its input gradient is CONV_FORWARD, and its
 // weight gradient is CONV_BACKWARD_WEIGHT with the roles of x and dy exchanged.
 
-const CONV_FORWARD: u32 = 0u;          // y  = im2col(x) W:     M = batch*out_h*out_w, K = kh*kw*in_c,  N = out_c
-const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*class pixels, K = class taps*out_c, N = in_c
-const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c,        K = batch*out_h*out_w, N = out_c
+const CONV_FORWARD: u32 = 0u;          // y  = im2col(x) W:     M = batch*out_h*out_w,   K = kh*kw*in_c,      N = out_c
+const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*class pixels,  K = class taps*out_c, N = in_c
+const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c,          K = batch*out_h*out_w, N = out_c
 //
 // The input gradient of a strided conv (and so a strided transposed conv's forward) only
 // receives from the taps whose offset matches the input pixel's parity: with stride s, input
@@ -20,87 +20,153 @@ const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c, 
 
 override OP: u32 = CONV_FORWARD;
 
-// Element (row = output pixel (b, oy, ox), col = tap (ky, kx, c)) of the virtual im2col matrix
-// of a_src; zero in the padding.
-fn im2col(row: u32, col: u32) -> f32 {
-    let hw = p.out_h * p.out_w;
-    let b = row / hw;
-    let r = row % hw;
-    let oy = r / p.out_w;
-    let ox = r % p.out_w;
-    let tap = col / p.in_c;
-    let c = col % p.in_c;
-    let iy = i32(oy * p.stride + tap / p.kernel_w) - i32(p.pad_top);
-    let ix = i32(ox * p.stride + tap % p.kernel_w) - i32(p.pad_left);
+// Per OP: forward, the output pixel's batch and top-left input corner (b, y, x); input
+// gradient, the class pixel's batch and the output pixel its first class tap reads (b, y, x);
+// weight gradient, the row's tap and channel (b = c, y = ky, x = kx).
+struct GemmRow {
+    valid: bool,
+    b: u32,
+    y: i32,
+    x: i32,
+}
+
+// The position k walks through: forward (i, j, l) = (ky, kx, c); input gradient
+// (ty, tx, o), the class tap indices and output channel; weight gradient (b, oy, ox).
+struct GemmCursor {
+    k: u32,
+    i: u32,
+    j: u32,
+    l: u32,
+}
+
+fn gemm_row(m: u32) -> GemmRow {
+    if m >= p.m {
+        return GemmRow(false, 0u, 0, 0);
+    }
+    switch OP {
+        case CONV_BACKWARD_INPUT: {
+            let hw = p.class_h * p.class_w;
+            let r = m % hw;
+            // iy = class_y + s*jy reads oy = (iy + pad_top - ky) / s = (class_y + pad_top) / s + jy - ty.
+            let y = (p.class_y + p.pad_top) / p.stride + r / p.class_w;
+            let x = (p.class_x + p.pad_left) / p.stride + r % p.class_w;
+            return GemmRow(true, m / hw, i32(y), i32(x));
+        }
+        case CONV_BACKWARD_WEIGHT: {
+            let tap = m / p.in_c;
+            return GemmRow(true, m % p.in_c, i32(tap / p.kernel_w), i32(tap % p.kernel_w));
+        }
+        default: {
+            let hw = p.out_h * p.out_w;
+            let r = m % hw;
+            let y = i32((r / p.out_w) * p.stride) - i32(p.pad_top);
+            let x = i32((r % p.out_w) * p.stride) - i32(p.pad_left);
+            return GemmRow(true, m / hw, y, x);
+        }
+    }
+}
+
+fn cursor_at(k: u32) -> GemmCursor {
+    switch OP {
+        case CONV_BACKWARD_INPUT: {
+            let t = k / p.out_c;
+            return GemmCursor(k, t / p.taps_w, t % p.taps_w, k % p.out_c);
+        }
+        case CONV_BACKWARD_WEIGHT: {
+            let hw = p.out_h * p.out_w;
+            let r = k % hw;
+            return GemmCursor(k, k / hw, r / p.out_w, r % p.out_w);
+        }
+        default: {
+            let tap = k / p.in_c;
+            return GemmCursor(k, tap / p.kernel_w, tap % p.kernel_w, k % p.in_c);
+        }
+    }
+}
+
+// Advances the innermost index l, carrying into j then i: (l, j) wrap at (inner, middle).
+fn carry(c: GemmCursor, inner: u32, middle: u32) -> GemmCursor {
+    var n = GemmCursor(c.k + 1u, c.i, c.j, c.l + 1u);
+    if n.l == inner {
+        n.l = 0u;
+        n.j += 1u;
+        if n.j == middle {
+            n.j = 0u;
+            n.i += 1u;
+        }
+    }
+    return n;
+}
+
+fn cursor_next(c: GemmCursor) -> GemmCursor {
+    switch OP {
+        case CONV_BACKWARD_INPUT: {
+            return carry(c, p.out_c, p.taps_w);
+        }
+        case CONV_BACKWARD_WEIGHT: {
+            return carry(c, p.out_w, p.out_h);
+        }
+        default: {
+            return carry(c, p.in_c, p.kernel_w);
+        }
+    }
+}
+
+fn input_at(b: u32, iy: i32, ix: i32, c: u32) -> f32 {
     if iy < 0 || ix < 0 || iy >= i32(p.in_h) || ix >= i32(p.in_w) {
         return 0.0;
     }
     return a_src[((b * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c + c];
 }
 
-// Input pixel (b, iy, ix) of row `row` of the current parity class.
-fn class_pixel(row: u32) -> vec3<u32> {
-    let hw = p.class_h * p.class_w;
-    let r = row % hw;
-    return vec3<u32>(row / hw, p.class_y + p.stride * (r / p.class_w), p.class_x + p.stride * (r % p.class_w));
-}
-
-// Kernel tap (ky, kx) and output channel o of column `col` of the current parity class.
-fn class_tap(col: u32) -> vec3<u32> {
-    let t = col / p.out_c;
-    return vec3<u32>(p.tap_y0 + p.stride * (t / p.taps_w), p.tap_x0 + p.stride * (t % p.taps_w), col % p.out_c);
-}
-
-// The dy value that an input pixel receives through a tap: dy[b, oy, ox, o] with
-// iy = oy*s + ky - pad_top (exact by the class), or zero past the border.
-fn gather_dy(row: u32, col: u32) -> f32 {
-    let px = class_pixel(row);
-    let tap = class_tap(col);
-    let ty = i32(px.y + p.pad_top) - i32(tap.x);
-    let tx = i32(px.z + p.pad_left) - i32(tap.y);
-    if ty < 0 || tx < 0 {
+fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
+    if !r.valid {
         return 0.0;
     }
-    let oy = u32(ty) / p.stride;
-    let ox = u32(tx) / p.stride;
-    if oy >= p.out_h || ox >= p.out_w {
-        return 0.0;
-    }
-    return a_src[((px.x * p.out_h + oy) * p.out_w + ox) * p.out_c + tap.z];
-}
-
-fn load_a(m: u32, k: u32) -> f32 {
     switch OP {
         case CONV_BACKWARD_INPUT: {
-            return gather_dy(m, k);
+            // dy[b, oy, ox, o], zero past the border.
+            let oy = r.y - i32(c.i);
+            let ox = r.x - i32(c.j);
+            if oy < 0 || ox < 0 || oy >= i32(p.out_h) || ox >= i32(p.out_w) {
+                return 0.0;
+            }
+            return a_src[((r.b * p.out_h + u32(oy)) * p.out_w + u32(ox)) * p.out_c + c.l];
         }
         case CONV_BACKWARD_WEIGHT: {
-            return im2col(k, m);
+            // im2col(x)^T: tap (r.y, r.x), channel r.b, output pixel (c.i, c.j, c.l).
+            let iy = i32(c.j * p.stride) + r.y - i32(p.pad_top);
+            let ix = i32(c.l * p.stride) + r.x - i32(p.pad_left);
+            return input_at(c.i, iy, ix, r.b);
         }
         default: {
-            return im2col(m, k);
+            return input_at(r.b, r.y + i32(c.i), r.x + i32(c.j), c.l);
         }
     }
 }
 
-fn load_b(k: u32, n: u32) -> f32 {
+fn load_b(c: GemmCursor, n: u32) -> f32 {
     switch OP {
         case CONV_BACKWARD_INPUT: {
-            // W^T: row (ky, kx, o) of the class's taps, column c.
-            let tap = class_tap(k);
-            return b_src[((tap.x * p.kernel_w + tap.y) * p.in_c + n) * p.out_c + tap.z];
+            // W^T: row (ky, kx, o) of the class's taps, column c = n.
+            let ky = p.tap_y0 + p.stride * c.i;
+            let kx = p.tap_x0 + p.stride * c.j;
+            return b_src[((ky * p.kernel_w + kx) * p.in_c + n) * p.out_c + c.l];
         }
         default: {
             // W [(ky, kx, c), o] for the forward pass, dy [(b, oy, ox), o] for the weight gradient.
-            return b_src[k * p.out_c + n];
+            return b_src[c.k * p.out_c + n];
         }
     }
 }
 
 fn out_index(m: u32, n: u32) -> u32 {
     if OP == CONV_BACKWARD_INPUT {
-        let px = class_pixel(m);
-        return ((px.x * p.in_h + px.y) * p.in_w + px.z) * p.in_c + n;
+        let hw = p.class_h * p.class_w;
+        let r = m % hw;
+        let iy = p.class_y + p.stride * (r / p.class_w);
+        let ix = p.class_x + p.stride * (r % p.class_w);
+        return (((m / hw) * p.in_h + iy) * p.in_w + ix) * p.in_c + n;
     }
     return m * p.n + n;
 }

@@ -1,30 +1,54 @@
-// Dense layer y = x W + b as GEMM operands (driver: gemm.wgsl).
+// Dense layer y = x W + b as GEMM operands (drivers: gemm.wgsl).
 // x: [batch, in], W: [in, out] (Keras layout), y: [batch, out], all row-major.
 
-const DENSE_FORWARD: u32 = 0u;        // y  = x W (+ b):  M = batch, K = in,    N = out
-const DENSE_BACKWARD_INPUT: u32 = 1u; // dx = dy W^T:     M = batch, K = out,   N = in
-const DENSE_BACKWARD_WEIGHT: u32 = 2u; // dW = x^T dy:    M = in,    K = batch, N = out
+const DENSE_FORWARD: u32 = 0u;         // y  = x W (+ b):  M = batch, K = in,    N = out
+const DENSE_BACKWARD_INPUT: u32 = 1u;  // dx = dy W^T:     M = batch, K = out,   N = in
+const DENSE_BACKWARD_WEIGHT: u32 = 2u; // dW = x^T dy:     M = in,    K = batch, N = out
 
 override OP: u32 = DENSE_FORWARD;
 
-fn load_a(m: u32, k: u32) -> f32 {
+struct GemmRow {
+    valid: bool,
+    m: u32,
+}
+
+struct GemmCursor {
+    k: u32,
+}
+
+fn gemm_row(m: u32) -> GemmRow {
+    return GemmRow(m < p.m, m);
+}
+
+fn cursor_at(k: u32) -> GemmCursor {
+    return GemmCursor(k);
+}
+
+fn cursor_next(c: GemmCursor) -> GemmCursor {
+    return GemmCursor(c.k + 1u);
+}
+
+fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
+    if !r.valid {
+        return 0.0;
+    }
     switch OP {
         case DENSE_BACKWARD_WEIGHT: {
-            return a_src[k * p.m + m]; // x^T
+            return a_src[c.k * p.m + r.m]; // x^T
         }
         default: {
-            return a_src[m * p.k + k]; // x or dy, row-major
+            return a_src[r.m * p.k + c.k]; // x or dy, row-major
         }
     }
 }
 
-fn load_b(k: u32, n: u32) -> f32 {
+fn load_b(c: GemmCursor, n: u32) -> f32 {
     switch OP {
         case DENSE_BACKWARD_INPUT: {
-            return b_src[n * p.k + k]; // W^T
+            return b_src[n * p.k + c.k]; // W^T
         }
         default: {
-            return b_src[k * p.n + n]; // W or dy, row-major
+            return b_src[c.k * p.n + n]; // W or dy, row-major
         }
     }
 }

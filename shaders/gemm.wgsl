@@ -1,23 +1,30 @@
-// Implicit-GEMM driver shared by the dense and conv families.
+// Implicit-GEMM drivers shared by the dense and conv families.
 //
-//   out[z][m][n] = sum_{k in split z} load_a(m, k) * load_b(k, n)  (+ bias[n] when has_bias)
+//   out[m][n] = sum_k A[m][k] B[k][n]  (+ bias[n])
 //
-// The op file compiled before this one defines `load_a(m, k)` and `load_b(k, n)` (called only
-// with in-range indices) and `out_index(m, n)` (where C[m][n] goes in `out`), reading its
-// geometry from `p`. No im2col buffer is ever built: the loaders gather operands straight from
-// the NHWC tensors.
+// No im2col buffer is ever built: the op file compiled before this one says how to read A and
+// B straight from the NHWC tensors, through a per-row descriptor and a K cursor so the inner
+// loops do no integer division:
+//   struct GemmRow, struct GemmCursor
+//   fn gemm_row(m) -> GemmRow            once per row (any m; rows >= M load zeros)
+//   fn cursor_at(k) -> GemmCursor        once per K chunk (divides)
+//   fn cursor_next(c) -> GemmCursor      the next k (adds and compares only)
+//   fn load_a(row, cursor) -> f32        A[m][k]
+//   fn load_b(cursor, n) -> f32          B[k][n], n < N
+//   fn out_index(m, n) -> u32            where C[m][n] goes in `out`
 //
-// Two drivers: `gemm_tiled` (64x64 output tile per workgroup, 16-deep K tiles in workgroup
-// memory, 4x4 outputs per thread in registers) and `gemm_narrow` (one thread per output, for
-// N < 16 where a 64-wide tile would waste most of its work). Long reductions (weight gradients,
-// K = batch * pixels) split K over workgroups z and `gemm_splitk_sum` adds the partials in a
-// fixed order, so results are bit-reproducible without float atomics.
+// Drivers: `gemm_tiled` (portable: 64x64 tile per 64-thread workgroup, 8-deep K tiles in
+// workgroup memory, 8x8 outputs per thread), `gemm_subgroup` (gemm_subgroup.wgsl: A rows shared
+// by subgroup shuffles instead of workgroup memory, when the adapter has subgroups), and
+// `gemm_narrow` (one thread per output, for N < 16 where a 64-wide tile would mostly idle).
+// Long reductions (weight gradients, K = batch x pixels) split K over workgroups z and
+// `gemm_splitk_sum` adds the partials in a fixed order: bit-reproducible without atomics.
 
 struct GemmParams {
     m: u32,
     n: u32,
     k: u32,
-    // K rows per split (a multiple of 16); k when there is no split.
+    // K per split (a multiple of 8); k when there is no split.
     k_chunk: u32,
     splits: u32,
     has_bias: u32,
@@ -34,7 +41,7 @@ struct GemmParams {
     pad_left: u32,
     kernel_h: u32,
     kernel_w: u32,
-    // Strided input gradients run one GEMM per output parity class (see conv.wgsl): the class
+    // Strided input gradients run one GEMM per input parity class (see conv.wgsl): the class
     // offset, its size in pixels, and its taps (count and first index) per axis.
     class_y: u32,
     class_x: u32,
@@ -53,16 +60,8 @@ struct GemmParams {
 @group(0) @binding(2) var<storage, read> b_src: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// gemm_splitk_sum only: the partial products written by gemm_tiled.
+// gemm_splitk_sum only: the partial products.
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
-
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-
-// K-tile of A stored [k][m] and of B stored [k][n], so the inner loop reads 4 contiguous values.
-var<workgroup> tile_a: array<f32, 1024>;
-var<workgroup> tile_b: array<f32, 1024>;
 
 fn bias_at(n: u32) -> f32 {
     if p.has_bias != 0u {
@@ -71,76 +70,108 @@ fn bias_at(n: u32) -> f32 {
     return 0.0;
 }
 
-fn store_row(split: u32, m: u32, n0: u32, v: vec4<f32>) {
+fn b_at(c: GemmCursor, n: u32) -> f32 {
+    if n < p.n {
+        return load_b(c, n);
+    }
+    return 0.0;
+}
+
+// The K range of workgroup z.
+fn k_range(z: u32) -> vec2<u32> {
+    let begin = z * p.k_chunk;
+    return vec2<u32>(begin, min(begin + p.k_chunk, p.k));
+}
+
+// Writes 8 outputs of row m from column n0: to the split's partials when K is split, else
+// (plus the bias) where the op puts C[m][n].
+fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if m >= p.m {
         return;
     }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < 8u; j++) {
         let n = n0 + j;
         if n < p.n {
+            var v = lo[j % 4u];
+            if j >= 4u {
+                v = hi[j - 4u];
+            }
             if p.splits > 1u {
-                // Split-K partials: dense [split][m][n], summed by gemm_splitk_sum.
-                out[(split * p.m + m) * p.n + n] = v[j];
+                out[(split * p.m + m) * p.n + n] = v;
             } else {
-                out[out_index(m, n)] = v[j] + bias_at(n);
+                out[out_index(m, n)] = v + bias_at(n);
             }
         }
     }
 }
 
-@compute @workgroup_size(16, 16, 1)
-fn gemm_tiled(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-) {
-    let m0 = wid.y * BM;
-    let n0 = wid.x * BN;
-    let k_begin = wid.z * p.k_chunk;
-    let k_end = min(k_begin + p.k_chunk, p.k);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var i = 0u; i < 4u; i++) {
-            let e = tid + i * 256u;
-            // A: consecutive threads take consecutive k (contiguous channels in NHWC).
-            let ak = e % BK;
-            let am = e / BK;
-            var va = 0.0;
-            if m0 + am < p.m && k0 + ak < k_end {
-                va = load_a(m0 + am, k0 + ak);
+// K-tile of A stored [k][m] and of B stored [k][n], as vec4s of 4 consecutive m or n.
+var<workgroup> tile_a: array<vec4<f32>, 128>;
+var<workgroup> tile_b: array<vec4<f32>, 128>;
+
+@compute @workgroup_size(64, 1, 1)
+fn gemm_tiled(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let m0 = wid.y * 64u;
+    let n0 = wid.x * 64u;
+    let kr = k_range(wid.z);
+    // Loading: thread tid fills A's row tid and B's row tid / 8, columns 8 (tid % 8)..+8.
+    let row = gemm_row(m0 + tid);
+    let bk = tid / 8u;
+    let bn = n0 + (tid % 8u) * 8u;
+    // Computing: an 8x8 block at rows 8 (tid / 8), columns 8 (tid % 8).
+    let ty = tid / 8u;
+    let tx = tid % 8u;
+    var acc: array<vec4<f32>, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    for (var k0 = kr.x; k0 < kr.y; k0 += 8u) {
+        var cur = cursor_at(k0);
+        for (var kk = 0u; kk < 8u; kk++) {
+            var v = 0.0;
+            if k0 + kk < kr.y {
+                v = load_a(row, cur);
             }
-            tile_a[ak * BM + am] = va;
-            // B: consecutive threads take consecutive n.
-            let bn = e % BN;
-            let bk = e / BN;
-            var vb = 0.0;
-            if n0 + bn < p.n && k0 + bk < k_end {
-                vb = load_b(k0 + bk, n0 + bn);
-            }
-            tile_b[bk * BN + bn] = vb;
+            tile_a[kk * 16u + tid / 4u][tid % 4u] = v;
+            cur = cursor_next(cur);
         }
+        var b_lo = vec4<f32>(0.0);
+        var b_hi = vec4<f32>(0.0);
+        if k0 + bk < kr.y {
+            let bc = cursor_at(k0 + bk);
+            b_lo = vec4<f32>(b_at(bc, bn), b_at(bc, bn + 1u), b_at(bc, bn + 2u), b_at(bc, bn + 3u));
+            b_hi = vec4<f32>(b_at(bc, bn + 4u), b_at(bc, bn + 5u), b_at(bc, bn + 6u), b_at(bc, bn + 7u));
+        }
+        tile_b[bk * 16u + (tid % 8u) * 2u] = b_lo;
+        tile_b[bk * 16u + (tid % 8u) * 2u + 1u] = b_hi;
         workgroupBarrier();
-        let ra = lid.y * 4u;
-        let cb = lid.x * 4u;
-        for (var kk = 0u; kk < BK; kk++) {
-            let a = vec4<f32>(tile_a[kk * BM + ra], tile_a[kk * BM + ra + 1u], tile_a[kk * BM + ra + 2u], tile_a[kk * BM + ra + 3u]);
-            let b = vec4<f32>(tile_b[kk * BN + cb], tile_b[kk * BN + cb + 1u], tile_b[kk * BN + cb + 2u], tile_b[kk * BN + cb + 3u]);
-            acc0 += a.x * b;
-            acc1 += a.y * b;
-            acc2 += a.z * b;
-            acc3 += a.w * b;
+        for (var kk = 0u; kk < 8u; kk++) {
+            let a0 = tile_a[kk * 16u + ty * 2u];
+            let a1 = tile_a[kk * 16u + ty * 2u + 1u];
+            let b0 = tile_b[kk * 16u + tx * 2u];
+            let b1 = tile_b[kk * 16u + tx * 2u + 1u];
+            acc[0] += a0.x * b0;
+            acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0;
+            acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0;
+            acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0;
+            acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0;
+            acc[9] += a1.x * b1;
+            acc[10] += a1.y * b0;
+            acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0;
+            acc[13] += a1.z * b1;
+            acc[14] += a1.w * b0;
+            acc[15] += a1.w * b1;
         }
         workgroupBarrier();
     }
-    let m = m0 + lid.y * 4u;
-    let n = n0 + lid.x * 4u;
-    store_row(wid.z, m, n, acc0);
-    store_row(wid.z, m + 1u, n, acc1);
-    store_row(wid.z, m + 2u, n, acc2);
-    store_row(wid.z, m + 3u, n, acc3);
+    for (var i = 0u; i < 8u; i++) {
+        store8(wid.z, m0 + ty * 8u + i, n0 + tx * 8u, acc[2u * i], acc[2u * i + 1u]);
+    }
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -155,9 +186,12 @@ fn gemm_narrow(
     }
     let m = idx / p.n;
     let n = idx % p.n;
+    let row = gemm_row(m);
+    var cur = cursor_at(0u);
     var acc = 0.0;
     for (var k = 0u; k < p.k; k++) {
-        acc += load_a(m, k) * load_b(k, n);
+        acc += load_a(row, cur) * load_b(cur, n);
+        cur = cursor_next(cur);
     }
     out[out_index(m, n)] = acc + bias_at(n);
 }

@@ -30,6 +30,16 @@ pub const CONV: ShaderSource = ShaderSource {
     name: "conv",
     files: &[wgsl!("conv.wgsl"), wgsl!("gemm.wgsl")],
 };
+/// The same families with the subgroup GEMM driver (only compiled where subgroups exist: a
+/// module using subgroup operations fails to compile on adapters without them).
+pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
+    name: "dense_subgroup",
+    files: &[wgsl!("dense.wgsl"), wgsl!("gemm.wgsl"), wgsl!("gemm_subgroup.wgsl")],
+};
+pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
+    name: "conv_subgroup",
+    files: &[wgsl!("conv.wgsl"), wgsl!("gemm.wgsl"), wgsl!("gemm_subgroup.wgsl")],
+};
 pub const REDUCE: ShaderSource = ShaderSource {
     name: "reduce",
     files: &[wgsl!("reduce.wgsl")],

@@ -151,9 +151,9 @@ pub struct ConvOps {
 impl ConvOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(ConvOps {
-            forward: GemmKernels::new(ctx, &shaders::CONV, 0)?,
-            backward_input: GemmKernels::new(ctx, &shaders::CONV, 1)?,
-            backward_weight: GemmKernels::new(ctx, &shaders::CONV, 2)?,
+            forward: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 0)?,
+            backward_input: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 1)?,
+            backward_weight: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 2)?,
             reduce: ReduceOps::new(ctx)?,
         })
     }

@@ -39,9 +39,9 @@ fn params(m: usize, n: usize, k: usize) -> GemmParams {
 impl DenseOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(DenseOps {
-            forward: GemmKernels::new(ctx, &shaders::DENSE, 0)?,
-            backward_input: GemmKernels::new(ctx, &shaders::DENSE, 1)?,
-            backward_weight: GemmKernels::new(ctx, &shaders::DENSE, 2)?,
+            forward: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 0)?,
+            backward_input: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 1)?,
+            backward_weight: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 2)?,
             reduce: ReduceOps::new(ctx)?,
         })
     }

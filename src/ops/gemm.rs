@@ -39,9 +39,10 @@ pub struct GemmParams {
     pub _pad: [u32; 2],
 }
 
-/// Tile edge of `gemm_tiled` (BM = BN) and its K depth.
+/// Output tile edge of `gemm_tiled` and `gemm_subgroup`, and the K step split-K chunks are a
+/// multiple of.
 const TILE: u32 = 64;
-const TILE_K: u32 = 16;
+const TILE_K: u32 = 8;
 /// Below this many output columns the tiled driver wastes most of each 64-wide tile.
 const NARROW_N: u32 = 16;
 /// Split K until about this many workgroups are in flight (weight gradients have few output
@@ -50,33 +51,54 @@ const TARGET_WORKGROUPS: u32 = 256;
 /// ...but keep at least this much K per split.
 const MIN_K_PER_SPLIT: u32 = 256;
 
-/// The three driver pipelines compiled for one operand mapping (`OP`) of one family.
+/// The driver pipelines compiled for one operand mapping (`OP`) of one family.
 #[derive(Clone, Debug)]
 pub struct GemmKernels {
     tiled: Kernel,
     narrow: Kernel,
     splitk_sum: Kernel,
+    /// Present where the adapter's subgroups suit `gemm_subgroup`.
+    subgroup: Option<Kernel>,
 }
 
 /// Which driver a GEMM runs with; exposed so tests can cover each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
-    /// Chosen from the shape.
+    /// Chosen from the shape and the adapter.
     Auto,
-    Tiled {
-        splits: u32,
-    },
+    /// Portable: workgroup-memory tiles.
+    Tiled { splits: u32 },
+    /// Subgroup shuffles (adapters with subgroups of 8 to 64 lanes).
+    Subgroup { splits: u32 },
+    /// One thread per output.
     Narrow,
 }
 
 impl GemmKernels {
-    pub fn new(ctx: &GpuContext, shader: &ShaderSource, op: u32) -> Result<Self, GpuError> {
+    /// `shader` is the portable module, `subgroup_shader` the same family with the subgroup
+    /// driver, compiled only when the adapter can run it.
+    pub fn new(
+        ctx: &GpuContext,
+        shader: &ShaderSource,
+        subgroup_shader: &ShaderSource,
+        op: u32,
+    ) -> Result<Self, GpuError> {
         let c = [("OP", f64::from(op))];
+        let subgroup = if ctx.subgroup_kernels() {
+            Some(Kernel::new(ctx, subgroup_shader, "gemm_subgroup", &c)?)
+        } else {
+            None
+        };
         Ok(GemmKernels {
             tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
+            subgroup,
         })
+    }
+
+    pub fn has_subgroup(&self) -> bool {
+        self.subgroup.is_some()
     }
 
     /// Records `out = A B (+ bias)` for the mapping this family's `OP` defines. `params` holds
@@ -99,8 +121,11 @@ impl GemmKernels {
                 let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
                 let by_parallelism = TARGET_WORKGROUPS.div_ceil(tiles);
                 let by_depth = (k / MIN_K_PER_SPLIT).max(1);
-                Driver::Tiled {
-                    splits: by_parallelism.min(by_depth).clamp(1, 64),
+                let splits = by_parallelism.min(by_depth).clamp(1, 64);
+                if self.subgroup.is_some() {
+                    Driver::Subgroup { splits }
+                } else {
+                    Driver::Tiled { splits }
                 }
             }
             d => d,
@@ -125,7 +150,14 @@ impl GemmKernels {
                     wg,
                 )]
             }
-            Driver::Tiled { splits } => {
+            Driver::Tiled { splits } | Driver::Subgroup { splits } => {
+                let kernel = match driver {
+                    Driver::Subgroup { .. } => self
+                        .subgroup
+                        .as_ref()
+                        .expect("the subgroup driver needs an adapter with subgroups"),
+                    _ => &self.tiled,
+                };
                 // Each split covers a whole number of K tiles.
                 let k_chunk = k.div_ceil(splits).div_ceil(TILE_K).max(1) * TILE_K;
                 let splits = k.div_ceil(k_chunk).max(1);
@@ -134,7 +166,7 @@ impl GemmKernels {
                 let grid = [n.div_ceil(TILE), m.div_ceil(TILE), splits];
                 if splits == 1 {
                     let u = ctx.uniform("gemm", &params);
-                    return vec![self.tiled.dispatch(
+                    return vec![kernel.dispatch(
                         ctx,
                         &[
                             ("p", Bind::Uniform(&u)),
@@ -152,7 +184,7 @@ impl GemmKernels {
                 let u_partial = ctx.uniform("gemm partials", &partial_params);
                 let u_sum = ctx.uniform("gemm split-K sum", &params);
                 vec![
-                    self.tiled.dispatch(
+                    kernel.dispatch(
                         ctx,
                         &[
                             ("p", Bind::Uniform(&u_partial)),
