@@ -4,6 +4,7 @@
 //! - [`ops`]: one host module per kernel family, owning its pipelines.
 //! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
 
+pub mod bench;
 pub mod data;
 pub mod gpu;
 pub mod model;

@@ -1,12 +1,13 @@
-//! dcgan-wgpu command line: `dcgan-wgpu [OPTIONS]` trains (the seed's DCGAN on MNIST).
+//! dcgan-wgpu command line: `dcgan-wgpu [OPTIONS]` trains (the seed's DCGAN on MNIST);
+//! subcommands benchmark and inspect.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use dcgan_wgpu::data;
-use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions};
+use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, context};
 use dcgan_wgpu::model::Arch;
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::ops::adam::AdamConfig;
@@ -15,17 +16,48 @@ use dcgan_wgpu::train::{FakeBn, TrainConfig, Trainer, run_training};
 
 /// Trains the DCGAN of "GANs in Action" chapter 4 on MNIST, entirely on the GPU.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// Training iterations (each: one D step on a real batch, one on a fake batch, one G step).
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
-    iterations: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Times training iterations on an adapter: ms per iteration, GFLOP/s, per-kernel breakdown.
+    Bench(BenchArgs),
+    /// Lists the adapters wgpu sees and marks the one a run would pick.
+    Adapters(GpuArgs),
+}
+
+/// Which GPU to run on.
+#[derive(Args, Debug, Clone)]
+struct GpuArgs {
+    /// Graphics API.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Use the adapter whose name contains this text (case-insensitive).
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+impl GpuArgs {
+    fn context(&self) -> Result<GpuContext> {
+        Ok(GpuContext::new(&GpuOptions {
+            backend: self.backend,
+            adapter_name: self.adapter.clone(),
+        })?)
+    }
+}
+
+/// The network, its optimizer and the data.
+#[derive(Args, Debug, Clone)]
+struct ModelArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
-    /// Report losses and write a sample grid every this many iterations.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    sample_interval: u64,
     /// Length of the noise vector z ~ N(0, 1).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     z_dim: u64,
@@ -48,21 +80,80 @@ struct Cli {
     /// Directory with the MNIST-format IDX files (gzipped or not) [default: the vendored MNIST].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+impl ModelArgs {
+    fn config(&self, iterations: u64, sample_interval: u64) -> TrainConfig {
+        TrainConfig {
+            iterations,
+            batch_size: self.batch_size as usize,
+            sample_interval,
+            z_dim: self.z_dim as usize,
+            adam: AdamConfig {
+                learning_rate: self.learning_rate,
+                beta1: self.beta1,
+                ..AdamConfig::default()
+            },
+            seed: self.seed,
+            arch: self.arch,
+            fake_bn: self.fake_bn,
+        }
+    }
+
+    /// Loads the training images and checks the configuration against them.
+    fn images(&self, config: &TrainConfig) -> Result<data::Images> {
+        config.validate(None)?;
+        let dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(data::VENDORED_MNIST));
+        let images = data::load_training_images(&dir)?;
+        config.validate(Some(&images))?;
+        Ok(images)
+    }
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Training iterations (each: one D step on a real batch, one on a fake batch, one G step).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Report losses and write a sample grid every this many iterations.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    sample_interval: u64,
     /// Where losses.csv and the sample grids go (created if missing).
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
-    /// Graphics API.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    backend: BackendChoice,
-    /// Use the adapter whose name contains this text (case-insensitive).
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Timed iterations (each measured alone, then again pipelined).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Untimed iterations first (shader compilation happens here on some drivers).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Print one JSON object instead of the table.
     #[arg(long)]
-    adapter: Option<String>,
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    match train(cli) {
+    let result = match cli.command {
+        None => train(cli.train),
+        Some(Command::Bench(args)) => bench(args),
+        Some(Command::Adapters(args)) => adapters(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -71,34 +162,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn train(cli: Cli) -> Result<()> {
-    let config = TrainConfig {
-        iterations: cli.iterations,
-        batch_size: cli.batch_size as usize,
-        sample_interval: cli.sample_interval,
-        z_dim: cli.z_dim as usize,
-        adam: AdamConfig {
-            learning_rate: cli.learning_rate,
-            beta1: cli.beta1,
-            ..AdamConfig::default()
-        },
-        seed: cli.seed,
-        arch: cli.arch,
-        fake_bn: cli.fake_bn,
-    };
+fn train(args: TrainArgs) -> Result<()> {
+    let config = args.model.config(args.iterations, args.sample_interval);
     // Everything that can be checked without a GPU is checked first.
-    config.validate(None)?;
-    let data_dir = cli
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(data::VENDORED_MNIST));
-    let images = data::load_training_images(&data_dir)?;
-    config.validate(Some(&images))?;
-    output::prepare_dir(&cli.out_dir)?;
-
-    let ctx = GpuContext::new(&GpuOptions {
-        backend: cli.backend,
-        adapter_name: cli.adapter,
-    })?;
+    let images = args.model.images(&config)?;
+    output::prepare_dir(&args.out_dir)?;
+    let ctx = args.model.gpu.context()?;
     let ops = Ops::new(&ctx)?;
     let mut trainer = Trainer::new(&ctx, &ops, config, Some(&images))?;
     println!(
@@ -108,15 +177,63 @@ fn train(cli: Cli) -> Result<()> {
         trainer.config.arch.name(),
         trainer.config.seed,
         ctx.describe(),
-        cli.out_dir.display()
+        args.out_dir.display()
     );
     let start = std::time::Instant::now();
-    run_training(&mut trainer, &cli.out_dir, |line| println!("{line}"))
+    run_training(&mut trainer, &args.out_dir, |line| println!("{line}"))
         .context("training failed")?;
     println!(
         "done: {} iterations in {:.1} s",
         trainer.iteration,
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let config = args.model.config(args.iterations, 1000);
+    let images = args.model.images(&config)?;
+    let ctx = args.model.gpu.context()?;
+    let ops = Ops::new(&ctx)?;
+    let report = dcgan_wgpu::bench::run(&ctx, &ops, config, &images, args.iterations, args.warmup)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn adapters(args: GpuArgs) -> Result<()> {
+    let all = context::list_adapters(args.backend);
+    if all.is_empty() {
+        anyhow::bail!(
+            "wgpu sees no adapter for backend '{}'. On Linux without a GPU, install Mesa's \
+             software Vulkan driver: `sudo apt-get install mesa-vulkan-drivers libvulkan1`",
+            args.backend
+        );
+    }
+    let filter = args.adapter.as_ref().map(|s| s.to_lowercase());
+    let mut picked = false;
+    for a in &all {
+        let info = a.get_info();
+        let matches = filter
+            .as_ref()
+            .is_none_or(|f| info.name.to_lowercase().contains(f));
+        let mark = if matches && !picked {
+            picked = true;
+            "*"
+        } else {
+            " "
+        };
+        println!("{mark} {}", context::describe_adapter(&info));
+    }
+    if !picked {
+        anyhow::bail!(
+            "no adapter's name contains {:?}",
+            args.adapter.unwrap_or_default()
+        );
+    }
+    println!("(* = the adapter a run with these options uses)");
     Ok(())
 }

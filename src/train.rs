@@ -14,7 +14,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::data::Images;
-use crate::gpu::{Dispatch, GpuContext, GpuSlice};
+use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
 use crate::model::{self, Arch, BnMode, IMAGE_PIXELS, Network, NetworkParams, ParamLayout};
 use crate::ops::Ops;
 use crate::ops::adam::AdamConfig;
@@ -104,6 +104,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// From the metrics buffer's layout.
+    pub fn from_slice(m: &[f32]) -> Metrics {
+        Metrics {
+            d_loss_real: m[0],
+            d_acc_real: m[1],
+            d_loss_fake: m[2],
+            d_acc_fake: m[3],
+            g_loss: m[4],
+        }
+    }
+
     /// The seed's `0.5 * np.add(d_loss_real, d_loss_fake)`.
     pub fn d_loss(&self) -> f32 {
         0.5 * (self.d_loss_real + self.d_loss_fake)
@@ -120,6 +131,16 @@ impl Metrics {
             self.g_loss
         )
     }
+}
+
+/// Floating-point operations (2 per multiply-add of the dense and convolution layers) of one
+/// training iteration: G forward twice, D forward three times, D's backward with weight
+/// gradients twice, D's input gradients once and G's backward once.
+pub fn iteration_flops(config: &TrainConfig) -> u64 {
+    let b = config.batch_size;
+    let (g_fwd, g_bwd, _) = model::pass_macs(&model::generator(config.arch, config.z_dim), b);
+    let (d_fwd, d_bwd, d_input) = model::pass_macs(&model::discriminator(config.arch), b);
+    2 * (2 * g_fwd + g_bwd + 3 * d_fwd + 2 * d_bwd + d_input)
 }
 
 /// Number of images in a sample grid (4 x 4).
@@ -148,11 +169,43 @@ pub struct Trainer<'a> {
     pub counter: GpuSlice,
     step: Vec<Dispatch>,
     sample: Vec<Dispatch>,
-    /// Iterations completed.
+    /// Iterations submitted (completed once `finish` returns).
     pub iteration: u64,
-    /// Submissions not yet known to be finished (at most one stays in flight).
+    /// The last submission, not yet known to be finished (at most one stays in flight).
     in_flight: Option<wgpu::SubmissionIndex>,
+    /// Staging buffers the reports are copied into; reports in flight, oldest first.
+    report_slots: Vec<ReportSlot>,
+    pending_reports: std::collections::VecDeque<(usize, u64)>,
+    /// Reports read back but not yet handed to the caller.
+    ready_reports: Vec<Report>,
+    /// Host time spent recording and submitting (not waiting), and submits made.
+    pub host_time: std::time::Duration,
+    pub submits: u64,
 }
+
+/// What a report reads back: the last iteration's metrics and the sample grid.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Iterations completed when it was taken.
+    pub iteration: u64,
+    pub metrics: Metrics,
+    /// GRID_SAMPLES images of 28x28 in [-1, 1].
+    pub samples: Vec<f32>,
+}
+
+/// A persistent MAP_READ buffer for one report and the state of its mapping.
+struct ReportSlot {
+    buffer: wgpu::Buffer,
+    mapped: std::sync::Arc<std::sync::Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>,
+}
+
+/// Bytes of a report: 6 metrics, then the samples.
+const METRICS_LEN: usize = 6;
+pub fn report_bytes() -> u64 {
+    ((METRICS_LEN + GRID_SAMPLES * IMAGE_PIXELS) * 4) as u64
+}
+/// Reports that can be in flight before the host waits for the oldest.
+const REPORT_SLOTS: usize = 3;
 
 impl<'a> Trainer<'a> {
     /// Allocates everything and records the step. With `images` the step draws its own batches
@@ -182,15 +235,15 @@ impl<'a> Trainer<'a> {
             &d_layout.keras_init(config.seed ^ D_INIT_SALT),
             &ParamLayout::moving_stats(&dl).keras_init(0),
         );
-        let g_net = Network::new(ctx, &gl, b);
-        let d_net = Network::new(ctx, &dl, b);
-        let sampler = Network::new(ctx, &gl, GRID_SAMPLES);
+        let g_net = Network::new(ctx, "G", &gl, b);
+        let d_net = Network::new(ctx, "D", &dl, b);
+        let sampler = Network::new(ctx, "G", &gl, GRID_SAMPLES);
         let real = ctx.storage("real batch", b * IMAGE_PIXELS);
         let z_fake = ctx.storage("z fake", b * config.z_dim);
         let z_gen = ctx.storage("z generator", b * config.z_dim);
         let z_sample = ctx.storage("z samples", GRID_SAMPLES * config.z_dim);
         let dlogits = ctx.storage("d logits grad", b);
-        let metrics = ctx.storage("metrics", 6);
+        let metrics = ctx.storage("metrics", METRICS_LEN);
         let counter = ctx.storage("iteration counter", 1);
         let seed = config.seed;
         let it = Iteration::Counter(&counter);
@@ -200,70 +253,49 @@ impl<'a> Trainer<'a> {
             // Uploaded once; stays on the GPU as u8, four pixels a word.
             let words = ctx.storage_init("training images", &images.packed_words());
             let indices = ctx.storage("batch indices", b);
-            step.push(ops.data.sample_indices(
-                ctx,
-                seed,
-                stream::REAL_INDICES,
-                it,
-                images.count,
-                &indices,
-            ));
-            step.push(
-                ops.data
-                    .gather_images(ctx, IMAGE_PIXELS, &words, &indices, &real),
-            );
-            step.push(
-                ops.data
-                    .normal_noise(ctx, seed, stream::FAKE_NOISE, it, &z_fake),
-            );
-            step.push(
-                ops.data
-                    .normal_noise(ctx, seed, stream::GENERATOR_NOISE, it, &z_gen),
-            );
+            let data = &ops.data;
+            let draws = vec![
+                data.sample_indices(ctx, seed, stream::REAL_INDICES, it, images.count, &indices),
+                data.gather_images(ctx, IMAGE_PIXELS, &words, &indices, &real),
+                data.normal_noise(ctx, seed, stream::FAKE_NOISE, it, &z_fake),
+                data.normal_noise(ctx, seed, stream::GENERATOR_NOISE, it, &z_gen),
+            ];
+            step.extend(tag(draws, "data"));
         }
         let train = BnMode::Train {
             update_moving: true,
+        };
+        let frozen = BnMode::Train {
+            update_moving: false,
         };
         let fake_mode = match config.fake_bn {
             FakeBn::Train => train,
             FakeBn::Inference => BnMode::Inference,
         };
         let fakes = g_net.output();
+        let loss = |label: f32, slot: usize| {
+            let d = ops
+                .loss
+                .bce_with_logits(ctx, label, d_net.output(), &dlogits, &metrics, slot);
+            tag(vec![d], "loss")
+        };
         // Fakes for D.
         step.extend(g_net.forward(ctx, ops, &g, &z_fake, fake_mode));
         // D on the real batch, label 1, then on the fakes, label 0.
         for (input, label, slot) in [(&real, 1.0, 0), (fakes, 0.0, 2)] {
             step.extend(d_net.forward(ctx, ops, &d, input, train));
-            step.push(ops.loss.bce_with_logits(
-                ctx,
-                label,
-                d_net.output(),
-                &dlogits,
-                &metrics,
-                slot,
-            ));
+            step.extend(loss(label, slot));
             step.extend(d_net.backward(ctx, ops, &d, input, &dlogits, true, false));
-            step.extend(d.adam_step(ctx, ops, &config.adam));
+            step.extend(tag(d.adam_step(ctx, ops, &config.adam).to_vec(), "D adam"));
         }
         // G through the frozen D, label 1.
         step.extend(g_net.forward(ctx, ops, &g, &z_gen, train));
-        step.extend(d_net.forward(
-            ctx,
-            ops,
-            &d,
-            fakes,
-            BnMode::Train {
-                update_moving: false,
-            },
-        ));
-        step.push(
-            ops.loss
-                .bce_with_logits(ctx, 1.0, d_net.output(), &dlogits, &metrics, 4),
-        );
+        step.extend(d_net.forward(ctx, ops, &d, fakes, frozen));
+        step.extend(loss(1.0, 4));
         step.extend(d_net.backward(ctx, ops, &d, fakes, &dlogits, false, true));
         step.extend(g_net.backward(ctx, ops, &g, &z_gen, &d_net.input_grad, true, false));
-        step.extend(g.adam_step(ctx, ops, &config.adam));
-        step.push(ops.data.advance_iteration(ctx, &counter));
+        step.extend(tag(g.adam_step(ctx, ops, &config.adam).to_vec(), "G adam"));
+        step.extend(tag(vec![ops.data.advance_iteration(ctx, &counter)], "data"));
 
         // The fixed sample noise, drawn once.
         ctx.run(&[ops.data.normal_noise(
@@ -297,6 +329,21 @@ impl<'a> Trainer<'a> {
             sample,
             iteration: 0,
             in_flight: None,
+            report_slots: (0..REPORT_SLOTS)
+                .map(|_| ReportSlot {
+                    buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("report readback"),
+                        size: report_bytes(),
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    mapped: Default::default(),
+                })
+                .collect(),
+            pending_reports: Default::default(),
+            ready_reports: Vec::new(),
+            host_time: std::time::Duration::ZERO,
+            submits: 0,
         })
     }
 
@@ -309,6 +356,23 @@ impl<'a> Trainer<'a> {
     /// submission has finished, so the GPU always has the next batch of work queued while the
     /// host records.
     pub fn run(&mut self, n: u64) -> Result<()> {
+        self.submit(n, false)
+    }
+
+    /// Like `run`, then also records a report: the sample grid (G in inference mode on the
+    /// fixed noise) and copies of the metrics and samples into a staging buffer, mapped
+    /// asynchronously. Nothing waits for it; `poll_reports` hands it over once it has arrived.
+    pub fn run_with_report(&mut self, n: u64) -> Result<()> {
+        self.submit(n, true)
+    }
+
+    fn submit(&mut self, n: u64, report: bool) -> Result<()> {
+        let slot = if report {
+            Some(self.free_report_slot()?)
+        } else {
+            None
+        };
+        let start = std::time::Instant::now();
         let mut encoder = self
             .ctx
             .device
@@ -325,8 +389,33 @@ impl<'a> Trainer<'a> {
                     d.record(&mut pass);
                 }
             }
+            if report {
+                for d in &self.sample {
+                    d.record(&mut pass);
+                }
+            }
+        }
+        if let Some(slot) = slot {
+            let dst = &self.report_slots[slot].buffer;
+            let m = &self.metrics;
+            encoder.copy_buffer_to_buffer(&m.buffer, m.offset, dst, 0, m.bytes());
+            let s = self.sampler.output();
+            encoder.copy_buffer_to_buffer(&s.buffer, s.offset, dst, m.bytes(), s.bytes());
         }
         let index = self.ctx.queue.submit([encoder.finish()]);
+        self.iteration += n;
+        self.submits += 1;
+        if let Some(slot) = slot {
+            let flag = self.report_slots[slot].mapped.clone();
+            *flag.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.report_slots[slot]
+                .buffer
+                .map_async(wgpu::MapMode::Read, .., move |r| {
+                    *flag.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                });
+            self.pending_reports.push_back((slot, self.iteration));
+        }
+        self.host_time += start.elapsed();
         if let Some(previous) = self.in_flight.replace(index) {
             self.ctx
                 .device
@@ -337,8 +426,60 @@ impl<'a> Trainer<'a> {
                 .context("waiting for the GPU")?;
         }
         self.ctx.check()?;
-        self.iteration += n;
         Ok(())
+    }
+
+    /// A report slot with no report in flight, waiting for the oldest if all are busy.
+    fn free_report_slot(&mut self) -> Result<usize> {
+        if self.pending_reports.len() == REPORT_SLOTS {
+            self.collect_reports(true)?;
+        }
+        let busy: Vec<usize> = self.pending_reports.iter().map(|p| p.0).collect();
+        Ok((0..REPORT_SLOTS)
+            .find(|s| !busy.contains(s))
+            .expect("a free report slot"))
+    }
+
+    /// Moves reports whose readback has arrived (oldest first) to `ready_reports`; `wait`
+    /// blocks until every pending one has.
+    fn collect_reports(&mut self, wait: bool) -> Result<()> {
+        let poll = if wait {
+            wgpu::PollType::wait_indefinitely()
+        } else {
+            wgpu::PollType::Poll
+        };
+        self.ctx.device.poll(poll).context("polling the GPU")?;
+        self.ctx.check()?;
+        while let Some(&(slot, iteration)) = self.pending_reports.front() {
+            let state = self.report_slots[slot]
+                .mapped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(result) = state else { break };
+            result.context("reading a report back from the GPU")?;
+            let buffer = &self.report_slots[slot].buffer;
+            let values: Vec<f32> = {
+                let view = buffer
+                    .get_mapped_range(..)
+                    .context("reading a report back from the GPU")?;
+                bytemuck::pod_collect_to_vec(&view)
+            };
+            buffer.unmap();
+            self.pending_reports.pop_front();
+            self.ready_reports.push(Report {
+                iteration,
+                metrics: Metrics::from_slice(&values[..METRICS_LEN]),
+                samples: values[METRICS_LEN..].to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reports whose readback has arrived, oldest first; `wait` blocks until all have.
+    pub fn poll_reports(&mut self, wait: bool) -> Result<Vec<Report>> {
+        self.collect_reports(wait)?;
+        Ok(std::mem::take(&mut self.ready_reports))
     }
 
     /// Waits for all submitted iterations.
@@ -350,14 +491,7 @@ impl<'a> Trainer<'a> {
     /// The losses and accuracies of the last completed iteration (waits for it).
     pub fn metrics(&mut self) -> Result<Metrics> {
         self.finish()?;
-        let m: Vec<f32> = self.ctx.read(&self.metrics)?;
-        Ok(Metrics {
-            d_loss_real: m[0],
-            d_acc_real: m[1],
-            d_loss_fake: m[2],
-            d_acc_fake: m[3],
-            g_loss: m[4],
-        })
+        Ok(Metrics::from_slice(&self.ctx.read::<f32>(&self.metrics)?))
     }
 
     /// G's images for the fixed sample noise, inference-mode BN (Keras' `predict`), in [-1, 1].
@@ -421,50 +555,66 @@ pub fn run_training(
     let total = trainer.config.iterations;
     let interval = trainer.config.sample_interval;
     let mut log = LossLog::create(out_dir)?;
-    write_grid(
-        &grid_path(out_dir, trainer.iteration),
-        &trainer.samples()?,
-        4,
-        4,
-    )?;
+    let mut deliver = |reports: Vec<Report>| -> Result<()> {
+        for r in reports {
+            if r.iteration > 0 {
+                report(&r.metrics.line(r.iteration));
+                log.append(r.iteration, &r.metrics)?;
+            }
+            write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
+        }
+        Ok(())
+    };
+    // The grid before training.
+    trainer.run_with_report(0)?;
     while trainer.iteration < total {
         let next_report = (trainer.iteration / interval + 1) * interval;
         let target = next_report.min(total);
-        trainer.run((target - trainer.iteration).min(CHUNK))?;
+        let n = (target - trainer.iteration).min(CHUNK);
         // The seed reports every `sample_interval` iterations; the end of a run that is not a
         // multiple of it is reported too, so its final state is on disk.
-        if trainer.iteration == target {
-            let m = trainer.metrics()?;
-            report(&m.line(trainer.iteration));
-            log.append(trainer.iteration, &m)?;
-            write_grid(
-                &grid_path(out_dir, trainer.iteration),
-                &trainer.samples()?,
-                4,
-                4,
-            )?;
+        if trainer.iteration + n == target {
+            trainer.run_with_report(n)?;
+        } else {
+            trainer.run(n)?;
         }
+        deliver(trainer.poll_reports(false)?)?;
     }
+    trainer.finish()?;
+    deliver(trainer.poll_reports(true)?)?;
     Ok(())
 }
 
 impl Trainer<'_> {
-    /// Runs each dispatch of one iteration on its own, `repeats` times, and returns (kernel,
-    /// workgroups, median seconds) per dispatch: a wall-clock breakdown that needs no
-    /// timestamp queries.
-    pub fn profile_dispatches(&mut self, repeats: usize) -> Result<Vec<(String, [u32; 3], f64)>> {
+    /// The GPU time of every dispatch of one iteration, by timestamp queries, as
+    /// (kernel, scope, seconds); None when the adapter has no timestamp queries.
+    pub fn time_step(&mut self) -> Result<Option<Vec<(String, String, f64)>>> {
+        self.finish()?;
+        let Some(method) = crate::gpu::timing::TimingMethod::for_adapter(self.ctx) else {
+            return Ok(None);
+        };
+        let times = crate::gpu::timing::dispatch_times(self.ctx, method, &self.step)?;
+        self.iteration += 1;
+        Ok(Some(
+            self.step
+                .iter()
+                .zip(times)
+                .map(|(d, t)| (d.kernel.to_string(), d.scope.to_string(), t))
+                .collect(),
+        ))
+    }
+
+    /// The same from the host's clock, running each dispatch alone and waiting (adapters
+    /// without timestamp queries; includes per-submit overhead).
+    pub fn time_step_wall_clock(&mut self) -> Result<Vec<(String, String, f64)>> {
         self.finish()?;
         let mut out = Vec::new();
         for d in &self.step {
-            let mut times = Vec::new();
-            for _ in 0..repeats.max(1) {
-                let t = std::time::Instant::now();
-                self.ctx.run([d])?;
-                times.push(t.elapsed().as_secs_f64());
-            }
-            times.sort_by(f64::total_cmp);
-            out.push((d.kernel.to_string(), d.workgroups, times[times.len() / 2]));
+            let t = std::time::Instant::now();
+            self.ctx.run([d])?;
+            out.push((d.kernel.to_string(), d.scope.to_string(), t.elapsed().as_secs_f64()));
         }
+        self.iteration += 1;
         Ok(out)
     }
 }

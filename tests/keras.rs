@@ -47,7 +47,7 @@ fn replay_layers(
 ) {
     let g = gpu();
     let fx = fixture();
-    let network = Network::new(&g.ctx, layers, BATCH);
+    let network = Network::new(&g.ctx, net, layers, BATCH);
     let mut prev = input.to_vec();
     for (i, spec) in layers.iter().enumerate() {
         let (x, samples) = pad_to_batch(&prev, spec.in_len);
@@ -254,7 +254,7 @@ fn gradients_match_keras() {
         let derived = derive_d(v, &dl);
         let d_layout = ParamLayout::trainable(&dl);
         let d_stats = ParamLayout::moving_stats(&dl);
-        let d_net = Network::new(&g.ctx, &dl, BATCH);
+        let d_net = Network::new(&g.ctx, "D", &dl, BATCH);
         let train = BnMode::Train {
             update_moving: true,
         };
@@ -308,7 +308,7 @@ fn gradients_match_keras() {
         let g_moving = flat_from_fixture(v, &g_stats, "init.G");
         let gp = params_on_gpu(&gl, &flat_from_fixture(v, &g_layout, "init.G"), &g_moving);
         let dp = params_on_gpu(&dl, &derived.after3_params, &derived.after3_moving);
-        let g_net = Network::new(&g.ctx, &gl, BATCH);
+        let g_net = Network::new(&g.ctx, "G", &gl, BATCH);
         let z = upload(&fx.tensor(v.key, "input.z2"));
         let (dlogits, metrics) = (output(BATCH), output(2));
         let mut d = g_net.forward(&g.ctx, &g.ops, &gp, &z, train);

@@ -20,9 +20,17 @@ use dcgan_wgpu::reference;
 
 /// Every GEMM driver the adapter can run, for the odd shapes.
 fn drivers() -> Vec<Driver> {
-    let mut d = vec![Driver::Auto, Driver::Narrow, Driver::Tiled { splits: 1 }, Driver::Tiled { splits: 3 }];
+    let mut d = vec![
+        Driver::Auto,
+        Driver::Narrow,
+        Driver::Tiled { splits: 1 },
+        Driver::Tiled { splits: 3 },
+    ];
     if gpu().ctx.subgroup_kernels() {
-        d.extend([Driver::Subgroup { splits: 1 }, Driver::Subgroup { splits: 3 }]);
+        d.extend([
+            Driver::Subgroup { splits: 1 },
+            Driver::Subgroup { splits: 3 },
+        ]);
     } else {
         println!("no subgroup kernels on this adapter: the subgroup driver is not tested here");
     }

@@ -262,7 +262,9 @@ impl GpuContext {
     /// Whether the subgroup kernels can run: they need subgroups of 8 to 64 lanes (a lane
     /// shares 8 rows with its neighbours; a 64-lane workgroup holds whole subgroups).
     pub fn subgroup_kernels(&self) -> bool {
-        self.has_subgroups() && self.info.subgroup_min_size >= 8 && self.info.subgroup_max_size <= 64
+        self.has_subgroups()
+            && self.info.subgroup_min_size >= 8
+            && self.info.subgroup_max_size <= 64
     }
 
     pub fn has_timestamps(&self) -> bool {

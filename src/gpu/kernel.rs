@@ -40,9 +40,23 @@ pub struct Kernel {
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     pub kernel: Arc<str>,
+    /// What the dispatch is part of (e.g. `G.convt1 forward`), for per-layer breakdowns.
+    pub scope: Arc<str>,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     pub workgroups: [u32; 3],
+}
+
+/// Tags every dispatch of a list with a scope.
+pub fn tag(dispatches: Vec<Dispatch>, scope: &str) -> Vec<Dispatch> {
+    let scope: Arc<str> = scope.into();
+    dispatches
+        .into_iter()
+        .map(|d| Dispatch {
+            scope: scope.clone(),
+            ..d
+        })
+        .collect()
 }
 
 impl Dispatch {
@@ -219,6 +233,7 @@ impl Kernel {
         });
         Dispatch {
             kernel: self.name.clone(),
+            scope: "".into(),
             pipeline: self.pipeline.clone(),
             bind_group,
             workgroups,

@@ -5,10 +5,11 @@ pub mod buffer;
 pub mod context;
 pub mod kernel;
 pub mod shaders;
+pub mod timing;
 
 pub use buffer::{GpuSlice, Uniform};
 pub use context::{BackendChoice, GpuContext, GpuOptions};
-pub use kernel::{Bind, Dispatch, Kernel};
+pub use kernel::{Bind, Dispatch, Kernel, tag};
 
 /// Everything that can go wrong on the GPU side, each with a message a user can act on.
 #[derive(Debug, thiserror::Error)]

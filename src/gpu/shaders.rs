@@ -34,11 +34,19 @@ pub const CONV: ShaderSource = ShaderSource {
 /// module using subgroup operations fails to compile on adapters without them).
 pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
     name: "dense_subgroup",
-    files: &[wgsl!("dense.wgsl"), wgsl!("gemm.wgsl"), wgsl!("gemm_subgroup.wgsl")],
+    files: &[
+        wgsl!("dense.wgsl"),
+        wgsl!("gemm.wgsl"),
+        wgsl!("gemm_subgroup.wgsl"),
+    ],
 };
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
-    files: &[wgsl!("conv.wgsl"), wgsl!("gemm.wgsl"), wgsl!("gemm_subgroup.wgsl")],
+    files: &[
+        wgsl!("conv.wgsl"),
+        wgsl!("gemm.wgsl"),
+        wgsl!("gemm_subgroup.wgsl"),
+    ],
 };
 pub const REDUCE: ShaderSource = ShaderSource {
     name: "reduce",

@@ -200,3 +200,29 @@ pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
 
 /// Pixels of one image.
 pub const IMAGE_PIXELS: usize = 28 * 28;
+
+impl LayerSpec {
+    /// Multiply-adds of the forward pass for `batch` samples (dense and convolution layers;
+    /// the element-wise layers are not counted). Each gradient (dX, dW) costs the same.
+    pub fn macs(&self, batch: usize) -> u64 {
+        let b = batch as u64;
+        match self.layer {
+            Layer::Dense { inputs, outputs } => b * (inputs * outputs) as u64,
+            // Per output pixel: 9 taps x in_c x out_c.
+            Layer::Conv { in_c, out_c, .. } => b * (self.out_len / out_c * 9 * in_c * out_c) as u64,
+            // Per input pixel: 9 taps x in_c x out_c.
+            Layer::ConvTranspose { h, w, in_c, out_c, .. } => b * (h * w * 9 * in_c * out_c) as u64,
+            Layer::BatchNorm { .. } | Layer::LeakyRelu | Layer::Tanh => 0,
+        }
+    }
+}
+
+/// Multiply-adds of a forward pass, and of a backward pass with weight gradients and/or the
+/// input gradient (the first layer's input gradient is only needed when the input is trained
+/// through, as G's fakes are through D).
+pub fn pass_macs(layers: &[LayerSpec], batch: usize) -> (u64, u64, u64) {
+    let forward: u64 = layers.iter().map(|l| l.macs(batch)).sum();
+    let first = layers.first().map_or(0, |l| l.macs(batch));
+    // (forward, weights + input gradients except the first layer's, input gradients only)
+    (forward, 2 * forward - first, forward)
+}

@@ -3,7 +3,7 @@
 //! forward and backward passes. Everything is allocated once, when the network is built.
 
 use super::{Layer, LayerSpec, ParamLayout};
-use crate::gpu::{Dispatch, GpuContext, GpuSlice};
+use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
 use crate::ops::Ops;
 use crate::ops::activation::Activation;
 use crate::ops::adam::{self, AdamConfig};
@@ -91,6 +91,8 @@ impl NetworkParams {
 
 /// One batch size's buffers for a layer list.
 pub struct Network {
+    /// `G` or `D`: prefixes the scope of every dispatch.
+    pub name: String,
     pub layers: Vec<LayerSpec>,
     pub batch: usize,
     /// Output of each layer.
@@ -105,7 +107,7 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(ctx: &GpuContext, layers: &[LayerSpec], batch: usize) -> Self {
+    pub fn new(ctx: &GpuContext, name: &str, layers: &[LayerSpec], batch: usize) -> Self {
         let acts = layers
             .iter()
             .map(|l| ctx.storage(&format!("{} out", l.name), batch * l.out_len))
@@ -130,6 +132,7 @@ impl Network {
             })
             .collect();
         Network {
+            name: name.to_string(),
             layers: layers.to_vec(),
             batch,
             acts,
@@ -242,7 +245,11 @@ impl Network {
         let mut d = Vec::new();
         for i in 0..self.layers.len() {
             let x = if i == 0 { input } else { &self.acts[i - 1] };
-            d.extend(self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode));
+            let layer = self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode);
+            d.extend(tag(
+                layer,
+                &format!("{}.{} forward", self.name, self.layers[i].name),
+            ));
         }
         d
     }
@@ -264,8 +271,9 @@ impl Network {
     ) -> Vec<Dispatch> {
         let n = self.layers.len();
         assert_eq!(dout.len, self.output().len);
-        let mut d = Vec::new();
+        let mut all = Vec::new();
         for i in (0..n).rev() {
+            let mut d = Vec::new();
             let spec = &self.layers[i];
             let name = spec.name;
             let b = self.batch;
@@ -398,8 +406,9 @@ impl Network {
                     }
                 }
             }
+            all.extend(tag(d, &format!("{}.{} backward", self.name, name)));
         }
-        d
+        all
     }
 }
 

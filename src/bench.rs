@@ -1,0 +1,214 @@
+//! `dcgan-wgpu bench`: how fast a training iteration runs on an adapter, and where the time
+//! goes.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::data::Images;
+use crate::gpu::GpuContext;
+use crate::gpu::timing::TimingMethod;
+use crate::ops::Ops;
+use crate::train::{TrainConfig, Trainer, iteration_flops};
+
+/// Iterations per submit in training (and in the pipelined measurement here).
+pub const PIPELINE_CHUNK: u64 = 16;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Share {
+    pub name: String,
+    pub calls: usize,
+    pub ms: f64,
+    /// Percent of the iteration's summed kernel time.
+    pub percent: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub adapter: String,
+    pub backend: String,
+    pub arch: String,
+    pub batch_size: usize,
+    pub iterations: u64,
+    pub warmup: u64,
+    pub gflop_per_iteration: f64,
+    /// Each iteration submitted alone and waited for.
+    pub ms_per_iteration_median: f64,
+    pub ms_per_iteration_min: f64,
+    /// `iterations` recorded 16 per submit, one submit in flight while the next is recorded,
+    /// as training runs.
+    pub ms_per_iteration_pipelined: f64,
+    pub iterations_per_second: f64,
+    pub projected_20000_iterations_s: f64,
+    /// From the pipelined time.
+    pub gflops: f64,
+    /// From the fastest single iteration.
+    pub gflops_best: f64,
+    pub dispatches_per_iteration: usize,
+    pub compute_passes_per_iteration: f64,
+    pub submits_per_iteration: f64,
+    /// Reports (metrics + a 4x4 sample grid) every 1000 iterations, the default interval.
+    pub readback_bytes_per_iteration: f64,
+    /// Host time spent recording and submitting, per iteration.
+    pub host_ms_per_iteration: f64,
+    pub kernel_timing: String,
+    /// Summed kernel time of one iteration (from the breakdown).
+    pub kernel_ms_per_iteration: f64,
+    pub kernels: Vec<Share>,
+    pub layers: Vec<Share>,
+}
+
+fn shares(times: &[(String, f64)]) -> Vec<Share> {
+    let total: f64 = times.iter().map(|t| t.1).sum();
+    let mut by: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    for (name, t) in times {
+        let e = by.entry(name).or_default();
+        e.0 += 1;
+        e.1 += t;
+    }
+    let mut v: Vec<Share> = by
+        .into_iter()
+        .map(|(name, (calls, t))| Share {
+            name: name.to_string(),
+            calls,
+            ms: t * 1e3,
+            percent: if total > 0.0 { 100.0 * t / total } else { 0.0 },
+        })
+        .collect();
+    v.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    v
+}
+
+/// Warms up, times `iterations` iterations alone and pipelined, and breaks one iteration down
+/// by kernel and by layer.
+pub fn run(
+    ctx: &GpuContext,
+    ops: &Ops,
+    config: TrainConfig,
+    images: &Images,
+    iterations: u64,
+    warmup: u64,
+) -> Result<BenchReport> {
+    let flop = iteration_flops(&config) as f64;
+    let mut t = Trainer::new(ctx, ops, config.clone(), Some(images))?;
+    // Warm-up: first dispatches compile shaders on some drivers.
+    t.run(warmup.max(1))?;
+    t.finish()?;
+
+    let mut single = Vec::new();
+    for _ in 0..iterations {
+        let start = Instant::now();
+        t.run(1)?;
+        t.finish()?;
+        single.push(start.elapsed().as_secs_f64());
+    }
+    single.sort_by(f64::total_cmp);
+
+    let (host_before, submits_before) = (t.host_time, t.submits);
+    let start = Instant::now();
+    let mut left = iterations;
+    while left > 0 {
+        let n = left.min(PIPELINE_CHUNK);
+        t.run(n)?;
+        left -= n;
+    }
+    t.finish()?;
+    let pipelined = start.elapsed().as_secs_f64() / iterations as f64;
+    let host = (t.host_time - host_before).as_secs_f64() / iterations as f64;
+    let submits = (t.submits - submits_before) as f64 / iterations as f64;
+
+    let (method, breakdown) = match TimingMethod::for_adapter(ctx) {
+        Some(m) => (m.describe().to_string(), t.time_step()?.unwrap_or_default()),
+        None => (
+            "no timestamp queries on this adapter: host wall clock per dispatch (includes submit \
+             and wait overhead)"
+                .to_string(),
+            t.time_step_wall_clock()?,
+        ),
+    };
+    let kernels: Vec<(String, f64)> = breakdown.iter().map(|(k, _, s)| (k.clone(), *s)).collect();
+    let layers: Vec<(String, f64)> = breakdown.iter().map(|(_, l, s)| (l.clone(), *s)).collect();
+    let median = single[single.len() / 2];
+    let min = single[0];
+    Ok(BenchReport {
+        adapter: ctx.describe(),
+        backend: format!("{:?}", ctx.info.backend),
+        arch: config.arch.name().to_string(),
+        batch_size: config.batch_size,
+        iterations,
+        warmup,
+        gflop_per_iteration: flop / 1e9,
+        ms_per_iteration_median: median * 1e3,
+        ms_per_iteration_min: min * 1e3,
+        ms_per_iteration_pipelined: pipelined * 1e3,
+        iterations_per_second: 1.0 / pipelined,
+        projected_20000_iterations_s: 20000.0 * pipelined,
+        gflops: flop / pipelined / 1e9,
+        gflops_best: flop / min / 1e9,
+        dispatches_per_iteration: t.dispatches_per_iteration(),
+        compute_passes_per_iteration: submits,
+        submits_per_iteration: submits,
+        readback_bytes_per_iteration: crate::train::report_bytes() as f64 / 1000.0,
+        host_ms_per_iteration: host * 1e3,
+        kernel_timing: method,
+        kernel_ms_per_iteration: kernels.iter().map(|k| k.1).sum::<f64>() * 1e3,
+        kernels: shares(&kernels),
+        layers: shares(&layers),
+    })
+}
+
+impl BenchReport {
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "adapter        {} ({})", self.adapter, self.backend);
+        let _ = writeln!(
+            s,
+            "workload       --arch {} --batch-size {}: {:.2} GFLOP per iteration (2 x multiply-adds of the dense and conv layers)",
+            self.arch, self.batch_size, self.gflop_per_iteration
+        );
+        let _ = writeln!(
+            s,
+            "per iteration  median {:.2} ms, min {:.2} ms (each submitted alone and waited, {} iterations after {} warm-up)",
+            self.ms_per_iteration_median, self.ms_per_iteration_min, self.iterations, self.warmup
+        );
+        let _ = writeln!(
+            s,
+            "pipelined      {:.2} ms/iteration, {:.2} iterations/s, 20000 iterations in {:.0} s ({:.1} h)",
+            self.ms_per_iteration_pipelined,
+            self.iterations_per_second,
+            self.projected_20000_iterations_s,
+            self.projected_20000_iterations_s / 3600.0
+        );
+        let _ = writeln!(
+            s,
+            "throughput     {:.1} GFLOP/s pipelined, {:.1} GFLOP/s best single iteration",
+            self.gflops, self.gflops_best
+        );
+        let _ = writeln!(
+            s,
+            "orchestration  {} dispatches, {:.4} compute passes, {:.4} submits, {:.1} bytes read back and {:.3} ms of host time per iteration",
+            self.dispatches_per_iteration,
+            self.compute_passes_per_iteration,
+            self.submits_per_iteration,
+            self.readback_bytes_per_iteration,
+            self.host_ms_per_iteration
+        );
+        let _ = writeln!(
+            s,
+            "\nper kernel ({}; {:.2} ms per iteration in all):",
+            self.kernel_timing, self.kernel_ms_per_iteration
+        );
+        for k in &self.kernels {
+            let _ = writeln!(s, "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}", k.percent, k.ms, k.calls, k.name);
+        }
+        let _ = writeln!(s, "\nper layer:");
+        for k in &self.layers {
+            let _ = writeln!(s, "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}", k.percent, k.ms, k.calls, k.name);
+        }
+        s
+    }
+}
