@@ -93,6 +93,7 @@ pub fn run(
 ) -> Result<BenchReport> {
     let flop = iteration_flops(&config) as f64;
     let mut t = Trainer::new(ctx, ops, config.clone(), Some(images))?;
+    ops.tuner.save();
     // Warm-up: first dispatches compile shaders on some drivers.
     t.run(warmup.max(1))?;
     t.finish()?;
@@ -203,11 +204,19 @@ impl BenchReport {
             self.kernel_timing, self.kernel_ms_per_iteration
         );
         for k in &self.kernels {
-            let _ = writeln!(s, "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}", k.percent, k.ms, k.calls, k.name);
+            let _ = writeln!(
+                s,
+                "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}",
+                k.percent, k.ms, k.calls, k.name
+            );
         }
         let _ = writeln!(s, "\nper layer:");
         for k in &self.layers {
-            let _ = writeln!(s, "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}", k.percent, k.ms, k.calls, k.name);
+            let _ = writeln!(
+                s,
+                "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}",
+                k.percent, k.ms, k.calls, k.name
+            );
         }
         s
     }

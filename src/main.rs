@@ -11,6 +11,7 @@ use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, context};
 use dcgan_wgpu::model::Arch;
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::ops::adam::AdamConfig;
+use dcgan_wgpu::ops::tune::{self, Tuner};
 use dcgan_wgpu::output;
 use dcgan_wgpu::train::{FakeBn, TrainConfig, Trainer, run_training};
 
@@ -52,6 +53,25 @@ impl GpuArgs {
     }
 }
 
+/// Kernel-variant choice.
+#[derive(Args, Debug, Clone)]
+struct TuneArgs {
+    /// Do not time the GEMM variants at start-up: use the fixed choice (subgroup kernels where
+    /// the adapter has subgroups). Results are the same bits either way.
+    #[arg(long)]
+    no_tune: bool,
+}
+
+impl TuneArgs {
+    fn ops(&self, ctx: &GpuContext) -> Result<Ops> {
+        Ok(if self.no_tune {
+            Ops::new(ctx)?
+        } else {
+            Ops::with_tuner(ctx, Tuner::with_cache(ctx, tune::default_cache_path()))?
+        })
+    }
+}
+
 /// The network, its optimizer and the data.
 #[derive(Args, Debug, Clone)]
 struct ModelArgs {
@@ -82,6 +102,8 @@ struct ModelArgs {
     data_dir: Option<PathBuf>,
     #[command(flatten)]
     gpu: GpuArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
 }
 
 impl ModelArgs {
@@ -168,8 +190,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let images = args.model.images(&config)?;
     output::prepare_dir(&args.out_dir)?;
     let ctx = args.model.gpu.context()?;
-    let ops = Ops::new(&ctx)?;
+    let ops = args.model.tune.ops(&ctx)?;
     let mut trainer = Trainer::new(&ctx, &ops, config, Some(&images))?;
+    ops.tuner.save();
     println!(
         "training {} iterations at batch {} ({} arch, seed {}) on {}; output in {}",
         trainer.config.iterations,
@@ -194,7 +217,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let config = args.model.config(args.iterations, 1000);
     let images = args.model.images(&config)?;
     let ctx = args.model.gpu.context()?;
-    let ops = Ops::new(&ctx)?;
+    let ops = args.model.tune.ops(&ctx)?;
     let report = dcgan_wgpu::bench::run(&ctx, &ops, config, &images, args.iterations, args.warmup)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -612,7 +612,11 @@ impl Trainer<'_> {
         for d in &self.step {
             let t = std::time::Instant::now();
             self.ctx.run([d])?;
-            out.push((d.kernel.to_string(), d.scope.to_string(), t.elapsed().as_secs_f64()));
+            out.push((
+                d.kernel.to_string(),
+                d.scope.to_string(),
+                t.elapsed().as_secs_f64(),
+            ));
         }
         self.iteration += 1;
         Ok(out)

@@ -5,8 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn dcgan(args: &[&str]) -> Output {
+    // Keep the kernel tuning cache out of the user's home.
+    let cache = std::env::temp_dir().join("dcgan-wgpu-test-cache");
     Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
         .args(args)
+        .env("DCGAN_WGPU_CACHE_DIR", cache)
         .output()
         .expect("run dcgan-wgpu")
 }

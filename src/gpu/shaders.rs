@@ -74,7 +74,18 @@ pub const DATA: ShaderSource = ShaderSource {
 };
 
 /// Every shader module the program compiles.
-pub const ALL: &[ShaderSource] = &[DENSE, CONV, REDUCE, BATCHNORM, ACTIVATION, LOSS, ADAM, DATA];
+pub const ALL: &[ShaderSource] = &[
+    DENSE,
+    CONV,
+    DENSE_SUBGROUP,
+    CONV_SUBGROUP,
+    REDUCE,
+    BATCHNORM,
+    ACTIVATION,
+    LOSS,
+    ADAM,
+    DATA,
+];
 
 impl ShaderSource {
     pub fn source(&self) -> String {

@@ -211,7 +211,9 @@ impl LayerSpec {
             // Per output pixel: 9 taps x in_c x out_c.
             Layer::Conv { in_c, out_c, .. } => b * (self.out_len / out_c * 9 * in_c * out_c) as u64,
             // Per input pixel: 9 taps x in_c x out_c.
-            Layer::ConvTranspose { h, w, in_c, out_c, .. } => b * (h * w * 9 * in_c * out_c) as u64,
+            Layer::ConvTranspose {
+                h, w, in_c, out_c, ..
+            } => b * (h * w * 9 * in_c * out_c) as u64,
             Layer::BatchNorm { .. } | Layer::LeakyRelu | Layer::Tanh => 0,
         }
     }

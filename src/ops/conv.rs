@@ -149,11 +149,32 @@ pub struct ConvOps {
 }
 
 impl ConvOps {
-    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+    pub fn new(
+        ctx: &GpuContext,
+        tuner: std::sync::Arc<super::tune::Tuner>,
+    ) -> Result<Self, GpuError> {
         Ok(ConvOps {
-            forward: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 0)?,
-            backward_input: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 1)?,
-            backward_weight: GemmKernels::new(ctx, &shaders::CONV, &shaders::CONV_SUBGROUP, 2)?,
+            forward: GemmKernels::new(
+                ctx,
+                &shaders::CONV,
+                &shaders::CONV_SUBGROUP,
+                0,
+                tuner.clone(),
+            )?,
+            backward_input: GemmKernels::new(
+                ctx,
+                &shaders::CONV,
+                &shaders::CONV_SUBGROUP,
+                1,
+                tuner.clone(),
+            )?,
+            backward_weight: GemmKernels::new(
+                ctx,
+                &shaders::CONV,
+                &shaders::CONV_SUBGROUP,
+                2,
+                tuner.clone(),
+            )?,
             reduce: ReduceOps::new(ctx)?,
         })
     }

@@ -37,11 +37,32 @@ fn params(m: usize, n: usize, k: usize) -> GemmParams {
 }
 
 impl DenseOps {
-    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+    pub fn new(
+        ctx: &GpuContext,
+        tuner: std::sync::Arc<super::tune::Tuner>,
+    ) -> Result<Self, GpuError> {
         Ok(DenseOps {
-            forward: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 0)?,
-            backward_input: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 1)?,
-            backward_weight: GemmKernels::new(ctx, &shaders::DENSE, &shaders::DENSE_SUBGROUP, 2)?,
+            forward: GemmKernels::new(
+                ctx,
+                &shaders::DENSE,
+                &shaders::DENSE_SUBGROUP,
+                0,
+                tuner.clone(),
+            )?,
+            backward_input: GemmKernels::new(
+                ctx,
+                &shaders::DENSE,
+                &shaders::DENSE_SUBGROUP,
+                1,
+                tuner.clone(),
+            )?,
+            backward_weight: GemmKernels::new(
+                ctx,
+                &shaders::DENSE,
+                &shaders::DENSE_SUBGROUP,
+                2,
+                tuner.clone(),
+            )?,
             reduce: ReduceOps::new(ctx)?,
         })
     }

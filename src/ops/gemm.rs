@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::tune::Tuner;
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
 
@@ -43,17 +44,31 @@ pub struct GemmParams {
 /// multiple of.
 const TILE: u32 = 64;
 const TILE_K: u32 = 8;
-/// Below this many output columns the tiled driver wastes most of each 64-wide tile.
+/// Below this many output columns the tiled drivers waste most of each 64-wide tile.
 const NARROW_N: u32 = 16;
-/// Split K until about this many workgroups are in flight (weight gradients have few output
-/// tiles and a reduction over every pixel of the batch).
-const TARGET_WORKGROUPS: u32 = 256;
-/// ...but keep at least this much K per split.
+/// Up to this many columns the narrow driver is a tuning candidate.
+const NARROW_CANDIDATE_N: u32 = 64;
+/// Keep at least this much K per split.
 const MIN_K_PER_SPLIT: u32 = 256;
 
+/// Split K until about this many workgroups are in flight: weight gradients have few output
+/// tiles and a reduction over every pixel of the batch. A fixed rule per adapter type (not a
+/// tuned choice) because the split changes the summation order, and a run's bits must not
+/// depend on tuning.
+fn target_workgroups(ctx: &GpuContext) -> u32 {
+    match ctx.info.device_type {
+        // llvmpipe/lavapipe run workgroups on a handful of CPU threads.
+        wgpu::DeviceType::Cpu => 16,
+        _ => 512,
+    }
+}
+
 /// The driver pipelines compiled for one operand mapping (`OP`) of one family.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GemmKernels {
+    /// `<family> OP=<op>`: the tuning key's prefix.
+    name: String,
+    tuner: std::sync::Arc<Tuner>,
     tiled: Kernel,
     narrow: Kernel,
     splitk_sum: Kernel,
@@ -82,6 +97,7 @@ impl GemmKernels {
         shader: &ShaderSource,
         subgroup_shader: &ShaderSource,
         op: u32,
+        tuner: std::sync::Arc<Tuner>,
     ) -> Result<Self, GpuError> {
         let c = [("OP", f64::from(op))];
         let subgroup = if ctx.subgroup_kernels() {
@@ -90,6 +106,8 @@ impl GemmKernels {
             None
         };
         Ok(GemmKernels {
+            name: format!("{} OP={op}", shader.name),
+            tuner,
             tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
@@ -115,19 +133,13 @@ impl GemmKernels {
         driver: Driver,
     ) -> Vec<Dispatch> {
         let (m, n, k) = (params.m, params.n, params.k);
+        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+        let splits = target_workgroups(ctx)
+            .div_ceil(tiles)
+            .min((k / MIN_K_PER_SPLIT).max(1))
+            .clamp(1, 64);
         let driver = match driver {
-            Driver::Auto if n < NARROW_N => Driver::Narrow,
-            Driver::Auto => {
-                let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-                let by_parallelism = TARGET_WORKGROUPS.div_ceil(tiles);
-                let by_depth = (k / MIN_K_PER_SPLIT).max(1);
-                let splits = by_parallelism.min(by_depth).clamp(1, 64);
-                if self.subgroup.is_some() {
-                    Driver::Subgroup { splits }
-                } else {
-                    Driver::Tiled { splits }
-                }
-            }
+            Driver::Auto => return self.record_auto(ctx, params, a, b, bias, out, splits),
             d => d,
         };
         params.has_bias = u32::from(bias.is_some());
@@ -208,6 +220,94 @@ impl GemmKernels {
                 ]
             }
             Driver::Auto => unreachable!(),
+        }
+    }
+
+    /// The fixed choice without tuning: narrow for N < 16, else subgroup where available.
+    fn default_driver(&self, n: u32, splits: u32) -> Driver {
+        if n < NARROW_N {
+            Driver::Narrow
+        } else if self.subgroup.is_some() {
+            Driver::Subgroup { splits }
+        } else {
+            Driver::Tiled { splits }
+        }
+    }
+
+    fn candidates(&self, n: u32, splits: u32) -> Vec<(&'static str, Driver)> {
+        let mut c = vec![("tiled", Driver::Tiled { splits })];
+        if self.subgroup.is_some() {
+            c.push(("subgroup", Driver::Subgroup { splits }));
+        }
+        if n <= NARROW_CANDIDATE_N {
+            c.push(("narrow", Driver::Narrow));
+        }
+        c
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_auto(
+        &self,
+        ctx: &GpuContext,
+        params: GemmParams,
+        a: &GpuSlice,
+        b: &GpuSlice,
+        bias: Option<&GpuSlice>,
+        out: &GpuSlice,
+        splits: u32,
+    ) -> Vec<Dispatch> {
+        let candidates = self.candidates(params.n, splits);
+        if !self.tuner.enabled() || candidates.len() == 1 {
+            let d = self.default_driver(params.n, splits);
+            return self.record(ctx, params, a, b, bias, out, d);
+        }
+        let key = format!("{} {:?}", self.name, GemmKey::from(&params));
+        if let Some(name) = self.tuner.cached(&key)
+            && let Some((_, d)) = candidates.iter().find(|c| c.0 == name)
+        {
+            return self.record(ctx, params, a, b, bias, out, *d);
+        }
+        let built: Vec<(String, Vec<Dispatch>)> = candidates
+            .iter()
+            .map(|(name, d)| {
+                (
+                    name.to_string(),
+                    self.record(ctx, params, a, b, bias, out, *d),
+                )
+            })
+            .collect();
+        match self.tuner.choose(ctx, &key, &built) {
+            Ok(i) => built.into_iter().nth(i).expect("candidate").1,
+            Err(e) => {
+                log::warn!("tuning {key} failed ({e}); using the default driver");
+                let d = self.default_driver(params.n, splits);
+                self.record(ctx, params, a, b, bias, out, d)
+            }
+        }
+    }
+}
+
+/// What identifies a GEMM for tuning: its sizes and geometry (not its buffers).
+#[derive(Debug)]
+#[allow(dead_code)] // read through Debug
+struct GemmKey {
+    mnk: [u32; 3],
+    input: [u32; 4],
+    output: [u32; 3],
+    conv: [u32; 5],
+    class: [u32; 8],
+}
+
+impl From<&GemmParams> for GemmKey {
+    fn from(p: &GemmParams) -> Self {
+        GemmKey {
+            mnk: [p.m, p.n, p.k],
+            input: [p.batch, p.in_h, p.in_w, p.in_c],
+            output: [p.out_h, p.out_w, p.out_c],
+            conv: [p.stride, p.pad_top, p.pad_left, p.kernel_h, p.kernel_w],
+            class: [
+                p.class_y, p.class_x, p.class_h, p.class_w, p.taps_h, p.taps_w, p.tap_y0, p.tap_x0,
+            ],
         }
     }
 }

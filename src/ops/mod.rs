@@ -10,11 +10,13 @@ pub mod dense;
 pub mod gemm;
 pub mod loss;
 pub mod reduce;
+pub mod tune;
 
 use crate::gpu::{GpuContext, GpuError};
 
 /// Every kernel the program uses, compiled once.
 pub struct Ops {
+    pub tuner: std::sync::Arc<tune::Tuner>,
     pub dense: dense::DenseOps,
     pub conv: conv::ConvOps,
     pub batchnorm: batchnorm::BatchNormOps,
@@ -25,10 +27,18 @@ pub struct Ops {
 }
 
 impl Ops {
+    /// The kernels with the fixed GEMM driver choice (tests, and `--no-tune`).
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_tuner(ctx, tune::Tuner::disabled())
+    }
+
+    /// The kernels, choosing GEMM drivers by timed trials (see `tune`).
+    pub fn with_tuner(ctx: &GpuContext, tuner: tune::Tuner) -> Result<Self, GpuError> {
+        let tuner = std::sync::Arc::new(tuner);
         Ok(Ops {
-            dense: dense::DenseOps::new(ctx)?,
-            conv: conv::ConvOps::new(ctx)?,
+            dense: dense::DenseOps::new(ctx, tuner.clone())?,
+            conv: conv::ConvOps::new(ctx, tuner.clone())?,
+            tuner,
             batchnorm: batchnorm::BatchNormOps::new(ctx)?,
             activation: activation::ActivationOps::new(ctx)?,
             loss: loss::LossOps::new(ctx)?,
