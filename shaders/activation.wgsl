@@ -1,6 +1,8 @@
-// Element-wise activations and their gradients.
-// LeakyReLU follows TensorFlow: y = x for x > 0, alpha * x otherwise; dy/dx = alpha at x = 0.
-// tanh and sigmoid gradients are taken from the saved outputs y.
+// Element-wise activations and their gradients, all taken from the saved outputs y.
+// LeakyReLU follows TensorFlow: y = x for x > 0, alpha * x otherwise, and dy/dx = alpha at
+// x = 0; with alpha > 0, y > 0 exactly when x > 0, so the output decides the slope as well as
+// the input would. That lets a fused kernel (GEMM or BatchNorm with an activation epilogue,
+// see epilogue.wgsl) keep only the activation's output.
 
 struct ActParams {
     n: u32,
@@ -22,12 +24,11 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
 fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
     if i < p.n {
-        let v = x[i];
-        out[i] = select(p.alpha * v, v, v > 0.0);
+        out[i] = leaky_relu(x[i], p.alpha);
     }
 }
 
-// x: the activation's input.
+// x: the saved output y.
 @compute @workgroup_size(256, 1, 1)
 fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
@@ -41,7 +42,7 @@ fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
     let i = index(wid, nwg, tid);
     if i < p.n {
         // tanh(+-15) is +-1 in f32; clamping keeps drivers that expand tanh through exp() finite.
-        out[i] = tanh(clamp(x[i], -15.0, 15.0));
+        out[i] = tanh_(x[i]);
     }
 }
 
@@ -59,7 +60,7 @@ fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
 fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
     if i < p.n {
-        out[i] = 1.0 / (1.0 + exp(-x[i]));
+        out[i] = sigmoid(x[i]);
     }
 }
 

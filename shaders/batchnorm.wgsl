@@ -12,9 +12,10 @@ struct BnParams {
     momentum: f32,
     // 1 - momentum rounded from double, as Keras computes it (0.01f for momentum 0.99).
     one_minus_momentum: f32,
+    // bn_apply's epilogue (epilogue.wgsl): y = activate(activation, bn(x), alpha).
+    activation: u32,
+    alpha: f32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BnParams;
@@ -108,7 +109,7 @@ fn bn_apply(
     }
     let c = i % p.channels;
     let inv = gamma[c] * inv_std(c);
-    out[i] = x[i] * inv + (beta[c] - mean[c] * inv);
+    out[i] = activate(p.activation, x[i] * inv + (beta[c] - mean[c] * inv), p.alpha);
 }
 
 // dgamma = sum(dy * xhat), dbeta = sum(dy), xhat = (x - mean) * rsqrt(var + eps).

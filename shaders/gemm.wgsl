@@ -1,6 +1,6 @@
 // Implicit-GEMM drivers shared by the dense and conv families.
 //
-//   out[m][n] = sum_k A[m][k] B[k][n]  (+ bias[n])
+//   out[m][n] = act(sum_k A[m][k] B[k][n] + bias[n])   (act from epilogue.wgsl, optional)
 //
 // No im2col buffer is ever built: the op file compiled before this one says how to read A and
 // B straight from the NHWC tensors, through a per-row descriptor and a K cursor so the inner
@@ -51,8 +51,9 @@ struct GemmParams {
     taps_w: u32,
     tap_y0: u32,
     tap_x0: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // Epilogue: out = activate(activation, C + bias, alpha) (epilogue.wgsl).
+    activation: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: GemmParams;
@@ -68,6 +69,11 @@ fn bias_at(n: u32) -> f32 {
         return bias[n];
     }
     return 0.0;
+}
+
+// The finished value of C[m][n]: bias and activation applied.
+fn epilogue(v: f32, n: u32) -> f32 {
+    return activate(p.activation, v + bias_at(n), p.alpha);
 }
 
 fn b_at(c: GemmCursor, n: u32) -> f32 {
@@ -99,7 +105,7 @@ fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
             if p.splits > 1u {
                 out[(split * p.m + m) * p.n + n] = v;
             } else {
-                out[out_index(m, n)] = v + bias_at(n);
+                out[out_index(m, n)] = epilogue(v, n);
             }
         }
     }
@@ -193,7 +199,7 @@ fn gemm_narrow(
         acc += load_a(row, cur) * load_b(cur, n);
         cur = cursor_next(cur);
     }
-    out[out_index(m, n)] = acc + bias_at(n);
+    out[out_index(m, n)] = epilogue(acc, n);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -211,5 +217,5 @@ fn gemm_splitk_sum(
     for (var s = 0u; s < p.splits; s++) {
         acc += partials[s * total + idx];
     }
-    out[out_index(idx / p.n, idx % p.n)] = acc + bias_at(idx % p.n);
+    out[out_index(idx / p.n, idx % p.n)] = epilogue(acc, idx % p.n);
 }

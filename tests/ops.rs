@@ -15,7 +15,7 @@ use dcgan_wgpu::ops::batchnorm::{BnShape, EPSILON, MOMENTUM, Stats};
 use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
 use dcgan_wgpu::ops::data::{Iteration, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
-use dcgan_wgpu::ops::gemm::Driver;
+use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
 use dcgan_wgpu::reference;
 
 /// Every GEMM driver the adapter can run, for the odd shapes.
@@ -57,7 +57,7 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
     let dw = output(s.inputs * s.outputs);
     let db = output(s.outputs);
     let d = &g.ops.dense;
-    let mut ds = d.forward(&g.ctx, s, &xs, &ws, Some(&bs), &y, driver);
+    let mut ds = d.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
     ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
     ds.push(d.backward_bias(&g.ctx, s, &dys, &db));
@@ -159,8 +159,8 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.conv2d_forward(&g.ctx, s, &xs, &ws, Some(&bs), &y, driver);
-    ds.extend(c.conv2d_backward_input(&g.ctx, s, &dys, &ws, None, &dx, driver));
+    let mut ds = c.conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
+    ds.extend(c.conv2d_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
     ds.extend(c.conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
     ds.push(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
@@ -294,7 +294,7 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.conv_transpose_forward(&g.ctx, s, &xs, &ws, Some(&bs), &y, driver);
+    let mut ds = c.conv_transpose_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(c.conv_transpose_backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
     ds.extend(c.conv_transpose_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
     ds.push(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
@@ -451,7 +451,7 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     let bn = &g.ops.batchnorm;
     run(&[
         bn.stats(&g.ctx, s, &xs, &batch),
-        bn.apply(&g.ctx, s, &xs, &gs, &bs, &given, &y),
+        bn.apply(&g.ctx, s, &xs, &gs, &bs, &given, &y, None),
         bn.backward_reduce(&g.ctx, s, &xs, &dys, &given, &dgamma, &dbeta),
         bn.backward_input(
             &g.ctx, s, &xs, &dys, &gs, &given, &dgamma_in, &dbeta_in, &dx,
@@ -634,9 +634,8 @@ fn activation_case(n: usize, seed: u64) {
     let mut ds = Vec::new();
     for (a, y, dx) in &outs {
         ds.push(act.forward(&g.ctx, *a, &xs, y));
-        // LeakyReLU's gradient reads the input, tanh's and sigmoid's the output.
-        let saved = if *a == Activation::LeakyRelu { &xs } else { y };
-        ds.push(act.backward(&g.ctx, *a, saved, &dys, dx));
+        // Every gradient reads the saved output.
+        ds.push(act.backward(&g.ctx, *a, y, &dys, dx));
     }
     run(&ds);
     use reference::activation as ra;
@@ -1081,12 +1080,12 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "conv forward",
             s.output_len(),
-            Box::new(|dr, o| c.conv2d_forward(&g.ctx, s, x, w, None, o, dr)),
+            Box::new(|dr, o| c.conv2d_forward(&g.ctx, s, x, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv dX",
             s.input_len(),
-            Box::new(|dr, o| c.conv2d_backward_input(&g.ctx, s, dy, w, None, o, dr)),
+            Box::new(|dr, o| c.conv2d_backward_input(&g.ctx, s, dy, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv dW",
@@ -1096,7 +1095,7 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "conv_transpose forward",
             ts.output_len(),
-            Box::new(|dr, o| c.conv_transpose_forward(&g.ctx, ts, tx, w, None, o, dr)),
+            Box::new(|dr, o| c.conv_transpose_forward(&g.ctx, ts, tx, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv_transpose dW",
@@ -1106,7 +1105,7 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "dense forward",
             7 * 21,
-            Box::new(|dr, o| d.forward(&g.ctx, ds, dx_, dw_, None, o, dr)),
+            Box::new(|dr, o| d.forward(&g.ctx, ds, dx_, dw_, Epilogue::NONE, o, dr)),
         ),
         (
             "dense dX",
@@ -1160,7 +1159,7 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
     let (xs, ws, y) = (upload(&x), upload(&w), output(s.output_len()));
     run(&ops
         .conv
-        .conv2d_forward(&g.ctx, s, &xs, &ws, None, &y, Driver::Auto));
+        .conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto));
     let geo = reference::conv::Geometry {
         batch: 3,
         h: 9,
@@ -1197,4 +1196,134 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
         .unwrap()
         .clone();
     assert!(again.cached(&key).is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused epilogues
+
+#[test]
+fn gemm_and_batchnorm_epilogues_apply_the_activation() {
+    // act(conv + b) and act(bn(x)) in one kernel equal the unfused kernels' results bit for bit
+    // (the same float32 operations in the same order), for every driver.
+    let g = gpu();
+    let s = ConvShape {
+        batch: 3,
+        in_h: 9,
+        in_w: 8,
+        in_c: 5,
+        out_c: 20,
+        kernel: 3,
+        stride: 2,
+    };
+    let ts = ConvTransposeShape {
+        batch: 3,
+        in_h: 5,
+        in_w: 4,
+        in_c: 20,
+        out_c: 1,
+        kernel: 3,
+        stride: 2,
+    };
+    let mut r = rng(1400);
+    let (x, w, b) = (
+        upload(&random(&mut r, s.input_len(), 1.0).0),
+        upload(&random(&mut r, s.kernel_len(), 1.0).0),
+        upload(&random(&mut r, 20, 1.0).0),
+    );
+    let (tx, tw, tb) = (
+        upload(&random(&mut r, ts.input_len(), 1.0).0),
+        upload(&random(&mut r, ts.kernel_len(), 1.0).0),
+        upload(&random(&mut r, 1, 1.0).0),
+    );
+    for driver in drivers() {
+        for act in [Activation::LeakyRelu, Activation::Tanh, Activation::Sigmoid] {
+            let (plain, fused, separate) = (
+                output(s.output_len()),
+                output(s.output_len()),
+                output(s.output_len()),
+            );
+            let mut ds =
+                g.ops
+                    .conv
+                    .conv2d_forward(&g.ctx, s, &x, &w, Epilogue::bias(&b), &plain, driver);
+            ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
+            ds.extend(g.ops.conv.conv2d_forward(
+                &g.ctx,
+                s,
+                &x,
+                &w,
+                Epilogue::bias(&b).then(Some(act)),
+                &fused,
+                driver,
+            ));
+            run(&ds);
+            check_bits(
+                &format!("conv forward + {act:?} fused ({driver:?})"),
+                &read(&fused),
+                &read(&separate),
+            );
+            let (plain, fused, separate) = (
+                output(ts.output_len()),
+                output(ts.output_len()),
+                output(ts.output_len()),
+            );
+            let mut ds = g.ops.conv.conv_transpose_forward(
+                &g.ctx,
+                ts,
+                &tx,
+                &tw,
+                Epilogue::bias(&tb),
+                &plain,
+                driver,
+            );
+            ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
+            ds.extend(g.ops.conv.conv_transpose_forward(
+                &g.ctx,
+                ts,
+                &tx,
+                &tw,
+                Epilogue::bias(&tb).then(Some(act)),
+                &fused,
+                driver,
+            ));
+            run(&ds);
+            check_bits(
+                &format!("conv_transpose forward + {act:?} fused ({driver:?})"),
+                &read(&fused),
+                &read(&separate),
+            );
+        }
+    }
+    let bs = BnShape {
+        rows: 243,
+        channels: 5,
+    };
+    let (bx, _) = bn_input(243, 5, 1401);
+    let (bx, gamma, beta) = (
+        upload(&bx),
+        upload(&random(&mut r, 5, 2.0).0),
+        upload(&random(&mut r, 5, 1.0).0),
+    );
+    let stats = Stats {
+        mean: output(5),
+        variance: output(5),
+    };
+    for act in [Activation::LeakyRelu, Activation::Tanh] {
+        let (plain, fused, separate) = (output(243 * 5), output(243 * 5), output(243 * 5));
+        run(&[
+            g.ops.batchnorm.stats(&g.ctx, bs, &bx, &stats),
+            g.ops
+                .batchnorm
+                .apply(&g.ctx, bs, &bx, &gamma, &beta, &stats, &plain, None),
+            g.ops.activation.forward(&g.ctx, act, &plain, &separate),
+            g.ops
+                .batchnorm
+                .apply(&g.ctx, bs, &bx, &gamma, &beta, &stats, &fused, Some(act)),
+        ]);
+        check_bits(
+            &format!("batchnorm + {act:?} fused"),
+            &read(&fused),
+            &read(&separate),
+        );
+    }
 }

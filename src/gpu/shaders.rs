@@ -24,17 +24,26 @@ macro_rules! wgsl {
 
 pub const DENSE: ShaderSource = ShaderSource {
     name: "dense",
-    files: &[wgsl!("dense.wgsl"), wgsl!("gemm.wgsl")],
+    files: &[
+        wgsl!("epilogue.wgsl"),
+        wgsl!("dense.wgsl"),
+        wgsl!("gemm.wgsl"),
+    ],
 };
 pub const CONV: ShaderSource = ShaderSource {
     name: "conv",
-    files: &[wgsl!("conv.wgsl"), wgsl!("gemm.wgsl")],
+    files: &[
+        wgsl!("epilogue.wgsl"),
+        wgsl!("conv.wgsl"),
+        wgsl!("gemm.wgsl"),
+    ],
 };
 /// The same families with the subgroup GEMM driver (only compiled where subgroups exist: a
 /// module using subgroup operations fails to compile on adapters without them).
 pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
     name: "dense_subgroup",
     files: &[
+        wgsl!("epilogue.wgsl"),
         wgsl!("dense.wgsl"),
         wgsl!("gemm.wgsl"),
         wgsl!("gemm_subgroup.wgsl"),
@@ -43,6 +52,7 @@ pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
     files: &[
+        wgsl!("epilogue.wgsl"),
         wgsl!("conv.wgsl"),
         wgsl!("gemm.wgsl"),
         wgsl!("gemm_subgroup.wgsl"),
@@ -54,11 +64,11 @@ pub const REDUCE: ShaderSource = ShaderSource {
 };
 pub const BATCHNORM: ShaderSource = ShaderSource {
     name: "batchnorm",
-    files: &[wgsl!("batchnorm.wgsl")],
+    files: &[wgsl!("epilogue.wgsl"), wgsl!("batchnorm.wgsl")],
 };
 pub const ACTIVATION: ShaderSource = ShaderSource {
     name: "activation",
-    files: &[wgsl!("activation.wgsl")],
+    files: &[wgsl!("epilogue.wgsl"), wgsl!("activation.wgsl")],
 };
 pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",

@@ -10,7 +10,7 @@ use crate::ops::adam::{self, AdamConfig};
 use crate::ops::batchnorm::{BnShape, Stats};
 use crate::ops::conv::{ConvShape, ConvTransposeShape};
 use crate::ops::dense::DenseShape;
-use crate::ops::gemm::Driver;
+use crate::ops::gemm::{Driver, Epilogue};
 
 /// How BatchNorm layers normalise in a forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +146,8 @@ impl Network {
         self.acts.last().expect("a network has layers")
     }
 
-    /// The dispatches of layer `i`'s forward pass from `x` into `y`.
+    /// The dispatches of layer `i`'s forward pass from `x` into `y`, with `activation` fused
+    /// into its store (GEMM and BatchNorm layers).
     #[allow(clippy::too_many_arguments)]
     pub fn layer_forward(
         &self,
@@ -157,12 +158,17 @@ impl Network {
         x: &GpuSlice,
         y: &GpuSlice,
         mode: BnMode,
+        activation: Option<Activation>,
     ) -> Vec<Dispatch> {
         let spec = &self.layers[i];
         let name = spec.name;
         let b = self.batch;
-        let w = || p.tensor(&p.params, &format!("{name}.kernel"));
-        let bias = || p.tensor(&p.params, &format!("{name}.bias"));
+        // Kernel and bias of a GEMM layer.
+        let weights = || {
+            let w = p.tensor(&p.params, &format!("{name}.kernel"));
+            let bias = p.tensor(&p.params, &format!("{name}.bias"));
+            (w, bias)
+        };
         match spec.layer {
             Layer::Dense { inputs, outputs } => {
                 let s = DenseShape {
@@ -170,8 +176,9 @@ impl Network {
                     inputs,
                     outputs,
                 };
-                ops.dense
-                    .forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+                let (w, bias) = weights();
+                let e = Epilogue::bias(&bias).then(activation);
+                ops.dense.forward(ctx, s, x, &w, e, y, Driver::Auto)
             }
             Layer::Conv {
                 h,
@@ -181,8 +188,9 @@ impl Network {
                 stride,
             } => {
                 let s = conv_shape(b, h, wd, in_c, out_c, stride);
-                ops.conv
-                    .conv2d_forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+                let (w, bias) = weights();
+                let e = Epilogue::bias(&bias).then(activation);
+                ops.conv.conv2d_forward(ctx, s, x, &w, e, y, Driver::Auto)
             }
             Layer::ConvTranspose {
                 h,
@@ -192,8 +200,10 @@ impl Network {
                 stride,
             } => {
                 let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
+                let (w, bias) = weights();
+                let e = Epilogue::bias(&bias).then(activation);
                 ops.conv
-                    .conv_transpose_forward(ctx, s, x, &w(), Some(&bias()), y, Driver::Auto)
+                    .conv_transpose_forward(ctx, s, x, &w, e, y, Driver::Auto)
             }
             Layer::BatchNorm { channels } => {
                 let s = BnShape {
@@ -202,33 +212,35 @@ impl Network {
                 };
                 let gamma = p.tensor(&p.params, &format!("{name}.gamma"));
                 let beta = p.tensor(&p.params, &format!("{name}.beta"));
+                let bn = &ops.batchnorm;
                 match mode {
                     BnMode::Inference => {
                         let moving = p.moving_stats(name);
-                        vec![ops.batchnorm.apply(ctx, s, x, &gamma, &beta, &moving, y)]
+                        vec![bn.apply(ctx, s, x, &gamma, &beta, &moving, y, activation)]
                     }
                     BnMode::Train { update_moving } => {
                         let stats = self.batch_stats[i].as_ref().expect("BN stats");
-                        let mut d = vec![ops.batchnorm.stats(ctx, s, x, stats)];
+                        let mut d = vec![bn.stats(ctx, s, x, stats)];
                         if update_moving {
-                            d.push(ops.batchnorm.moving_update(
-                                ctx,
-                                s,
-                                stats,
-                                &p.moving_stats(name),
-                            ));
+                            d.push(bn.moving_update(ctx, s, stats, &p.moving_stats(name)));
                         }
-                        d.push(ops.batchnorm.apply(ctx, s, x, &gamma, &beta, stats, y));
+                        d.push(bn.apply(ctx, s, x, &gamma, &beta, stats, y, activation));
                         d
                     }
                 }
             }
-            Layer::LeakyRelu => vec![ops.activation.forward(ctx, Activation::LeakyRelu, x, y)],
-            Layer::Tanh => vec![ops.activation.forward(ctx, Activation::Tanh, x, y)],
+            Layer::LeakyRelu | Layer::Tanh => {
+                assert!(activation.is_none(), "an activation layer fuses nothing");
+                let a = layer_activation(&spec.layer).expect("an activation");
+                vec![ops.activation.forward(ctx, a, x, y)]
+            }
         }
     }
 
-    /// The whole forward pass from `input` (batch x in_len).
+    /// The whole forward pass from `input` (batch x in_len). An activation layer that follows a
+    /// GEMM or BatchNorm layer is fused into it: one kernel writes the activation's output, and
+    /// the pre-activation buffer is not written (no backward pass reads it: the activation's
+    /// gradient comes from its output, the layer's own from its input).
     pub fn forward(
         &self,
         ctx: &GpuContext,
@@ -243,13 +255,28 @@ impl Network {
             "network input size"
         );
         let mut d = Vec::new();
-        for i in 0..self.layers.len() {
+        let mut i = 0;
+        while i < self.layers.len() {
             let x = if i == 0 { input } else { &self.acts[i - 1] };
-            let layer = self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode);
-            d.extend(tag(
-                layer,
-                &format!("{}.{} forward", self.name, self.layers[i].name),
-            ));
+            let next = self
+                .layers
+                .get(i + 1)
+                .and_then(|l| layer_activation(&l.layer));
+            let fusable = !matches!(self.layers[i].layer, Layer::LeakyRelu | Layer::Tanh);
+            let scope = format!("{}.{} forward", self.name, self.layers[i].name);
+            if let (Some(act), true) = (next, fusable) {
+                let fused =
+                    self.layer_forward(ctx, ops, p, i, x, &self.acts[i + 1], mode, Some(act));
+                d.extend(tag(
+                    fused,
+                    &format!("{scope} + {}", self.layers[i + 1].name),
+                ));
+                i += 2;
+            } else {
+                let layer = self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode, None);
+                d.extend(tag(layer, &scope));
+                i += 1;
+            }
         }
         d
     }
@@ -332,7 +359,7 @@ impl Network {
                             s,
                             dy,
                             &w,
-                            None,
+                            Epilogue::NONE,
                             dx,
                             Driver::Auto,
                         ));
@@ -396,7 +423,7 @@ impl Network {
                     if let Some(dx) = dx {
                         d.push(
                             ops.activation
-                                .backward(ctx, Activation::LeakyRelu, x, dy, dx),
+                                .backward(ctx, Activation::LeakyRelu, y, dy, dx),
                         );
                     }
                 }
@@ -409,6 +436,15 @@ impl Network {
             all.extend(tag(d, &format!("{}.{} backward", self.name, name)));
         }
         all
+    }
+}
+
+/// The activation an activation layer applies.
+fn layer_activation(layer: &Layer) -> Option<Activation> {
+    match layer {
+        Layer::LeakyRelu => Some(Activation::LeakyRelu),
+        Layer::Tanh => Some(Activation::Tanh),
+        _ => None,
     }
 }
 

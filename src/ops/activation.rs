@@ -24,6 +24,16 @@ pub enum Activation {
     Sigmoid,
 }
 
+/// The `ACT_*` constant of epilogue.wgsl.
+pub fn activation_code(a: Option<Activation>) -> u32 {
+    match a {
+        None => 0,
+        Some(Activation::LeakyRelu) => 1,
+        Some(Activation::Tanh) => 2,
+        Some(Activation::Sigmoid) => 3,
+    }
+}
+
 pub struct ActivationOps {
     kernels: Vec<(Activation, Kernel, Kernel)>,
 }
@@ -78,23 +88,22 @@ impl ActivationOps {
         )
     }
 
-    /// dx = f'(.) * dy, where `saved` is the input x for LeakyReLU and the output y for tanh and
-    /// sigmoid.
+    /// dx = f'(x) * dy from the saved output y = f(x) (for LeakyReLU, y > 0 exactly when x > 0).
     pub fn backward(
         &self,
         ctx: &GpuContext,
         a: Activation,
-        saved: &GpuSlice,
+        y: &GpuSlice,
         dy: &GpuSlice,
         dx: &GpuSlice,
     ) -> Dispatch {
-        assert_eq!((saved.len, dy.len), (dx.len, dx.len));
+        assert_eq!((y.len, dy.len), (dx.len, dx.len));
         let u = Self::params(ctx, dx.len);
         self.kernels(a).1.dispatch(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
-                ("x", Bind::Storage(saved)),
+                ("x", Bind::Storage(y)),
                 ("dy", Bind::Storage(dy)),
                 ("out", Bind::Storage(dx)),
             ],

@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::activation::{Activation, activation_code};
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
@@ -18,7 +19,9 @@ struct BnParams {
     epsilon: f32,
     momentum: f32,
     one_minus_momentum: f32,
-    _pad: [u32; 3],
+    activation: u32,
+    alpha: f32,
+    _pad: u32,
 }
 
 /// A BN layer's view of an NHWC tensor: `rows` = N*H*W, `channels` = C.
@@ -37,7 +40,9 @@ impl BnShape {
             momentum: MOMENTUM as f32,
             // Keras computes 1 - momentum in double, then rounds to float32.
             one_minus_momentum: (1.0 - MOMENTUM) as f32,
-            _pad: [0; 3],
+            activation: 0,
+            alpha: super::activation::LEAKY_ALPHA,
+            _pad: 0,
         }
     }
     fn len(&self) -> usize {
@@ -110,8 +115,8 @@ impl BatchNormOps {
         )
     }
 
-    /// y = (x - mean) * gamma / sqrt(var + eps) + beta, with batch statistics (training) or
-    /// moving statistics (inference).
+    /// y = act((x - mean) * gamma / sqrt(var + eps) + beta), with batch statistics (training)
+    /// or moving statistics (inference).
     pub fn apply(
         &self,
         ctx: &GpuContext,
@@ -121,8 +126,11 @@ impl BatchNormOps {
         beta: &GpuSlice,
         stats: &Stats,
         y: &GpuSlice,
+        activation: Option<Activation>,
     ) -> Dispatch {
-        let u = ctx.uniform("bn_apply", &s.params());
+        let mut params = s.params();
+        params.activation = activation_code(activation);
+        let u = ctx.uniform("bn_apply", &params);
         self.apply.dispatch(
             ctx,
             &[

@@ -5,7 +5,7 @@
 //! its output size back to its input size, which is how Keras defines it. So both layer types
 //! run on the same three mappings: conv forward / conv dX / conv dW.
 
-use super::gemm::{Driver, GemmKernels, GemmParams};
+use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams};
 use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
@@ -181,14 +181,14 @@ impl ConvOps {
 
     // ---- Conv2D ----
 
-    /// y = conv(x, W) + b.
+    /// y = act(conv(x, W) + b).
     pub fn conv2d_forward(
         &self,
         ctx: &GpuContext,
         s: ConvShape,
         x: &GpuSlice,
         w: &GpuSlice,
-        b: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         y: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
@@ -198,17 +198,17 @@ impl ConvOps {
         );
         let m = s.batch * s.out_h() * s.out_w();
         let p = s.gemm_params(m, s.out_c, s.kernel * s.kernel * s.in_c);
-        self.forward.record(ctx, p, x, w, b, y, driver)
+        self.forward.record(ctx, p, x, w, epilogue, y, driver)
     }
 
-    /// dx from dy (the input gradient), bias `b` added when given (a transposed conv's forward).
+    /// dx from dy (the input gradient); with an epilogue, a transposed conv's forward.
     pub fn conv2d_backward_input(
         &self,
         ctx: &GpuContext,
         s: ConvShape,
         dy: &GpuSlice,
         w: &GpuSlice,
-        b: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         dx: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
@@ -233,7 +233,10 @@ impl ConvOps {
                 (p.class_h, p.class_w) = (class_h as u32, class_w as u32);
                 (p.taps_h, p.taps_w) = (taps_h as u32, taps_w as u32);
                 (p.tap_y0, p.tap_x0) = (tap_y0 as u32, tap_x0 as u32);
-                dispatches.extend(self.backward_input.record(ctx, p, dy, w, b, dx, driver));
+                dispatches.extend(
+                    self.backward_input
+                        .record(ctx, p, dy, w, epilogue, dx, driver),
+                );
             }
         }
         dispatches
@@ -258,7 +261,8 @@ impl ConvOps {
             s.out_c,
             s.batch * s.out_h() * s.out_w(),
         );
-        self.backward_weight.record(ctx, p, x, dy, None, dw, driver)
+        self.backward_weight
+            .record(ctx, p, x, dy, Epilogue::NONE, dw, driver)
     }
 
     /// db[c] = sum of dy over batch and pixels (for either layer type: `channels` = its out_c).
@@ -275,18 +279,18 @@ impl ConvOps {
 
     // ---- Conv2DTranspose ----
 
-    /// y = conv_transpose(x, W) + b.
+    /// y = act(conv_transpose(x, W) + b).
     pub fn conv_transpose_forward(
         &self,
         ctx: &GpuContext,
         s: ConvTransposeShape,
         x: &GpuSlice,
         w: &GpuSlice,
-        b: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         y: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        self.conv2d_backward_input(ctx, s.adjoint(), x, w, b, y, driver)
+        self.conv2d_backward_input(ctx, s.adjoint(), x, w, epilogue, y, driver)
     }
 
     /// dx = conv(dy, W): the adjoint of the adjoint.
@@ -299,7 +303,7 @@ impl ConvOps {
         dx: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        self.conv2d_forward(ctx, s.adjoint(), dy, w, None, dx, driver)
+        self.conv2d_forward(ctx, s.adjoint(), dy, w, Epilogue::NONE, dx, driver)
     }
 
     /// dW[k, k, out_c, in_c]: the adjoint conv's weight gradient with its input being our dy

@@ -1,7 +1,7 @@
 //! Dense layer `y = x W + b` (Keras kernel layout [in, out]): forward, dX, dW and db.
 //! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
 
-use super::gemm::{Driver, GemmKernels, GemmParams};
+use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams};
 use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
@@ -67,21 +67,21 @@ impl DenseOps {
         })
     }
 
-    /// y[batch, out] = x[batch, in] W[in, out] + b[out].
+    /// y[batch, out] = act(x[batch, in] W[in, out] + b[out]).
     pub fn forward(
         &self,
         ctx: &GpuContext,
         s: DenseShape,
         x: &GpuSlice,
         w: &GpuSlice,
-        b: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         y: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
         assert_eq!(x.len, s.batch * s.inputs);
         assert_eq!(w.len, s.inputs * s.outputs);
         let p = params(s.batch, s.outputs, s.inputs);
-        self.forward.record(ctx, p, x, w, b, y, driver)
+        self.forward.record(ctx, p, x, w, epilogue, y, driver)
     }
 
     /// dx[batch, in] = dy[batch, out] W^T.
@@ -95,7 +95,8 @@ impl DenseOps {
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.batch, s.inputs, s.outputs);
-        self.backward_input.record(ctx, p, dy, w, None, dx, driver)
+        self.backward_input
+            .record(ctx, p, dy, w, Epilogue::NONE, dx, driver)
     }
 
     /// dW[in, out] = x^T dy.
@@ -109,7 +110,8 @@ impl DenseOps {
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.inputs, s.outputs, s.batch);
-        self.backward_weight.record(ctx, p, x, dy, None, dw, driver)
+        self.backward_weight
+            .record(ctx, p, x, dy, Epilogue::NONE, dw, driver)
     }
 
     /// db[out] = sum over the batch of dy.

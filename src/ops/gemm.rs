@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::activation::{Activation, LEAKY_ALPHA, activation_code};
 use super::tune::Tuner;
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
@@ -37,7 +38,33 @@ pub struct GemmParams {
     pub taps_w: u32,
     pub tap_y0: u32,
     pub tap_x0: u32,
-    pub _pad: [u32; 2],
+    pub activation: u32,
+    pub alpha: f32,
+}
+
+/// What a GEMM does to its result before storing it: add a bias, apply an activation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a GpuSlice>,
+    pub activation: Option<Activation>,
+}
+
+impl<'a> Epilogue<'a> {
+    pub const NONE: Epilogue<'static> = Epilogue {
+        bias: None,
+        activation: None,
+    };
+
+    pub fn bias(bias: &'a GpuSlice) -> Self {
+        Epilogue {
+            bias: Some(bias),
+            activation: None,
+        }
+    }
+
+    pub fn then(self, activation: Option<Activation>) -> Self {
+        Epilogue { activation, ..self }
+    }
 }
 
 /// Output tile edge of `gemm_tiled` and `gemm_subgroup`, and the K step split-K chunks are a
@@ -128,10 +155,13 @@ impl GemmKernels {
         mut params: GemmParams,
         a: &GpuSlice,
         b: &GpuSlice,
-        bias: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         out: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
+        let bias = epilogue.bias;
+        params.activation = activation_code(epilogue.activation);
+        params.alpha = LEAKY_ALPHA;
         let (m, n, k) = (params.m, params.n, params.k);
         let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
         let splits = target_workgroups(ctx)
@@ -139,7 +169,7 @@ impl GemmKernels {
             .min((k / MIN_K_PER_SPLIT).max(1))
             .clamp(1, 64);
         let driver = match driver {
-            Driver::Auto => return self.record_auto(ctx, params, a, b, bias, out, splits),
+            Driver::Auto => return self.record_auto(ctx, params, a, b, epilogue, out, splits),
             d => d,
         };
         params.has_bias = u32::from(bias.is_some());
@@ -193,6 +223,7 @@ impl GemmKernels {
                 let scratch = ctx.storage("gemm split-K partials", (splits * m * n) as usize);
                 let mut partial_params = params;
                 partial_params.has_bias = 0;
+                partial_params.activation = 0;
                 let u_partial = ctx.uniform("gemm partials", &partial_params);
                 let u_sum = ctx.uniform("gemm split-K sum", &params);
                 vec![
@@ -252,27 +283,27 @@ impl GemmKernels {
         params: GemmParams,
         a: &GpuSlice,
         b: &GpuSlice,
-        bias: Option<&GpuSlice>,
+        epilogue: Epilogue<'_>,
         out: &GpuSlice,
         splits: u32,
     ) -> Vec<Dispatch> {
         let candidates = self.candidates(params.n, splits);
         if !self.tuner.enabled() || candidates.len() == 1 {
             let d = self.default_driver(params.n, splits);
-            return self.record(ctx, params, a, b, bias, out, d);
+            return self.record(ctx, params, a, b, epilogue, out, d);
         }
         let key = format!("{} {:?}", self.name, GemmKey::from(&params));
         if let Some(name) = self.tuner.cached(&key)
             && let Some((_, d)) = candidates.iter().find(|c| c.0 == name)
         {
-            return self.record(ctx, params, a, b, bias, out, *d);
+            return self.record(ctx, params, a, b, epilogue, out, *d);
         }
         let built: Vec<(String, Vec<Dispatch>)> = candidates
             .iter()
             .map(|(name, d)| {
                 (
                     name.to_string(),
-                    self.record(ctx, params, a, b, bias, out, *d),
+                    self.record(ctx, params, a, b, epilogue, out, *d),
                 )
             })
             .collect();
@@ -281,7 +312,7 @@ impl GemmKernels {
             Err(e) => {
                 log::warn!("tuning {key} failed ({e}); using the default driver");
                 let d = self.default_driver(params.n, splits);
-                self.record(ctx, params, a, b, bias, out, d)
+                self.record(ctx, params, a, b, epilogue, out, d)
             }
         }
     }

@@ -1,0 +1,38 @@
+// The activation functions, shared by the element-wise kernels (activation.wgsl) and the
+// epilogues of the GEMM drivers (gemm.wgsl) and BatchNorm's apply (batchnorm.wgsl), which
+// apply them to their results before storing them (one pass over memory instead of two).
+
+const ACT_NONE: u32 = 0u;
+const ACT_LEAKY_RELU: u32 = 1u;
+const ACT_TANH: u32 = 2u;
+const ACT_SIGMOID: u32 = 3u;
+
+fn leaky_relu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * x, x, x > 0.0);
+}
+
+// tanh(+-15) is +-1 in f32; clamping keeps drivers that expand tanh through exp() finite.
+fn tanh_(x: f32) -> f32 {
+    return tanh(clamp(x, -15.0, 15.0));
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+fn activate(kind: u32, x: f32, alpha: f32) -> f32 {
+    switch kind {
+        case ACT_LEAKY_RELU: {
+            return leaky_relu(x, alpha);
+        }
+        case ACT_TANH: {
+            return tanh_(x);
+        }
+        case ACT_SIGMOID: {
+            return sigmoid(x);
+        }
+        default: {
+            return x;
+        }
+    }
+}
