@@ -5,10 +5,13 @@
 //! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod data;
+pub mod generate;
 pub mod gpu;
 pub mod model;
 pub mod ops;
 pub mod output;
+pub mod plot;
 pub mod reference;
 pub mod train;

@@ -4,16 +4,25 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use dcgan_wgpu::checkpoint::{self, Checkpoint};
 use dcgan_wgpu::data;
+use dcgan_wgpu::generate;
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, context};
 use dcgan_wgpu::model::Arch;
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::ops::adam::AdamConfig;
 use dcgan_wgpu::ops::tune::{self, Tuner};
 use dcgan_wgpu::output;
-use dcgan_wgpu::train::{FakeBn, TrainConfig, Trainer, run_training};
+use dcgan_wgpu::train::{
+    FakeBn, Outcome, Progress, RunOptions, TrainConfig, Trainer, run_training,
+};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Trains the DCGAN of "GANs in Action" chapter 4 on MNIST, entirely on the GPU.
 #[derive(Parser, Debug)]
@@ -27,6 +36,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Samples images from a checkpoint's generator (on the GPU, inference-mode BatchNorm).
+    Generate(GenerateArgs),
     /// Times training iterations on an adapter: ms per iteration, GFLOP/s, per-kernel breakdown.
     Bench(BenchArgs),
     /// Lists the adapters wgpu sees and marks the one a run would pick.
@@ -139,17 +150,57 @@ impl ModelArgs {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Training iterations (each: one D step on a real batch, one on a fake batch, one G step).
+    /// Training iterations in all (each: one D step on a real batch, one on a fake batch, one G
+    /// step); with --resume, the total to reach.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: u64,
     /// Report losses and write a sample grid every this many iterations.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     sample_interval: u64,
-    /// Where losses.csv and the sample grids go (created if missing).
+    /// Write OUT_DIR/checkpoint.safetensors every this many iterations [default: the sample
+    /// interval]; always at the end and on Ctrl-C.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval: Option<u64>,
+    /// Continue the run saved in this checkpoint (its configuration is used; options given
+    /// here must agree with it).
+    #[arg(long, value_name = "PATH")]
+    resume: Option<PathBuf>,
+    /// Where losses.csv, losses.png, the sample grids, progress.png and the checkpoint go
+    /// (created if missing).
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
+    /// Print nothing but errors (the files are written as usual).
+    #[arg(long)]
+    quiet: bool,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// The checkpoint whose generator draws.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: PathBuf,
+    /// A PNG file for the grid; with --separate, a directory for one PNG per image.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Images to draw; with --interpolate, latent walks (rows).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    count: u64,
+    /// Seed of the latent vectors.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One PNG per image instead of a grid.
+    #[arg(long, conflicts_with = "interpolate")]
+    separate: bool,
+    /// A grid whose rows walk (spherically) between two random latent points.
+    #[arg(long)]
+    interpolate: bool,
+    /// Images per walk with --interpolate.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=100))]
+    steps: u64,
+    #[command(flatten)]
+    gpu: GpuArgs,
 }
 
 #[derive(Args, Debug)]
@@ -169,14 +220,29 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let explicit = |id: &str| {
+        matches!(
+            matches
+                .try_get_raw(id)
+                .ok()
+                .flatten()
+                .and(matches.value_source(id)),
+            Some(clap::parser::ValueSource::CommandLine)
+        )
+    };
     let result = match cli.command {
-        None => train(cli.train),
-        Some(Command::Bench(args)) => bench(args),
-        Some(Command::Adapters(args)) => adapters(args),
+        None => train(cli.train, &explicit),
+        Some(Command::Generate(args)) => generate(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Adapters(args)) => adapters(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -184,8 +250,84 @@ fn main() -> ExitCode {
     }
 }
 
-fn train(args: TrainArgs) -> Result<()> {
-    let config = args.model.config(args.iterations, args.sample_interval);
+/// Set by Ctrl-C: the run stops at the end of the current chunk and writes a checkpoint.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Progress on the terminal: a bar where stderr is one, plain lines every 10 s otherwise.
+struct CliProgress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    total: u64,
+    start: (u64, Instant),
+    last_line: Instant,
+}
+
+impl CliProgress {
+    fn new(quiet: bool, done: u64, total: u64) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total).with_position(done);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40.cyan/blue} {pos}/{len} iterations  {per_sec}  ETA {eta}",
+                )
+                .expect("progress template"),
+            );
+            bar
+        });
+        CliProgress {
+            quiet,
+            bar,
+            total,
+            start: (done, Instant::now()),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn report(&mut self, line: &str) {
+        self.say(line);
+    }
+
+    fn advanced(&mut self, iteration: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(iteration);
+        } else if !self.quiet && self.last_line.elapsed().as_secs() >= 10 {
+            self.last_line = Instant::now();
+            let rate = (iteration - self.start.0) as f64 / self.start.1.elapsed().as_secs_f64();
+            let eta = (self.total - iteration) as f64 / rate.max(1e-9);
+            eprintln!(
+                "iteration {iteration}/{}: {rate:.2} iterations/s, {:.0} s to go",
+                self.total, eta
+            );
+        }
+    }
+
+    fn checkpoint(&mut self, iteration: u64, path: &std::path::Path) {
+        log::info!("checkpoint at iteration {iteration}: {}", path.display());
+    }
+}
+
+fn train(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode> {
+    let mut config = args.model.config(args.iterations, args.sample_interval);
+    let resume = match &args.resume {
+        Some(path) => {
+            let checkpoint = Checkpoint::load(path)?;
+            config = resumed_config(&checkpoint, &config, explicit)?;
+            Some(checkpoint)
+        }
+        None => None,
+    };
     // Everything that can be checked without a GPU is checked first.
     let images = args.model.images(&config)?;
     output::prepare_dir(&args.out_dir)?;
@@ -193,23 +335,198 @@ fn train(args: TrainArgs) -> Result<()> {
     let ops = args.model.tune.ops(&ctx)?;
     let mut trainer = Trainer::new(&ctx, &ops, config, Some(&images))?;
     ops.tuner.save();
-    println!(
-        "training {} iterations at batch {} ({} arch, seed {}) on {}; output in {}",
-        trainer.config.iterations,
-        trainer.config.batch_size,
-        trainer.config.arch.name(),
-        trainer.config.seed,
-        ctx.describe(),
-        args.out_dir.display()
-    );
-    let start = std::time::Instant::now();
-    run_training(&mut trainer, &args.out_dir, |line| println!("{line}"))
-        .context("training failed")?;
-    println!(
-        "done: {} iterations in {:.1} s",
-        trainer.iteration,
-        start.elapsed().as_secs_f64()
-    );
+    if let Some(c) = &resume {
+        trainer.restore(c)?;
+    }
+    let quiet = args.quiet;
+    if !quiet {
+        println!(
+            "training {} iterations at batch {} ({} arch, seed {}) on {}; output in {}",
+            trainer.config.iterations,
+            trainer.config.batch_size,
+            trainer.config.arch.name(),
+            trainer.config.seed,
+            ctx.describe(),
+            args.out_dir.display()
+        );
+        if let Some(c) = &resume {
+            println!("resuming at iteration {}", c.iteration);
+        }
+    }
+    // First Ctrl-C: stop cleanly with a checkpoint; second: leave at once.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current iterations (Ctrl-C again to quit at once)...");
+    });
+    let opts = RunOptions {
+        out_dir: &args.out_dir,
+        checkpoint_interval: args.checkpoint_interval.unwrap_or(args.sample_interval),
+        stop: Some(&STOP),
+        simulate_device_loss_at: std::env::var("DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    };
+    let start = Instant::now();
+    let done_before = trainer.iteration;
+    let mut progress = CliProgress::new(quiet, done_before, trainer.config.iterations);
+    let outcome = run_training(&mut trainer, &opts, &mut progress).map_err(|e| {
+        let checkpoint = args.out_dir.join(checkpoint::FILE_NAME);
+        match Checkpoint::load(&checkpoint) {
+            Ok(c) => e.context(format!(
+                "training failed; the last checkpoint (iteration {}) is {}: continue with \
+                 `dcgan-wgpu --resume {} --out-dir {} --iterations {}`",
+                c.iteration,
+                checkpoint.display(),
+                checkpoint.display(),
+                args.out_dir.display(),
+                c.config.iterations
+            )),
+            Err(_) => e.context("training failed (no checkpoint was written yet)"),
+        }
+    })?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let checkpoint = args.out_dir.join(checkpoint::FILE_NAME);
+    match outcome {
+        Outcome::Completed => {
+            if !quiet {
+                println!(
+                    "done: {} iterations in {:.1} s; checkpoint {}",
+                    trainer.iteration - done_before,
+                    start.elapsed().as_secs_f64(),
+                    checkpoint.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted(at) => {
+            eprintln!(
+                "interrupted at iteration {at}; saved {}. Continue with:\n  dcgan-wgpu --resume {} --out-dir {} --iterations {}",
+                checkpoint.display(),
+                checkpoint.display(),
+                args.out_dir.display(),
+                trainer.config.iterations
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// The configuration of a resumed run: the checkpoint's, with the length and reporting of this
+/// invocation. An option given on the command line that contradicts the checkpoint is an error
+/// (it would silently change the run otherwise).
+fn resumed_config(
+    checkpoint: &Checkpoint,
+    asked: &TrainConfig,
+    explicit: &dyn Fn(&str) -> bool,
+) -> Result<TrainConfig> {
+    let saved = &checkpoint.config;
+    let conflicts = [
+        (
+            "arch",
+            "--arch",
+            saved.arch != asked.arch,
+            saved.arch.name().to_string(),
+        ),
+        (
+            "batch_size",
+            "--batch-size",
+            saved.batch_size != asked.batch_size,
+            saved.batch_size.to_string(),
+        ),
+        (
+            "z_dim",
+            "--z-dim",
+            saved.z_dim != asked.z_dim,
+            saved.z_dim.to_string(),
+        ),
+        (
+            "seed",
+            "--seed",
+            saved.seed != asked.seed,
+            saved.seed.to_string(),
+        ),
+        (
+            "learning_rate",
+            "--learning-rate",
+            saved.adam.learning_rate != asked.adam.learning_rate,
+            saved.adam.learning_rate.to_string(),
+        ),
+        (
+            "beta1",
+            "--beta1",
+            saved.adam.beta1 != asked.adam.beta1,
+            saved.adam.beta1.to_string(),
+        ),
+        (
+            "fake_bn",
+            "--fake-bn",
+            saved.fake_bn != asked.fake_bn,
+            format!("{:?}", saved.fake_bn).to_lowercase(),
+        ),
+    ];
+    for (id, flag, differs, value) in conflicts {
+        if differs && explicit(id) {
+            anyhow::bail!(
+                "the checkpoint was trained with {flag} {value}; a resumed run keeps it (drop {flag})"
+            );
+        }
+    }
+    if asked.iterations <= checkpoint.iteration {
+        anyhow::bail!(
+            "the checkpoint is already at iteration {}; ask for more with --iterations",
+            checkpoint.iteration
+        );
+    }
+    Ok(TrainConfig {
+        iterations: asked.iterations,
+        sample_interval: asked.sample_interval,
+        ..saved.clone()
+    })
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let z_dim = checkpoint.config.z_dim;
+    let count = args.count as usize;
+    let steps = args.steps as usize;
+    let (z, rows, cols) = if args.interpolate {
+        let ends = generate::latents(args.seed, 2 * count, z_dim);
+        let mut z = Vec::with_capacity(count * steps * z_dim);
+        for pair in ends.chunks(2 * z_dim) {
+            z.extend(generate::slerp_path(&pair[..z_dim], &pair[z_dim..], steps));
+        }
+        (z, count, steps)
+    } else {
+        let cols = (count as f64).sqrt().ceil() as usize;
+        (
+            generate::latents(args.seed, count, z_dim),
+            count.div_ceil(cols),
+            cols,
+        )
+    };
+    if !args.separate {
+        if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            output::prepare_dir(dir)?;
+        }
+    }
+    let ctx = args.gpu.context()?;
+    let ops = Ops::new(&ctx)?;
+    let images = generate::generate(&ctx, &ops, &checkpoint, &z)?;
+    if args.separate {
+        generate::write_separate(&args.out, &images)?;
+        println!("wrote {count} images to {}", args.out.display());
+    } else {
+        output::write_grid(&args.out, &images, rows, cols)?;
+        println!(
+            "wrote a {rows}x{cols} grid to {} (checkpoint at iteration {})",
+            args.out.display(),
+            checkpoint.iteration
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::plot::LossPoint;
 use crate::train::Metrics;
 
 /// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
@@ -71,22 +72,56 @@ pub fn grid_path(dir: &Path, iteration: u64) -> PathBuf {
     dir.join(format!("samples_{iteration:06}.png"))
 }
 
-/// `losses.csv`: one row per report, the seed's figures plus their real/fake parts.
+/// `losses.csv`: one row per report, the seed's figures plus their real/fake parts; the rows
+/// are also kept in memory for `losses.png`.
 pub struct LossLog {
     file: BufWriter<File>,
+    pub points: Vec<LossPoint>,
 }
 
 pub const LOSS_HEADER: &str =
     "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake";
 
 impl LossLog {
-    pub fn create(dir: &Path) -> Result<Self> {
+    /// Starts `dir/losses.csv`. When resuming at iteration `keep_until`, the rows of the earlier
+    /// run up to that iteration are kept (and later ones, from after the checkpoint, dropped).
+    pub fn open(dir: &Path, keep_until: Option<u64>) -> Result<Self> {
         let path = dir.join("losses.csv");
+        let mut kept = Vec::new();
+        let mut points = Vec::new();
+        if let Some(until) = keep_until
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split(',').collect();
+                let (Some(it), Some(d), Some(a), Some(g)) = (
+                    f.first().and_then(|v| v.parse::<u64>().ok()),
+                    f.get(1).and_then(|v| v.parse::<f32>().ok()),
+                    f.get(2).and_then(|v| v.parse::<f32>().ok()),
+                    f.get(3).and_then(|v| v.parse::<f32>().ok()),
+                ) else {
+                    continue;
+                };
+                if it <= until {
+                    kept.push(line.to_string());
+                    points.push(LossPoint {
+                        iteration: it,
+                        d_loss: d,
+                        d_acc: a,
+                        g_loss: g,
+                    });
+                }
+            }
+        }
         let file =
             File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
         let mut file = BufWriter::new(file);
         writeln!(file, "{LOSS_HEADER}")?;
-        Ok(LossLog { file })
+        for line in kept {
+            writeln!(file, "{line}")?;
+        }
+        file.flush()?;
+        Ok(LossLog { file, points })
     }
 
     pub fn append(&mut self, iteration: u64, m: &Metrics) -> Result<()> {
@@ -102,6 +137,54 @@ impl LossLog {
             m.d_acc_fake
         )?;
         self.file.flush()?;
+        self.points.push(LossPoint {
+            iteration,
+            d_loss: m.d_loss(),
+            d_acc: m.d_acc(),
+            g_loss: m.g_loss,
+        });
         Ok(())
     }
+}
+
+/// The sample grids in `dir` up to `until`, as (iteration, path), in order.
+pub fn sample_grids(dir: &Path, until: u64) -> Vec<(u64, PathBuf)> {
+    let mut grids: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let it = name
+                .strip_prefix("samples_")?
+                .strip_suffix(".png")?
+                .parse()
+                .ok()?;
+            (it <= until).then_some((it, e.path()))
+        })
+        .collect();
+    grids.sort();
+    grids
+}
+
+/// `progress.png`: the run's sample grids (at most 30, evenly spaced), labelled, 5 to a row.
+pub fn write_progress(dir: &Path, until: u64) -> Result<()> {
+    let grids = sample_grids(dir, until);
+    if grids.is_empty() {
+        return Ok(());
+    }
+    let keep = 30;
+    let picked: Vec<&(u64, PathBuf)> = if grids.len() <= keep {
+        grids.iter().collect()
+    } else {
+        (0..keep)
+            .map(|i| &grids[i * (grids.len() - 1) / (keep - 1)])
+            .collect()
+    };
+    let mut images = Vec::new();
+    for (it, path) in picked {
+        let (w, h, px) = crate::plot::read_gray_png(path)?;
+        images.push((format!("iteration {it}"), w, h, px));
+    }
+    crate::plot::tiled_png(&dir.join("progress.png"), &images, 5)
 }

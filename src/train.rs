@@ -21,7 +21,18 @@ use crate::ops::adam::AdamConfig;
 use crate::ops::data::{Iteration, stream};
 
 /// BatchNorm mode of the generator pass that makes D's fakes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum FakeBn {
     /// Batch statistics, updating G's moving statistics (Keras 2's actual behaviour).
     #[default]
@@ -30,7 +41,7 @@ pub enum FakeBn {
     Inference,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub iterations: u64,
     pub batch_size: usize,
@@ -152,13 +163,15 @@ const D_INIT_SALT: u64 = 0x4449_5343_5249_4D49; // "DISCRIMI"
 
 /// All buffers and the recorded step of one training run.
 pub struct Trainer<'a> {
-    ctx: &'a GpuContext,
+    pub ctx: &'a GpuContext,
     pub config: TrainConfig,
     pub g: NetworkParams,
     pub d: NetworkParams,
     pub g_net: Network,
     pub d_net: Network,
     sampler: Network,
+    /// The fixed noise of the sample grids.
+    pub z_sample: GpuSlice,
     /// Inputs of the current iteration: real batch, noise of the fakes, noise of G's step.
     pub real: GpuSlice,
     pub z_fake: GpuSlice,
@@ -320,6 +333,7 @@ impl<'a> Trainer<'a> {
             g_net,
             d_net,
             sampler,
+            z_sample,
             real,
             z_fake,
             z_gen,
@@ -540,52 +554,179 @@ fn check_limits(
     Ok(())
 }
 
-/// Iterations recorded per submit between reports: enough to amortise a submit, few enough to
-/// keep a driver watchdog (e.g. Windows' 2 s TDR) far away on slow adapters.
-const CHUNK: u64 = 16;
+/// At most this many iterations per submit: enough to amortise a submit on a fast GPU.
+const MAX_CHUNK: u64 = 16;
+/// Chunks are sized to take about this long, so a stop request (Ctrl-C) is honoured within
+/// about this time even on slow adapters, and a driver watchdog (e.g. Windows' 2 s TDR) stays
+/// far away.
+const CHUNK_SECONDS: f64 = 0.25;
 
-/// Trains for `config.iterations`, writing `out_dir/samples_NNNNNN.png` before training and at
-/// every report and `out_dir/losses.csv`; `report` receives each line in the seed's format.
+/// What a training run does besides training.
+pub struct RunOptions<'a> {
+    pub out_dir: &'a std::path::Path,
+    /// Write `out_dir/checkpoint.safetensors` every this many iterations (and at the end).
+    pub checkpoint_interval: u64,
+    /// Set (by a Ctrl-C handler) to stop at the end of the current chunk, with a checkpoint.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Test hook: lose the device once this many iterations are done.
+    pub simulate_device_loss_at: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Stopped on request after this many iterations; the checkpoint holds them.
+    Interrupted(u64),
+}
+
+/// What the caller shows while a run goes on.
+pub trait Progress {
+    /// A report line in the seed's format.
+    fn report(&mut self, line: &str);
+    /// Iterations completed so far (after every chunk).
+    fn advanced(&mut self, _iteration: u64) {}
+    /// A checkpoint was written.
+    fn checkpoint(&mut self, _iteration: u64, _path: &std::path::Path) {}
+}
+
+/// Trains until `config.iterations`, from wherever the trainer is (0, or a restored checkpoint).
+/// Writes `samples_NNNNNN.png` (before training, at every report and at the end),
+/// `losses.csv` and `losses.png` at every report, the checkpoint every `checkpoint_interval`
+/// iterations and at the end, and `progress.png` at the end.
 pub fn run_training(
     trainer: &mut Trainer<'_>,
-    out_dir: &std::path::Path,
-    mut report: impl FnMut(&str),
-) -> Result<()> {
+    opts: &RunOptions<'_>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome> {
     use crate::output::{LossLog, grid_path, write_grid};
+    use std::sync::atomic::Ordering;
+    let out_dir = opts.out_dir;
     let total = trainer.config.iterations;
     let interval = trainer.config.sample_interval;
-    let mut log = LossLog::create(out_dir)?;
-    let mut deliver = |reports: Vec<Report>| -> Result<()> {
-        for r in reports {
-            if r.iteration > 0 {
-                report(&r.metrics.line(r.iteration));
-                log.append(r.iteration, &r.metrics)?;
+    let checkpoint_interval = opts.checkpoint_interval.max(1);
+    let checkpoint_path = out_dir.join(crate::checkpoint::FILE_NAME);
+    let resumed = trainer.iteration > 0;
+    let mut log = LossLog::open(out_dir, resumed.then_some(trainer.iteration))?;
+    let deliver =
+        |reports: Vec<Report>, log: &mut LossLog, progress: &mut dyn Progress| -> Result<()> {
+            for r in reports {
+                if r.iteration > 0 {
+                    progress.report(&r.metrics.line(r.iteration));
+                    log.append(r.iteration, &r.metrics)?;
+                    crate::plot::losses_png(&out_dir.join("losses.png"), &log.points)?;
+                }
+                write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
             }
-            write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
-        }
+            Ok(())
+        };
+    let save = |trainer: &mut Trainer<'_>, progress: &mut dyn Progress| -> Result<()> {
+        trainer.snapshot()?.save(&checkpoint_path)?;
+        progress.checkpoint(trainer.iteration, &checkpoint_path);
         Ok(())
     };
-    // The grid before training.
-    trainer.run_with_report(0)?;
+    if !resumed {
+        // The grid before training.
+        trainer.run_with_report(0)?;
+    }
+    let mut chunk = 1u64;
+    let mut outcome = Outcome::Completed;
     while trainer.iteration < total {
-        let next_report = (trainer.iteration / interval + 1) * interval;
-        let target = next_report.min(total);
-        let n = (target - trainer.iteration).min(CHUNK);
+        if opts.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            outcome = Outcome::Interrupted(trainer.iteration);
+            break;
+        }
+        if let Some(at) = opts.simulate_device_loss_at
+            && trainer.iteration >= at
+        {
+            trainer.ctx.simulate_device_loss();
+        }
+        let next = |every: u64| (trainer.iteration / every + 1) * every;
+        let target = next(interval).min(next(checkpoint_interval)).min(total);
+        let n = (target - trainer.iteration).min(chunk);
+        let started = std::time::Instant::now();
         // The seed reports every `sample_interval` iterations; the end of a run that is not a
         // multiple of it is reported too, so its final state is on disk.
-        if trainer.iteration + n == target {
+        let reporting =
+            trainer.iteration + n == target && (target.is_multiple_of(interval) || target == total);
+        if reporting {
             trainer.run_with_report(n)?;
         } else {
             trainer.run(n)?;
         }
-        deliver(trainer.poll_reports(false)?)?;
+        deliver(trainer.poll_reports(false)?, &mut log, progress)?;
+        progress.advanced(trainer.iteration);
+        if trainer.iteration.is_multiple_of(checkpoint_interval) && trainer.iteration < total {
+            deliver(trainer.poll_reports(true)?, &mut log, progress)?;
+            save(trainer, progress)?;
+        }
+        // Size the next chunk from this one's pace (it includes waiting for the previous one).
+        let per_iteration = started.elapsed().as_secs_f64() / n as f64;
+        chunk = ((CHUNK_SECONDS / per_iteration.max(1e-6)) as u64).clamp(1, MAX_CHUNK);
     }
     trainer.finish()?;
-    deliver(trainer.poll_reports(true)?)?;
-    Ok(())
+    deliver(trainer.poll_reports(true)?, &mut log, progress)?;
+    save(trainer, progress)?;
+    crate::output::write_progress(out_dir, trainer.iteration)?;
+    Ok(outcome)
 }
 
 impl Trainer<'_> {
+    /// Everything needed to continue this run bit-identically (waits for the GPU).
+    pub fn snapshot(&mut self) -> Result<crate::checkpoint::Checkpoint> {
+        use crate::checkpoint::{Checkpoint, NetState};
+        self.finish()?;
+        let net = |p: &NetworkParams| -> Result<NetState> {
+            let [params, m, v, moving] = self
+                .ctx
+                .read_many::<f32>(&[&p.params, &p.adam_m, &p.adam_v, &p.moving])?
+                .try_into()
+                .expect("four buffers");
+            let state: Vec<u32> = self.ctx.read(&p.adam_state)?;
+            Ok(NetState {
+                params,
+                adam_m: m,
+                adam_v: v,
+                adam_state: state.try_into().expect("adam state"),
+                moving,
+            })
+        };
+        let (g, d) = (net(&self.g)?, net(&self.d)?);
+        let counter: Vec<u32> = self.ctx.read(&self.counter)?;
+        anyhow::ensure!(
+            u64::from(counter[0]) == self.iteration,
+            "the GPU iteration counter ({}) disagrees with the host ({})",
+            counter[0],
+            self.iteration
+        );
+        Ok(Checkpoint {
+            config: self.config.clone(),
+            iteration: self.iteration,
+            g,
+            d,
+            sample_noise: self.ctx.read(&self.z_sample)?,
+        })
+    }
+
+    /// Continues from a checkpoint of the same configuration (architecture, z size and batch
+    /// decide the buffers; everything else comes from the checkpoint too).
+    pub fn restore(&mut self, c: &crate::checkpoint::Checkpoint) -> Result<()> {
+        self.finish()?;
+        let ctx = self.ctx;
+        for (p, s) in [(&self.g, &c.g), (&self.d, &c.d)] {
+            ctx.write(&p.params, &s.params);
+            ctx.write(&p.adam_m, &s.adam_m);
+            ctx.write(&p.adam_v, &s.adam_v);
+            ctx.write(&p.adam_state, &s.adam_state);
+            ctx.write(&p.moving, &s.moving);
+        }
+        ctx.write(&self.z_sample, &c.sample_noise);
+        let counter = u32::try_from(c.iteration).context("iteration count beyond 2^32")?;
+        ctx.write(&self.counter, &[counter]);
+        self.iteration = c.iteration;
+        self.finish()
+    }
+
     /// The GPU time of every dispatch of one iteration, by timestamp queries, as
     /// (kernel, scope, seconds); None when the adapter has no timestamp queries.
     pub fn time_step(&mut self) -> Result<Option<Vec<(String, String, f64)>>> {

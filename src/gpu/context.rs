@@ -243,6 +243,14 @@ impl GpuContext {
         Ok(())
     }
 
+    /// Marks the device lost and destroys it, as a driver reset would: the test hook behind
+    /// `DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT`, to check that a run stops cleanly.
+    pub fn simulate_device_loss(&self) {
+        *self.lost.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some("simulated device loss (DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT)".to_string());
+        self.device.destroy();
+    }
+
     /// Blocks until all submitted work has finished.
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device

@@ -12,7 +12,18 @@ pub use network::{BnMode, Network, NetworkParams};
 pub use params::ParamLayout;
 
 /// Which variant of the seed's networks to build.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Arch {
     /// The post's text and the book: G has the 14x14x64 ConvTranspose + BN + LeakyReLU block;
     /// D has one BatchNorm after its third conv.

@@ -8,7 +8,7 @@ use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders
 /// Adam's hyper-parameters; the defaults are Keras'. Kept in double precision like Keras'
 /// Python floats: `1 - beta` must be evaluated in double and rounded once (0.1f), not as
 /// 1f - 0.9f = 0.100000024.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
     pub learning_rate: f64,
     pub beta1: f64,

@@ -1,0 +1,97 @@
+//! `dcgan-wgpu generate`: samples from a checkpoint's generator on the GPU, with inference-mode
+//! BatchNorm (the moving statistics), as Keras' `predict` does.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::checkpoint::Checkpoint;
+use crate::gpu::GpuContext;
+use crate::model::{self, BnMode, IMAGE_PIXELS, Network, NetworkParams};
+use crate::ops::Ops;
+use crate::reference::rng;
+
+/// Random stream of `generate`'s latent vectors (distinct from training's).
+pub const GENERATE_STREAM: u32 = 4;
+/// Images per generator pass.
+const MAX_BATCH: usize = 256;
+
+/// `count` latent vectors ~ N(0, 1) for `seed` (Philox, as on the GPU).
+pub fn latents(seed: u64, count: usize, z_dim: usize) -> Vec<f32> {
+    rng::normals(seed, 0, GENERATE_STREAM, count * z_dim)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
+/// Spherical interpolation between two latent vectors (the path a Gaussian latent keeps its
+/// norm along), `steps` points including both ends.
+pub fn slerp_path(a: &[f32], b: &[f32], steps: usize) -> Vec<f32> {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let omega = (dot / (na * nb)).clamp(-1.0, 1.0).acos();
+    let mut out = Vec::with_capacity(steps * a.len());
+    for s in 0..steps {
+        let t = if steps > 1 {
+            s as f64 / (steps - 1) as f64
+        } else {
+            0.0
+        };
+        let (wa, wb) = if omega.abs() < 1e-6 {
+            (1.0 - t, t)
+        } else {
+            (
+                ((1.0 - t) * omega).sin() / omega.sin(),
+                (t * omega).sin() / omega.sin(),
+            )
+        };
+        out.extend(
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (wa * f64::from(*x) + wb * f64::from(*y)) as f32),
+        );
+    }
+    out
+}
+
+/// G's images for the given latent vectors, in [-1, 1].
+pub fn generate(
+    ctx: &GpuContext,
+    ops: &Ops,
+    checkpoint: &Checkpoint,
+    z: &[f32],
+) -> Result<Vec<f32>> {
+    let z_dim = checkpoint.config.z_dim;
+    let count = z.len() / z_dim;
+    let layers = model::generator(checkpoint.config.arch, z_dim);
+    let params = NetworkParams::new(ctx, &layers, &checkpoint.g.params, &checkpoint.g.moving);
+    let batch = count.clamp(1, MAX_BATCH);
+    let net = Network::new(ctx, "G", &layers, batch);
+    let input = ctx.storage("latents", batch * z_dim);
+    let pass = net.forward(ctx, ops, &params, &input, BnMode::Inference);
+    let mut images = Vec::with_capacity(count * IMAGE_PIXELS);
+    for chunk in z.chunks(batch * z_dim) {
+        let mut padded = chunk.to_vec();
+        padded.resize(batch * z_dim, 0.0);
+        ctx.write(&input, &padded);
+        ctx.run(&pass)?;
+        let out: Vec<f32> = ctx.read(net.output())?;
+        images.extend_from_slice(&out[..chunk.len() / z_dim * IMAGE_PIXELS]);
+    }
+    Ok(images)
+}
+
+/// Writes each image as its own PNG (28x28, grayscale) into `dir`.
+pub fn write_separate(dir: &Path, images: &[f32]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (i, img) in images.chunks(IMAGE_PIXELS).enumerate() {
+        let px: Vec<u8> = img.iter().map(|&v| crate::output::to_u8(v)).collect();
+        crate::output::write_gray_png(&dir.join(format!("sample_{i:05}.png")), 28, 28, &px)?;
+    }
+    Ok(())
+}
