@@ -1,0 +1,415 @@
+//! The tool around training: checkpoints and resume, Ctrl-C, generate, plots, adapters, and
+//! the error cases of the command line that involve the GPU or a checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn dcgan() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"));
+    // Keep the kernel tuning cache out of the user's home.
+    c.env(
+        "DCGAN_WGPU_CACHE_DIR",
+        std::env::temp_dir().join("dcgan-wgpu-test-cache"),
+    );
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    dcgan().args(args).output().expect("run dcgan-wgpu")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed:\n{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+fn fails(args: &[&str], needle: &str) -> String {
+    let o = run(args);
+    let err = text(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "{args:?} should fail:\n{}",
+        text(&o.stdout)
+    );
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr lacks {needle:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn train(out: &Path, iterations: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--iterations",
+        iterations,
+        "--batch-size",
+        "4",
+        "--sample-interval",
+        "2",
+        "--seed",
+        "3",
+        "--out-dir",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+fn csv(out: &Path) -> String {
+    std::fs::read_to_string(out.join("losses.csv")).unwrap()
+}
+
+#[test]
+fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
+    train(&whole, "8", &[]);
+    train(&split, "4", &[]);
+    let ckpt = split.join("checkpoint.safetensors");
+    let out = train(&split, "8", &["--resume", s(&ckpt)]);
+    assert!(out.contains("resuming at iteration 4"), "{out}");
+    assert_eq!(csv(&split), csv(&whole), "losses of 4 + 4 iterations vs 8");
+    // The checkpoints at the end hold the same state, bit for bit.
+    use dcgan_wgpu::checkpoint::Checkpoint;
+    let (a, b) = (
+        Checkpoint::load(&whole.join("checkpoint.safetensors")).unwrap(),
+        Checkpoint::load(&ckpt).unwrap(),
+    );
+    assert!(a.iteration == 8 && a == b, "final checkpoints differ");
+    for f in ["losses.png", "progress.png", "samples_000008.png"] {
+        assert!(split.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn checkpoint_is_safetensors_with_keras_names() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), "2", &["--arch", "seed-code"]);
+    let bytes = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor("G.convt1.kernel").unwrap();
+    assert_eq!(
+        t.shape(),
+        &[3, 3, 128, 256],
+        "Keras Conv2DTranspose layout (kh, kw, out, in)"
+    );
+    assert_eq!(st.tensor("D.bn3b.moving_variance").unwrap().shape(), &[128]);
+    assert!(
+        st.tensor("G.convt2.kernel").is_err(),
+        "seed-code has no 64-channel block"
+    );
+    assert_eq!(st.tensor("sample_noise").unwrap().shape(), &[16, 100]);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let info = meta.metadata().clone().unwrap();
+    assert_eq!(info["iteration"], "2");
+    assert!(
+        info["config"].contains("\"arch\":\"seed-code\""),
+        "{}",
+        info["config"]
+    );
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&out, "2", &[]);
+    let ckpt = out.join("checkpoint.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    fails(&["--resume", s(&missing)], "cannot read checkpoint");
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    fails(
+        &["--resume", s(&truncated), "--iterations", "4"],
+        "not a readable safetensors file",
+    );
+    let foreign = dir.path().join("foreign.safetensors");
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &[0u8; 8]).unwrap();
+    std::fs::write(
+        &foreign,
+        safetensors::tensor::serialize([("weights", view)], None).unwrap(),
+    )
+    .unwrap();
+    fails(
+        &["--resume", s(&foreign), "--iterations", "4"],
+        "is not a dcgan-wgpu checkpoint",
+    );
+    fails(
+        &[
+            "generate",
+            "--checkpoint",
+            s(&foreign),
+            "--out",
+            s(&dir.path().join("g.png")),
+        ],
+        "is not a dcgan-wgpu checkpoint",
+    );
+    // Another architecture: asked for explicitly, or the file's tensors contradict its config.
+    fails(
+        &[
+            "--resume",
+            s(&ckpt),
+            "--arch",
+            "seed-code",
+            "--iterations",
+            "4",
+        ],
+        "trained with --arch full",
+    );
+    fails(
+        &[
+            "--resume",
+            s(&ckpt),
+            "--batch-size",
+            "8",
+            "--iterations",
+            "4",
+        ],
+        "trained with --batch-size 4",
+    );
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut info = meta.metadata().clone().unwrap();
+    let cfg = info["config"].replace("\"arch\":\"full\"", "\"arch\":\"seed-code\"");
+    info.insert("config".into(), cfg);
+    let relabelled = dir.path().join("relabelled.safetensors");
+    std::fs::write(
+        &relabelled,
+        safetensors::tensor::serialize(st.tensors(), Some(info)).unwrap(),
+    )
+    .unwrap();
+    fails(
+        &["--resume", s(&relabelled), "--iterations", "4"],
+        "does not match its configuration",
+    );
+    fails(
+        &["--resume", s(&ckpt), "--iterations", "2"],
+        "already at iteration 2",
+    );
+}
+
+#[test]
+fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = dcgan()
+        .args([
+            "--iterations",
+            "100000",
+            "--batch-size",
+            "4",
+            "--sample-interval",
+            "1000",
+            "--out-dir",
+            s(&out),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it train for a moment, then interrupt it.
+    let grid = out.join("samples_000000.png");
+    let start = std::time::Instant::now();
+    while !grid.exists() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "stderr:\n{err}");
+    assert!(
+        err.contains("interrupted at iteration") && err.contains("--resume"),
+        "{err}"
+    );
+    let c = dcgan_wgpu::checkpoint::Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        c.iteration > 0 && err.contains(&format!("interrupted at iteration {}", c.iteration)),
+        "{err}"
+    );
+}
+
+#[test]
+fn device_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = dcgan()
+        .args([
+            "--iterations",
+            "10",
+            "--batch-size",
+            "4",
+            "--sample-interval",
+            "2",
+            "--out-dir",
+            s(&out),
+        ])
+        .env("DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT", "5")
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("device was lost") && err.contains("last checkpoint (iteration 4)"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let c = dcgan_wgpu::checkpoint::Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(c.iteration, 4);
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let r = d.read_info().unwrap();
+    (r.info().width, r.info().height)
+}
+
+#[test]
+fn generate_writes_grids_separate_images_and_walks() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), "2", &[]);
+    let ckpt = dir.path().join("checkpoint.safetensors");
+    let grid = dir.path().join("grid.png");
+    ok(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--out",
+        s(&grid),
+        "--count",
+        "6",
+        "--seed",
+        "1",
+    ]);
+    // 6 images: 2 rows of 3, each 84 px with 2 px gaps.
+    assert_eq!(png_size(&grid), (3 * 84 + 4 * 2, 2 * 84 + 3 * 2));
+    let sep = dir.path().join("separate");
+    ok(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--out",
+        s(&sep),
+        "--count",
+        "3",
+        "--separate",
+    ]);
+    let files: Vec<PathBuf> = std::fs::read_dir(&sep)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 3);
+    assert_eq!(png_size(&sep.join("sample_00000.png")), (28, 28));
+    let walk = dir.path().join("walk.png");
+    ok(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--out",
+        s(&walk),
+        "--count",
+        "2",
+        "--interpolate",
+        "--steps",
+        "5",
+    ]);
+    assert_eq!(png_size(&walk), (5 * 84 + 6 * 2, 2 * 84 + 3 * 2));
+    // Same seed, same images.
+    let again = dir.path().join("again.png");
+    ok(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--out",
+        s(&again),
+        "--count",
+        "6",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(
+        std::fs::read(&grid).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+}
+
+#[test]
+fn interpolation_walks_the_sphere_between_its_ends() {
+    let (a, b) = (
+        dcgan_wgpu::generate::latents(1, 1, 100),
+        dcgan_wgpu::generate::latents(2, 1, 100),
+    );
+    let path = dcgan_wgpu::generate::slerp_path(&a, &b, 5);
+    assert_eq!(&path[..100], &a[..]);
+    for (x, y) in path[400..].iter().zip(&b) {
+        assert!((x - y).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn quiet_prints_nothing_and_plots_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "--iterations",
+        "3",
+        "--batch-size",
+        "4",
+        "--sample-interval",
+        "2",
+        "--quiet",
+        "--out-dir",
+        s(dir.path()),
+    ]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    assert!(png_size(&dir.path().join("losses.png")).0 > 0);
+    assert!(png_size(&dir.path().join("progress.png")).0 > 0);
+}
+
+#[test]
+fn adapters_are_listed_and_missing_backends_are_errors() {
+    let out = ok(&["adapters"]);
+    assert!(out.lines().any(|l| l.starts_with("* ")), "{out}");
+    // No Metal or DX12 on this Linux machine: a clear error, not a panic.
+    fails(
+        &["adapters", "--backend", "metal"],
+        "no adapter for backend 'metal'",
+    );
+    fails(
+        &["--iterations", "1", "--backend", "dx12"],
+        "no GPU adapter found for backend 'dx12'",
+    );
+    fails(
+        &["--iterations", "1", "--adapter", "no-such-gpu"],
+        "whose name contains \"no-such-gpu\"",
+    );
+}
+
+#[test]
+fn a_batch_beyond_the_buffer_limits_names_the_limit() {
+    fails(
+        &["--iterations", "1", "--batch-size", "60000"],
+        "max_storage_buffer_binding_size",
+    );
+}
