@@ -95,6 +95,7 @@ pub fn losses_png(path: &Path, points: &[LossPoint]) -> Result<()> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
