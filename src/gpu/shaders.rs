@@ -74,6 +74,10 @@ pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",
     files: &[wgsl!("loss.wgsl")],
 };
+pub const SOFTMAX: ShaderSource = ShaderSource {
+    name: "softmax",
+    files: &[wgsl!("softmax.wgsl")],
+};
 pub const ADAM: ShaderSource = ShaderSource {
     name: "adam",
     files: &[wgsl!("adam.wgsl")],
@@ -93,6 +97,7 @@ pub const ALL: &[ShaderSource] = &[
     BATCHNORM,
     ACTIVATION,
     LOSS,
+    SOFTMAX,
     ADAM,
     DATA,
 ];

@@ -10,6 +10,7 @@ pub mod dense;
 pub mod gemm;
 pub mod loss;
 pub mod reduce;
+pub mod softmax;
 pub mod tune;
 
 use crate::gpu::{GpuContext, GpuError};
@@ -22,6 +23,7 @@ pub struct Ops {
     pub batchnorm: batchnorm::BatchNormOps,
     pub activation: activation::ActivationOps,
     pub loss: loss::LossOps,
+    pub softmax: softmax::SoftmaxOps,
     pub adam: adam::AdamOps,
     pub data: data::DataOps,
 }
@@ -42,6 +44,7 @@ impl Ops {
             batchnorm: batchnorm::BatchNormOps::new(ctx)?,
             activation: activation::ActivationOps::new(ctx)?,
             loss: loss::LossOps::new(ctx)?,
+            softmax: softmax::SoftmaxOps::new(ctx)?,
             adam: adam::AdamOps::new(ctx)?,
             data: data::DataOps::new(ctx)?,
         })

@@ -15,6 +15,7 @@ pub mod init;
 pub mod loss;
 pub mod model;
 pub mod rng;
+pub mod softmax;
 
 /// TensorFlow 'same' padding of one spatial dimension: (output size, padding before).
 /// out = ceil(in / s); total = max((out - 1) * s + k - in, 0); before = floor(total / 2).

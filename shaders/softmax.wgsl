@@ -1,0 +1,96 @@
+// Softmax over the classes of each row of logits [rows, classes], and softmax cross-entropy with
+// integer labels, the classifier's loss:
+//   loss = mean_r (log sum_c exp(z[r, c]) - z[r, label_r]),  dloss/dz[r, c] = (p[r, c] - [c == label_r]) / rows,
+// with the row maximum subtracted before exp (no overflow). Accuracy: argmax_c z[r, c] == label_r
+// (the first maximum on ties). One workgroup; a fixed-shape tree sums the rows (deterministic).
+
+struct SoftmaxParams {
+    rows: u32,
+    classes: u32,
+    // metrics[slot] = mean loss, metrics[slot + 1] = accuracy.
+    slot: u32,
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: SoftmaxParams;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+// softmax_probabilities: p; softmax_cross_entropy: d loss / d logits.
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
+
+var<workgroup> loss_lanes: array<f32, 256>;
+var<workgroup> hit_lanes: array<f32, 256>;
+
+fn row_max(base: u32) -> f32 {
+    var m = logits[base];
+    for (var c = 1u; c < p.classes; c++) {
+        m = max(m, logits[base + c]);
+    }
+    return m;
+}
+
+fn row_sum_exp(base: u32, m: f32) -> f32 {
+    var s = 0.0;
+    for (var c = 0u; c < p.classes; c++) {
+        s += exp(logits[base + c] - m);
+    }
+    return s;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn softmax_probabilities(
+    @builtin(local_invocation_index) tid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let r = (wid.y * nwg.x + wid.x) * 256u + tid;
+    if r >= p.rows {
+        return;
+    }
+    let base = r * p.classes;
+    let m = row_max(base);
+    let s = row_sum_exp(base, m);
+    for (var c = 0u; c < p.classes; c++) {
+        out[base + c] = exp(logits[base + c] - m) / s;
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn softmax_cross_entropy(@builtin(local_invocation_index) tid: u32) {
+    let n = f32(p.rows);
+    var loss = 0.0;
+    var hits = 0.0;
+    for (var r = tid; r < p.rows; r += 256u) {
+        let base = r * p.classes;
+        let label = labels[r];
+        let m = row_max(base);
+        let s = row_sum_exp(base, m);
+        loss += log(s) + m - logits[base + label];
+        var best = 0u;
+        for (var c = 0u; c < p.classes; c++) {
+            let z = logits[base + c];
+            out[base + c] = (exp(z - m) / s - select(0.0, 1.0, c == label)) / n;
+            if z > logits[base + best] {
+                best = c;
+            }
+        }
+        if best == label {
+            hits += 1.0;
+        }
+    }
+    loss_lanes[tid] = loss;
+    hit_lanes[tid] = hits;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half >>= 1u) {
+        if tid < half {
+            loss_lanes[tid] += loss_lanes[tid + half];
+            hit_lanes[tid] += hit_lanes[tid + half];
+        }
+        workgroupBarrier();
+    }
+    if tid == 0u {
+        metrics[p.slot] = loss_lanes[0] / n;
+        metrics[p.slot + 1u] = hit_lanes[0] / n;
+    }
+}

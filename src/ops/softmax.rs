@@ -1,0 +1,86 @@
+//! Softmax and softmax cross-entropy with integer labels (`shaders/softmax.wgsl`): the
+//! classifier's loss and its probabilities.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::kernel::grid_1d;
+use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct SoftmaxParams {
+    rows: u32,
+    classes: u32,
+    slot: u32,
+    _pad: u32,
+}
+
+pub struct SoftmaxOps {
+    probabilities: Kernel,
+    cross_entropy: Kernel,
+}
+
+impl SoftmaxOps {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(SoftmaxOps {
+            probabilities: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_probabilities", &[])?,
+            cross_entropy: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_cross_entropy", &[])?,
+        })
+    }
+
+    fn params(ctx: &GpuContext, rows: usize, classes: usize, slot: usize) -> crate::gpu::Uniform {
+        ctx.uniform(
+            "softmax",
+            &SoftmaxParams {
+                rows: rows as u32,
+                classes: classes as u32,
+                slot: slot as u32,
+                _pad: 0,
+            },
+        )
+    }
+
+    /// probs[r, :] = softmax(logits[r, :]).
+    pub fn probabilities(&self, ctx: &GpuContext, classes: usize, logits: &GpuSlice, probs: &GpuSlice) -> Dispatch {
+        assert_eq!(logits.len, probs.len);
+        let rows = logits.len / classes;
+        let u = Self::params(ctx, rows, classes, 0);
+        self.probabilities.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("logits", Bind::Storage(logits)),
+                ("out", Bind::Storage(probs)),
+            ],
+            grid_1d((rows as u32).div_ceil(256)),
+        )
+    }
+
+    /// d loss / d logits into `dlogits`; metrics[slot] = mean loss, metrics[slot + 1] = accuracy.
+    pub fn cross_entropy(
+        &self,
+        ctx: &GpuContext,
+        classes: usize,
+        logits: &GpuSlice,
+        labels: &GpuSlice,
+        dlogits: &GpuSlice,
+        metrics: &GpuSlice,
+        slot: usize,
+    ) -> Dispatch {
+        let rows = logits.len / classes;
+        assert_eq!(labels.len, rows);
+        assert_eq!(dlogits.len, logits.len);
+        let u = Self::params(ctx, rows, classes, slot);
+        self.cross_entropy.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("logits", Bind::Storage(logits)),
+                ("labels", Bind::Storage(labels)),
+                ("out", Bind::Storage(dlogits)),
+                ("metrics", Bind::Storage(metrics)),
+            ],
+            [1, 1, 1],
+        )
+    }
+}
