@@ -27,6 +27,9 @@ struct DataParams {
 @group(0) @binding(4) var<storage, read_write> indices: array<u32>;
 @group(0) @binding(5) var<storage, read> indices_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+// gather_labels: the labels of the data set, and those of the batch.
+@group(0) @binding(7) var<storage, read> labels: array<u32>;
+@group(0) @binding(8) var<storage, read_write> labels_out: array<u32>;
 
 fn current_iteration() -> u32 {
     if p.use_fixed_iteration != 0u {
@@ -65,6 +68,15 @@ fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     let byte = indices_in[b] * p.pixels + i % p.pixels;
     let value = (images[byte / 4u] >> ((byte % 4u) * 8u)) & 0xffu;
     out[i] = f32(value) / 127.5 - 1.0;
+}
+
+// labels_out[b] = labels[indices[b]] (the classifier's batches).
+@compute @workgroup_size(256, 1, 1)
+fn gather_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(wid, nwg, tid);
+    if i < p.count {
+        labels_out[i] = labels[indices_in[i]];
+    }
 }
 
 // Box-Muller: each Philox block gives two pairs (u1, u2) -> four normals. u1 lies in (0, 1]

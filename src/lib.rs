@@ -6,12 +6,15 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod data;
+pub mod eval;
 pub mod generate;
 pub mod gpu;
 pub mod model;
 pub mod ops;
 pub mod output;
 pub mod plot;
+pub mod quality;
 pub mod reference;
 pub mod train;

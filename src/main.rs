@@ -40,6 +40,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Times training iterations on an adapter: ms per iteration, GFLOP/s, per-kernel breakdown.
     Bench(BenchArgs),
+    /// Trains the MNIST classifier that scores generated digits, and reports its test accuracy.
+    Classifier(ClassifierArgs),
     /// Lists the adapters wgpu sees and marks the one a run would pick.
     Adapters(GpuArgs),
 }
@@ -204,6 +206,27 @@ struct GenerateArgs {
 }
 
 #[derive(Args, Debug)]
+struct ClassifierArgs {
+    /// Passes over the 60000 training images (the last tenth at a tenth of the learning rate).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+    #[arg(long, default_value_t = 0.001)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Directory with the MNIST-format IDX files [default: the vendored MNIST].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where to write the weights and the test set's feature statistics.
+    #[arg(long, default_value = "classifier.safetensors")]
+    out: PathBuf,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+#[derive(Args, Debug)]
 struct BenchArgs {
     /// Timed iterations (each measured alone, then again pipelined).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -239,6 +262,7 @@ fn main() -> ExitCode {
         None => train(cli.train, &explicit),
         Some(Command::Generate(args)) => generate(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Classifier(args)) => classifier(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Adapters(args)) => adapters(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -541,6 +565,92 @@ fn bench(args: BenchArgs) -> Result<()> {
     } else {
         print!("{}", report.table());
     }
+    Ok(())
+}
+
+fn classifier(args: ClassifierArgs) -> Result<()> {
+    use dcgan_wgpu::classifier::{self as cls, ClassifierConfig, ClassifierFile};
+    use dcgan_wgpu::quality::Gaussian;
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        anyhow::bail!("--learning-rate must be a positive number");
+    }
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(data::VENDORED_MNIST));
+    let train = data::load_split(&dir, data::Split::Train)?;
+    let test = data::load_split(&dir, data::Split::Test)?;
+    output::prepare_dir(
+        args.out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+    )?;
+    let ctx = args.gpu.context()?;
+    let ops = Ops::with_tuner(&ctx, Tuner::with_cache(&ctx, tune::default_cache_path()))?;
+    let config = ClassifierConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size as usize,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+    };
+    println!(
+        "training the classifier for {} epochs at batch {} on {}",
+        config.epochs,
+        config.batch_size,
+        ctx.describe()
+    );
+    let start = Instant::now();
+    let (params, test_accuracy) = cls::train(
+        &ctx,
+        &ops,
+        (&train.0, &train.1),
+        (&test.0, &test.1),
+        &config,
+        |e, loss, acc, test| {
+            println!(
+                "epoch {e}/{}: batch loss {loss:.4}, batch accuracy {:.2}%, test accuracy {:.2}%",
+                config.epochs,
+                100.0 * acc,
+                100.0 * test
+            );
+        },
+    )?;
+    ops.tuner.save();
+    // The MNIST test set's feature statistics, the reference of FID.
+    let scorer = cls::Scorer::new(&ctx, &ops, &params, 500);
+    let (features, probs) = scorer.score(&ctx, &cls::scaled(&test.0))?;
+    let subset = cls::accuracy(&probs[..cls::SUBSET * 10], &test.1[..cls::SUBSET]);
+    let command = std::iter::once("dcgan-wgpu".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let metadata = std::collections::HashMap::from([
+        ("format".to_string(), "dcgan-wgpu-classifier".to_string()),
+        ("command".to_string(), command),
+        ("adapter".to_string(), ctx.describe()),
+        ("test_accuracy".to_string(), format!("{test_accuracy:.4}")),
+        (
+            format!("test_accuracy_first_{}", cls::SUBSET),
+            format!("{subset:.4}"),
+        ),
+        ("epochs".to_string(), config.epochs.to_string()),
+        ("seed".to_string(), config.seed.to_string()),
+    ]);
+    let file = ClassifierFile {
+        params,
+        reference: Gaussian::fit(&features, dcgan_wgpu::model::CLASSIFIER_FEATURES),
+        metadata,
+    };
+    file.save(&args.out)?;
+    println!(
+        "test accuracy {:.2}% ({:.2}% on the first {}); {:.0} s; wrote {}",
+        100.0 * test_accuracy,
+        100.0 * subset,
+        cls::SUBSET,
+        start.elapsed().as_secs_f64(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -337,7 +337,9 @@ fn softmax_cross_entropy_gradient() {
     let z: Vec<f64> = random(&mut r, 4 * 5).iter().map(|v| v * 3.0).collect();
     let labels = [0u32, 4, 2, 2];
     let (_, grad, _) = reference::softmax::cross_entropy(&z, &labels, 5);
-    check_gradient("softmax cross-entropy", &z, &grad, |v| reference::softmax::cross_entropy(v, &labels, 5).0);
+    check_gradient("softmax cross-entropy", &z, &grad, |v| {
+        reference::softmax::cross_entropy(v, &labels, 5).0
+    });
     let p = reference::softmax::softmax(&z, 5);
     for row in p.chunks(5) {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);

@@ -209,6 +209,29 @@ pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
     b.layers
 }
 
+/// The quality-score classifier (issue: know how good the digits are): D's convolution stack
+/// without BatchNorm, narrowed to keep the shipped weights small, then two dense layers:
+/// 28x28x1 -> Conv 32 s2 -> LReLU -> Conv 64 s2 -> LReLU -> Conv 64 s2 -> LReLU -> Dense 128
+/// -> LReLU (the 128-d features FID uses) -> Dense 10 (logits).
+pub fn classifier() -> Vec<LayerSpec> {
+    let mut b = Builder::new((28, 28, 1));
+    b.conv("conv1", 32, 2);
+    b.act("lrelu1", Layer::LeakyRelu);
+    b.conv("conv2", 64, 2);
+    b.act("lrelu2", Layer::LeakyRelu);
+    b.conv("conv3", 64, 2);
+    b.act("lrelu3", Layer::LeakyRelu);
+    b.dense("dense1", 128, (1, 1, 128));
+    b.act("lrelu4", Layer::LeakyRelu);
+    b.dense("dense2", 10, (1, 1, 10));
+    b.layers
+}
+
+/// Index of the classifier layer whose output is the feature vector.
+pub const CLASSIFIER_FEATURES_LAYER: usize = 7;
+/// Width of those features.
+pub const CLASSIFIER_FEATURES: usize = 128;
+
 /// Pixels of one image.
 pub const IMAGE_PIXELS: usize = 28 * 28;
 

@@ -16,6 +16,10 @@ pub mod stream {
     pub const GENERATOR_NOISE: u32 = 2;
     /// The fixed noise of the sample grids (drawn at iteration 0 only).
     pub const SAMPLE_NOISE: u32 = 3;
+    /// Indices of the classifier's batches.
+    pub const CLASSIFIER_INDICES: u32 = 5;
+    /// The fixed noise of the quality evaluation during training.
+    pub const EVAL_NOISE: u32 = 6;
 }
 
 #[repr(C)]
@@ -64,6 +68,7 @@ fn counter_bind<'a>(iteration: Iteration<'a>) -> Bind<'a> {
 pub struct DataOps {
     sample_indices: Kernel,
     gather_images: Kernel,
+    gather_labels: Kernel,
     normal_noise: Kernel,
     advance_iteration: Kernel,
 }
@@ -74,6 +79,7 @@ impl DataOps {
         Ok(DataOps {
             sample_indices: k("sample_indices")?,
             gather_images: k("gather_images")?,
+            gather_labels: k("gather_labels")?,
             normal_noise: k("normal_noise")?,
             advance_iteration: k("advance_iteration")?,
         })
@@ -126,6 +132,32 @@ impl DataOps {
                 ("images", Bind::Storage(images)),
                 ("indices_in", Bind::Storage(indices)),
                 ("out", Bind::Storage(out)),
+            ],
+            grid_1d((out.len as u32).div_ceil(256)),
+        )
+    }
+
+    /// out[b] = labels[indices[b]] (u32 labels).
+    pub fn gather_labels(
+        &self,
+        ctx: &GpuContext,
+        labels: &GpuSlice,
+        indices: &GpuSlice,
+        out: &GpuSlice,
+    ) -> Dispatch {
+        assert_eq!(out.len, indices.len);
+        let p = DataParams {
+            count: out.len as u32,
+            ..Default::default()
+        };
+        let u = ctx.uniform("gather_labels", &p);
+        self.gather_labels.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("labels", Bind::Storage(labels)),
+                ("indices_in", Bind::Storage(indices)),
+                ("labels_out", Bind::Storage(out)),
             ],
             grid_1d((out.len as u32).div_ceil(256)),
         )

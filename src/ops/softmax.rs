@@ -41,7 +41,13 @@ impl SoftmaxOps {
     }
 
     /// probs[r, :] = softmax(logits[r, :]).
-    pub fn probabilities(&self, ctx: &GpuContext, classes: usize, logits: &GpuSlice, probs: &GpuSlice) -> Dispatch {
+    pub fn probabilities(
+        &self,
+        ctx: &GpuContext,
+        classes: usize,
+        logits: &GpuSlice,
+        probs: &GpuSlice,
+    ) -> Dispatch {
         assert_eq!(logits.len, probs.len);
         let rows = logits.len / classes;
         let u = Self::params(ctx, rows, classes, 0);

@@ -1,0 +1,267 @@
+//! Scoring generated digits: during training on a fixed set of samples, from a checkpoint, or
+//! from PNG files; and the calibration of the scores on known image sets.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::classifier::{ClassifierFile, Scorer, scaled};
+use crate::data::Images;
+use crate::gpu::{Dispatch, GpuContext};
+use crate::model::{self, BnMode, IMAGE_PIXELS, Network, NetworkParams};
+use crate::ops::Ops;
+use crate::ops::data::{Iteration, stream};
+use crate::quality::{Gaussian, Scores, frechet_distance, score};
+
+/// Images per generator and classifier pass.
+const CHUNK: usize = 250;
+
+/// Scores a generator during training: a fixed set of latent vectors (so successive scores are
+/// comparable), generated and classified on the GPU in chunks; only the classifier's features
+/// and probabilities are read back.
+pub struct Evaluator {
+    chunks: Vec<Vec<Dispatch>>,
+    scorer: Scorer,
+    reference: Gaussian,
+    samples: usize,
+}
+
+impl Evaluator {
+    /// `g` is the training run's generator (its parameters are read at every evaluation).
+    pub fn new(
+        ctx: &GpuContext,
+        ops: &Ops,
+        g: &NetworkParams,
+        arch: model::Arch,
+        z_dim: usize,
+        classifier: &ClassifierFile,
+        samples: usize,
+        seed: u64,
+    ) -> Evaluator {
+        let layers = model::generator(arch, z_dim);
+        let batch = samples.min(CHUNK);
+        let net = Network::new(ctx, "G", &layers, batch);
+        let z = ctx.storage("evaluation noise", batch * z_dim);
+        let scorer = Scorer::on(ctx, ops, &classifier.params, net.output().clone());
+        let forward = net.forward(ctx, ops, g, &z, BnMode::Inference);
+        let chunks = (0..samples.div_ceil(batch))
+            .map(|k| {
+                let mut d = vec![ops.data.normal_noise(
+                    ctx,
+                    seed,
+                    stream::EVAL_NOISE,
+                    Iteration::Fixed(k as u32),
+                    &z,
+                )];
+                d.extend(forward.iter().cloned());
+                d.extend(scorer.pass().iter().cloned());
+                d
+            })
+            .collect();
+        Evaluator {
+            chunks,
+            scorer,
+            reference: classifier.reference.clone(),
+            samples,
+        }
+    }
+
+    pub fn evaluate(&self, ctx: &GpuContext) -> Result<Scores> {
+        let (mut features, mut probs) = (Vec::new(), Vec::new());
+        for (k, chunk) in self.chunks.iter().enumerate() {
+            ctx.run(chunk)?;
+            let (f, p) = self.scorer.read(ctx)?;
+            let rows = (self.samples - k * self.scorer.batch).min(self.scorer.batch);
+            features.extend_from_slice(&f[..rows * model::CLASSIFIER_FEATURES]);
+            probs.extend_from_slice(&p[..rows * 10]);
+        }
+        Ok(score(&features, &probs, &self.reference))
+    }
+}
+
+/// Scores images ([n, 784] in [-1, 1]) against the classifier's MNIST test statistics.
+pub fn score_images(
+    ctx: &GpuContext,
+    ops: &Ops,
+    classifier: &ClassifierFile,
+    images: &[f32],
+) -> Result<Scores> {
+    if images.len() < 2 * IMAGE_PIXELS {
+        bail!("need at least 2 images to score (FID needs a covariance)");
+    }
+    let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
+    let (features, probs) = scorer.score(ctx, images)?;
+    Ok(score(&features, &probs, &classifier.reference))
+}
+
+/// 28x28 images from a PNG file or a directory of them: a 28x28 PNG is one image, a sample grid
+/// as this program writes it (84-pixel tiles, 2-pixel gaps) is split into its tiles. Pixels
+/// are read as gray (colour averaged) and scaled to [-1, 1].
+pub fn load_pngs(path: &Path) -> Result<Vec<f32>> {
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut f: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+            .collect();
+        f.sort();
+        f
+    } else {
+        vec![path.to_path_buf()]
+    };
+    if files.is_empty() {
+        bail!("{} holds no PNG files", path.display());
+    }
+    let mut images = Vec::new();
+    for file in &files {
+        let (w, h, gray) = read_png_gray(file)?;
+        let to_unit = |v: u8| f32::from(v) / 127.5 - 1.0;
+        if (w, h) == (28, 28) {
+            images.extend(gray.iter().map(|&v| to_unit(v)));
+        } else if w >= 86 && h >= 86 && (w - 2) % 86 == 0 && (h - 2) % 86 == 0 {
+            let (cols, rows) = ((w - 2) / 86, (h - 2) / 86);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let (x0, y0) = (2 + c * 86, 2 + r * 86);
+                    for y in 0..28 {
+                        for x in 0..28 {
+                            // The grid upscales 3x by repetition: the middle pixel is the sample.
+                            images.push(to_unit(gray[(y0 + 3 * y + 1) * w + x0 + 3 * x + 1]));
+                        }
+                    }
+                }
+            }
+        } else {
+            bail!(
+                "{}: a {w}x{h} image is neither a 28x28 digit nor a dcgan-wgpu sample grid",
+                file.display()
+            );
+        }
+    }
+    Ok(images)
+}
+
+fn read_png_gray(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .with_context(|| format!("{} is not a PNG", path.display()))?;
+    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("cannot decode {}", path.display()))?;
+    buf.truncate(info.buffer_size());
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let gray = match info.color_type {
+        png::ColorType::Grayscale => buf,
+        png::ColorType::GrayscaleAlpha => buf.chunks(2).map(|p| p[0]).collect(),
+        png::ColorType::Rgb | png::ColorType::Rgba => buf
+            .chunks(channels)
+            .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
+            .collect(),
+        png::ColorType::Indexed => bail!("{}: indexed PNGs are not supported", path.display()),
+    };
+    Ok((w, h, gray))
+}
+
+/// One row of the calibration table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Calibration {
+    pub set: String,
+    pub scores: Scores,
+}
+
+/// A 3x3 box blur of 28x28 images in [-1, 1] (the border repeats).
+pub fn blur(images: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; images.len()];
+    for (img, dst) in images
+        .chunks(IMAGE_PIXELS)
+        .zip(out.chunks_mut(IMAGE_PIXELS))
+    {
+        for y in 0..28i32 {
+            for x in 0..28i32 {
+                let mut s = 0.0;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let (yy, xx) = ((y + dy).clamp(0, 27), (x + dx).clamp(0, 27));
+                        s += img[(yy * 28 + xx) as usize];
+                    }
+                }
+                dst[(y * 28 + x) as usize] = s / 9.0;
+            }
+        }
+    }
+    out
+}
+
+/// The scores of known image sets, so a reader knows what a number means: real MNIST test
+/// digits (one half scored against the other half's statistics, and against the whole test
+/// set), training digits, blurred digits, a two-class subset, and uniform noise.
+pub fn calibrate(
+    ctx: &GpuContext,
+    ops: &Ops,
+    classifier: &ClassifierFile,
+    (train, _): (&Images, &[u8]),
+    (test, test_labels): (&Images, &[u8]),
+    count: usize,
+) -> Result<Vec<Calibration>> {
+    let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
+    let test_scaled = scaled(test);
+    let half = test.count / 2;
+    let (fa, pa) = scorer.score(ctx, &test_scaled[..half * IMAGE_PIXELS])?;
+    let (fb, _) = scorer.score(ctx, &test_scaled[half * IMAGE_PIXELS..])?;
+    let d = model::CLASSIFIER_FEATURES;
+    let mut halves = score(&fa, &pa, &Gaussian::fit(&fb, d));
+    halves.fid = frechet_distance(&Gaussian::fit(&fa, d), &Gaussian::fit(&fb, d));
+    let mut rows = vec![Calibration {
+        set: format!("MNIST test, first {half} vs last {half}"),
+        scores: halves,
+    }];
+    let mut add = |set: String, images: &[f32]| -> Result<()> {
+        let (f, p) = scorer.score(ctx, images)?;
+        rows.push(Calibration {
+            set,
+            scores: score(&f, &p, &classifier.reference),
+        });
+        Ok(())
+    };
+    add(
+        format!("MNIST test, first {count}"),
+        &test_scaled[..count * IMAGE_PIXELS],
+    )?;
+    add(
+        format!("MNIST training, first {count}"),
+        &scaled(train)[..count * IMAGE_PIXELS],
+    )?;
+    add(
+        format!("MNIST test, first {count}, 3x3 box blur"),
+        &blur(&test_scaled[..count * IMAGE_PIXELS]),
+    )?;
+    let two: Vec<f32> = test_labels
+        .iter()
+        .enumerate()
+        .filter(|&(_, &l)| l <= 1)
+        .take(count)
+        .flat_map(|(i, _)| test_scaled[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec())
+        .collect();
+    add(format!("MNIST test, {count} zeros and ones"), &two)?;
+    let noise: Vec<f32> = crate::reference::rng::normals(7, 0, 9, count * IMAGE_PIXELS)
+        .into_iter()
+        .map(|v| ((v * 0.5).tanh()) as f32)
+        .collect();
+    let uniform: Vec<f32> = {
+        let idx = crate::reference::rng::sample_indices(7, 0, 10, count * IMAGE_PIXELS, 256);
+        idx.iter().map(|&v| v as f32 / 127.5 - 1.0).collect()
+    };
+    add(format!("uniform noise, {count} images"), &uniform)?;
+    add(
+        format!("Gaussian noise through tanh, {count} images"),
+        &noise,
+    )?;
+    Ok(rows)
+}
