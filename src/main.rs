@@ -42,6 +42,8 @@ enum Command {
     Bench(BenchArgs),
     /// Trains the MNIST classifier that scores generated digits, and reports its test accuracy.
     Classifier(ClassifierArgs),
+    /// Scores digits: FID, Inception Score, class histogram, confident share.
+    Evaluate(EvaluateArgs),
     /// Lists the adapters wgpu sees and marks the one a run would pick.
     Adapters(GpuArgs),
 }
@@ -174,6 +176,16 @@ struct TrainArgs {
     /// Print nothing but errors (the files are written as usual).
     #[arg(long)]
     quiet: bool,
+    /// Score the generator (FID, Inception Score, classes) every this many iterations, at a
+    /// report [default: the sample interval]; 0 turns scoring off.
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Samples (from a fixed set of latent vectors) each score is computed on.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    eval_samples: u64,
+    /// The classifier that scores [default: the shipped assets/classifier/mnist_classifier.safetensors].
+    #[arg(long, value_name = "PATH")]
+    classifier: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -227,6 +239,37 @@ struct ClassifierArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["checkpoint", "images", "calibrate"])))]
+struct EvaluateArgs {
+    /// Score `--count` samples of this checkpoint's generator.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// Score these images: a PNG (a 28x28 digit or a sample grid) or a directory of them.
+    #[arg(long, value_name = "DIR_OR_PNG")]
+    images: Option<PathBuf>,
+    /// Print the scores of known image sets (real, blurred, two-class digits, noise).
+    #[arg(long)]
+    calibrate: bool,
+    /// Samples to draw from a checkpoint (images per set with --calibrate).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    count: u64,
+    /// Seed of the latent vectors drawn from a checkpoint.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The classifier [default: the shipped assets/classifier/mnist_classifier.safetensors].
+    #[arg(long, value_name = "PATH")]
+    classifier: Option<PathBuf>,
+    /// Directory with the MNIST-format IDX files, for --calibrate [default: the vendored MNIST].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+#[derive(Args, Debug)]
 struct BenchArgs {
     /// Timed iterations (each measured alone, then again pipelined).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -263,6 +306,7 @@ fn main() -> ExitCode {
         Some(Command::Generate(args)) => generate(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Classifier(args)) => classifier(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Evaluate(args)) => evaluate(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Adapters(args)) => adapters(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -384,7 +428,32 @@ fn train(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode> {
         }
         eprintln!("\nstopping after the current iterations (Ctrl-C again to quit at once)...");
     });
+    let eval_every = args.eval_every.unwrap_or(args.sample_interval);
+    let evaluator = if eval_every == 0 {
+        None
+    } else {
+        match dcgan_wgpu::classifier::ClassifierFile::find(args.classifier.as_deref()) {
+            Ok(c) => Some(dcgan_wgpu::eval::Evaluator::new(
+                &ctx,
+                &ops,
+                &trainer.g,
+                trainer.config.arch,
+                trainer.config.z_dim,
+                &c,
+                args.eval_samples as usize,
+                trainer.config.seed,
+            )),
+            // Asked for explicitly: an error; by default: train without scores.
+            Err(e) if args.eval_every.is_some() || args.classifier.is_some() => return Err(e),
+            Err(e) => {
+                log::warn!("no quality scores: {e:#}");
+                None
+            }
+        }
+    };
     let opts = RunOptions {
+        eval_every,
+        evaluator: evaluator.as_ref(),
         out_dir: &args.out_dir,
         checkpoint_interval: args.checkpoint_interval.unwrap_or(args.sample_interval),
         stop: Some(&STOP),
@@ -532,10 +601,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
             cols,
         )
     };
-    if !args.separate {
-        if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            output::prepare_dir(dir)?;
-        }
+    if !args.separate
+        && let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        output::prepare_dir(dir)?;
     }
     let ctx = args.gpu.context()?;
     let ops = Ops::new(&ctx)?;
@@ -651,6 +720,107 @@ fn classifier(args: ClassifierArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         args.out.display()
     );
+    Ok(())
+}
+
+/// The scores as a table.
+fn scores_table(s: &dcgan_wgpu::quality::Scores) -> String {
+    let hist: Vec<String> = s
+        .class_histogram
+        .iter()
+        .enumerate()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect();
+    format!(
+        "samples             {}\nFID                 {:.2}   (lower is better; see the README's calibration)\n\
+         Inception Score     {:.2} / 10\nclass entropy       {:.3} / {:.3} bits\n\
+         confident (p>=0.9)  {:.1}%\nclass histogram     {}\n",
+        s.samples,
+        s.fid,
+        s.inception_score,
+        s.class_entropy_bits,
+        10f64.log2(),
+        100.0 * s.confident,
+        hist.join("  ")
+    )
+}
+
+fn evaluate(args: EvaluateArgs) -> Result<()> {
+    use dcgan_wgpu::classifier::ClassifierFile;
+    use dcgan_wgpu::eval;
+    let classifier = ClassifierFile::find(args.classifier.as_deref())?;
+    let count = args.count as usize;
+    if args.calibrate {
+        let dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(data::VENDORED_MNIST));
+        let train = data::load_split(&dir, data::Split::Train)?;
+        let test = data::load_split(&dir, data::Split::Test)?;
+        let ctx = args.gpu.context()?;
+        let ops = Ops::new(&ctx)?;
+        let rows = eval::calibrate(
+            &ctx,
+            &ops,
+            &classifier,
+            (&train.0, &train.1),
+            (&test.0, &test.1),
+            count.min(5000),
+        )?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            println!("| set | FID | Inception Score | class entropy (bits) | confident |");
+            println!("|---|---|---|---|---|");
+            for r in rows {
+                let s = &r.scores;
+                println!(
+                    "| {} | {:.2} | {:.2} | {:.3} | {:.1}% |",
+                    r.set,
+                    s.fid,
+                    s.inception_score,
+                    s.class_entropy_bits,
+                    100.0 * s.confident
+                );
+            }
+        }
+        return Ok(());
+    }
+    let (source, images, checkpoint) = match (&args.checkpoint, &args.images) {
+        (Some(path), _) => {
+            let c = Checkpoint::load(path)?;
+            (
+                format!("{} (iteration {})", path.display(), c.iteration),
+                None,
+                Some(c),
+            )
+        }
+        (None, Some(path)) => (
+            path.display().to_string(),
+            Some(eval::load_pngs(path)?),
+            None,
+        ),
+        (None, None) => unreachable!("clap requires a source"),
+    };
+    let ctx = args.gpu.context()?;
+    let ops = Ops::new(&ctx)?;
+    let images = match (images, checkpoint) {
+        (Some(images), _) => images,
+        (None, Some(c)) => {
+            let z = generate::latents(args.seed, count, c.config.z_dim);
+            generate::generate(&ctx, &ops, &c, &z)?
+        }
+        (None, None) => unreachable!(),
+    };
+    let scores = eval::score_images(&ctx, &ops, &classifier, &images)?;
+    if args.json {
+        let mut v = serde_json::to_value(&scores)?;
+        v["source"] = serde_json::Value::String(source);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{source}");
+        print!("{}", scores_table(&scores));
+    }
     Ok(())
 }
 

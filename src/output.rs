@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::plot::LossPoint;
+use crate::quality::Scores;
 use crate::train::Metrics;
 
 /// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
@@ -79,8 +80,8 @@ pub struct LossLog {
     pub points: Vec<LossPoint>,
 }
 
-pub const LOSS_HEADER: &str =
-    "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake";
+/// The last four columns are filled at evaluations (`--eval-every`), empty otherwise.
+pub const LOSS_HEADER: &str = "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake,fid,inception_score,class_entropy_bits,confident";
 
 impl LossLog {
     /// Starts `dir/losses.csv`. When resuming at iteration `keep_until`, the rows of the earlier
@@ -102,6 +103,7 @@ impl LossLog {
                 ) else {
                     continue;
                 };
+                let fid = f.get(8).and_then(|v| v.parse::<f32>().ok());
                 if it <= until {
                     kept.push(line.to_string());
                     points.push(LossPoint {
@@ -109,6 +111,7 @@ impl LossLog {
                         d_loss: d,
                         d_acc: a,
                         g_loss: g,
+                        fid,
                     });
                 }
             }
@@ -124,10 +127,16 @@ impl LossLog {
         Ok(LossLog { file, points })
     }
 
-    pub fn append(&mut self, iteration: u64, m: &Metrics) -> Result<()> {
+    pub fn append(&mut self, iteration: u64, m: &Metrics, scores: Option<&Scores>) -> Result<()> {
+        let quality = scores.map_or(",,,".to_string(), |s| {
+            format!(
+                "{},{},{},{}",
+                s.fid, s.inception_score, s.class_entropy_bits, s.confident
+            )
+        });
         writeln!(
             self.file,
-            "{iteration},{},{},{},{},{},{},{}",
+            "{iteration},{},{},{},{},{},{},{},{quality}",
             m.d_loss(),
             m.d_acc(),
             m.g_loss,
@@ -142,6 +151,7 @@ impl LossLog {
             d_loss: m.d_loss(),
             d_acc: m.d_acc(),
             g_loss: m.g_loss,
+            fid: scores.map(|s| s.fid as f32),
         });
         Ok(())
     }

@@ -26,6 +26,8 @@ pub struct LossPoint {
     pub d_loss: f32,
     pub d_acc: f32,
     pub g_loss: f32,
+    /// FID of the fixed evaluation samples, at evaluations.
+    pub fid: Option<f32>,
 }
 
 fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
@@ -43,15 +45,21 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a plot failed: {e:?}")
 }
 
-/// Losses (top) and D's accuracy (bottom) against the iteration.
+/// Losses (top), D's accuracy (middle) and, when the run was evaluated, FID (bottom) against
+/// the iteration.
 pub fn losses_png(path: &Path, points: &[LossPoint]) -> Result<()> {
     register_font();
-    let (w, h) = (900u32, 640u32);
+    let fids: Vec<(u64, f32)> = points
+        .iter()
+        .filter_map(|p| p.fid.map(|f| (p.iteration, f)))
+        .collect();
+    let (w, h) = (900u32, if fids.is_empty() { 640u32 } else { 900 });
     let mut rgb = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let (top, bottom) = root.split_vertically(h * 3 / 5);
+        let (top, rest) = root.split_vertically(384);
+        let (bottom, fid_area) = rest.split_vertically(256);
         let max_it = points.iter().map(|p| p.iteration).max().unwrap_or(1).max(1);
         let max_loss = points
             .iter()
@@ -120,6 +128,36 @@ pub fn losses_png(path: &Path, points: &[LossPoint]) -> Result<()> {
             GREEN.stroke_width(2),
         ))
         .map_err(plot_err)?;
+        if !fids.is_empty() {
+            let max_fid = fids
+                .iter()
+                .map(|f| f.1)
+                .filter(|v| v.is_finite())
+                .fold(1.0f32, f32::max)
+                * 1.05;
+            let mut fid = ChartBuilder::on(&fid_area)
+                .caption(
+                    "FID of the evaluation samples (lower is better)",
+                    ("sans-serif", 18),
+                )
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0u64..max_it, 0f32..max_fid)
+                .map_err(plot_err)?;
+            fid.configure_mesh()
+                .max_light_lines(2)
+                .x_desc("iteration")
+                .y_desc("FID")
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(plot_err)?;
+            fid.draw_series(LineSeries::new(
+                fids.iter().copied(),
+                MAGENTA.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        }
         root.present().map_err(plot_err)?;
     }
     write_rgb_png(path, w, h, &rgb)

@@ -140,7 +140,7 @@ pub fn score(features: &[f32], probs: &[f32], reference: &Gaussian) -> Scores {
         .filter(|&&h| h > 0)
         .map(|&h| {
             let q = h as f64 / n as f64;
-            -q * q.log2()
+            q * (1.0 / q).log2()
         })
         .sum();
     Scores {

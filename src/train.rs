@@ -570,6 +570,10 @@ pub struct RunOptions<'a> {
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
     /// Test hook: lose the device once this many iterations are done.
     pub simulate_device_loss_at: Option<u64>,
+    /// Score the generator with this evaluator at every report whose iteration is a multiple
+    /// of `eval_every`.
+    pub evaluator: Option<&'a crate::eval::Evaluator>,
+    pub eval_every: u64,
 }
 
 /// How a run ended.
@@ -608,18 +612,42 @@ pub fn run_training(
     let checkpoint_path = out_dir.join(crate::checkpoint::FILE_NAME);
     let resumed = trainer.iteration > 0;
     let mut log = LossLog::open(out_dir, resumed.then_some(trainer.iteration))?;
-    let deliver =
-        |reports: Vec<Report>, log: &mut LossLog, progress: &mut dyn Progress| -> Result<()> {
-            for r in reports {
-                if r.iteration > 0 {
-                    progress.report(&r.metrics.line(r.iteration));
-                    log.append(r.iteration, &r.metrics)?;
-                    crate::plot::losses_png(&out_dir.join("losses.png"), &log.points)?;
-                }
-                write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
+    let trainer_ctx = trainer.ctx;
+    let eval_every = opts.eval_every.max(1);
+    let evaluation_due = |iteration: u64| {
+        opts.evaluator.is_some() && (iteration.is_multiple_of(eval_every) || iteration == total)
+    };
+    let deliver = |reports: Vec<Report>,
+                   log: &mut LossLog,
+                   progress: &mut dyn Progress|
+     -> Result<()> {
+        for r in reports {
+            if r.iteration > 0 {
+                progress.report(&r.metrics.line(r.iteration));
+                // Evaluations are delivered as soon as their iteration is done (see the
+                // loop), so G's weights are still those of `r.iteration`.
+                let scores = match opts.evaluator {
+                    Some(e) if evaluation_due(r.iteration) => {
+                        let s = e.evaluate(trainer_ctx)?;
+                        progress.report(&format!(
+                            "{} [FID: {:.2}, IS: {:.2}, classes: {:.2} bits, confident: {:.1}%]",
+                            r.iteration,
+                            s.fid,
+                            s.inception_score,
+                            s.class_entropy_bits,
+                            100.0 * s.confident
+                        ));
+                        Some(s)
+                    }
+                    _ => None,
+                };
+                log.append(r.iteration, &r.metrics, scores.as_ref())?;
+                crate::plot::losses_png(&out_dir.join("losses.png"), &log.points)?;
             }
-            Ok(())
-        };
+            write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
+        }
+        Ok(())
+    };
     let save = |trainer: &mut Trainer<'_>, progress: &mut dyn Progress| -> Result<()> {
         trainer.snapshot()?.save(&checkpoint_path)?;
         progress.checkpoint(trainer.iteration, &checkpoint_path);
@@ -654,7 +682,9 @@ pub fn run_training(
         } else {
             trainer.run(n)?;
         }
-        deliver(trainer.poll_reports(false)?, &mut log, progress)?;
+        // An evaluation reads G's weights: take it before training goes on.
+        let wait = reporting && evaluation_due(trainer.iteration);
+        deliver(trainer.poll_reports(wait)?, &mut log, progress)?;
         progress.advanced(trainer.iteration);
         if trainer.iteration.is_multiple_of(checkpoint_interval) && trainer.iteration < total {
             deliver(trainer.poll_reports(true)?, &mut log, progress)?;

@@ -35,6 +35,8 @@ fn train(out: &Path, seed: &str) -> Vec<String> {
         seed,
         "--out-dir",
         out.to_str().unwrap(),
+        "--eval-every",
+        "0",
     ]);
     assert!(
         o.status.success(),

@@ -66,6 +66,9 @@ fn train(out: &Path, iterations: &str, extra: &[&str]) -> String {
         "--out-dir",
         s(out),
     ];
+    if !extra.contains(&"--eval-every") {
+        args.extend(["--eval-every", "0"]);
+    }
     args.extend_from_slice(extra);
     ok(&args)
 }
@@ -219,6 +222,8 @@ fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
             "1000",
             "--out-dir",
             s(&out),
+            "--eval-every",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -264,6 +269,8 @@ fn device_loss_stops_the_run_and_keeps_the_last_checkpoint() {
             "2",
             "--out-dir",
             s(&out),
+            "--eval-every",
+            "0",
         ])
         .env("DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT", "5")
         .output()
@@ -378,6 +385,8 @@ fn quiet_prints_nothing_and_plots_are_written() {
         "--sample-interval",
         "2",
         "--quiet",
+        "--eval-samples",
+        "16",
         "--out-dir",
         s(dir.path()),
     ]);
@@ -412,4 +421,141 @@ fn a_batch_beyond_the_buffer_limits_names_the_limit() {
         &["--iterations", "1", "--batch-size", "60000"],
         "max_storage_buffer_binding_size",
     );
+}
+
+/// A small MNIST-format data set (the first images of the vendored one) for quick commands.
+fn small_mnist(dir: &Path, train: usize, test: usize) {
+    use std::io::Write;
+    let src = Path::new(dcgan_wgpu::data::VENDORED_MNIST);
+    for (split, n) in [
+        (dcgan_wgpu::data::Split::Train, train),
+        (dcgan_wgpu::data::Split::Test, test),
+    ] {
+        let (images, labels) = dcgan_wgpu::data::load_split(src, split).unwrap();
+        let prefix = if split == dcgan_wgpu::data::Split::Train {
+            "train"
+        } else {
+            "t10k"
+        };
+        let mut f = std::fs::File::create(dir.join(format!("{prefix}-images-idx3-ubyte"))).unwrap();
+        for w in [0x803u32, n as u32, 28, 28] {
+            f.write_all(&w.to_be_bytes()).unwrap();
+        }
+        f.write_all(&images.pixels[..n * 784]).unwrap();
+        let mut f = std::fs::File::create(dir.join(format!("{prefix}-labels-idx1-ubyte"))).unwrap();
+        for w in [0x801u32, n as u32] {
+            f.write_all(&w.to_be_bytes()).unwrap();
+        }
+        f.write_all(&labels[..n]).unwrap();
+    }
+}
+
+#[test]
+fn classifier_command_trains_and_writes_weights_and_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    small_mnist(dir.path(), 2048, 2048);
+    let out = dir.path().join("c.safetensors");
+    let printed = ok(&[
+        "classifier",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--data-dir",
+        s(dir.path()),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        printed.contains("epoch 1/1") && printed.contains("test accuracy"),
+        "{printed}"
+    );
+    let c = dcgan_wgpu::classifier::ClassifierFile::load(&out).unwrap();
+    assert_eq!(c.reference.dim(), 128);
+    assert!(c.metadata["command"].starts_with("dcgan-wgpu classifier --epochs 1"));
+    let accuracy: f64 = c.metadata["test_accuracy"].parse().unwrap();
+    assert!(
+        accuracy > 0.5,
+        "one epoch of 2048 digits should already beat chance: {accuracy}"
+    );
+    fails(
+        &["evaluate", "--images", s(&out), "--classifier", s(&out)],
+        "is not a PNG",
+    );
+}
+
+#[test]
+fn evaluate_scores_checkpoints_and_pngs() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), "2", &[]);
+    let ckpt = dir.path().join("checkpoint.safetensors");
+    let table = ok(&["evaluate", "--checkpoint", s(&ckpt), "--count", "64"]);
+    for line in [
+        "samples             64",
+        "FID",
+        "Inception Score",
+        "class entropy",
+        "confident",
+        "class histogram",
+    ] {
+        assert!(table.contains(line), "{table}");
+    }
+    let json = ok(&[
+        "evaluate",
+        "--images",
+        s(&dir.path().join("samples_000002.png")),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["samples"], 16);
+    assert!(v["fid"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        v["class_histogram"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum::<u64>(),
+        16
+    );
+    fails(
+        &["evaluate", "--count", "10"],
+        "the following required arguments were not provided",
+    );
+    fails(
+        &["evaluate", "--images", s(&dir.path().join("nothing.png"))],
+        "cannot read",
+    );
+    fails(
+        &[
+            "evaluate",
+            "--checkpoint",
+            s(&ckpt),
+            "--classifier",
+            s(&ckpt),
+        ],
+        "not a dcgan-wgpu classifier",
+    );
+}
+
+#[test]
+fn training_logs_scores_when_evaluating() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train(
+        dir.path(),
+        "4",
+        &["--eval-every", "2", "--eval-samples", "32"],
+    );
+    assert!(
+        out.contains("2 [FID: ") && out.contains("4 [FID: "),
+        "{out}"
+    );
+    let csv = csv(dir.path());
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields.len(), 12, "{row}");
+        assert!(fields[8].parse::<f64>().unwrap() > 0.0, "fid in {row}");
+    }
 }
