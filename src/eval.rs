@@ -115,7 +115,7 @@ pub fn load_pngs(path: &Path) -> Result<Vec<f32>> {
     }
     let mut images = Vec::new();
     for file in &files {
-        let (w, h, gray) = read_png_gray(file)?;
+        let (w, h, gray) = crate::output::read_png_gray(file)?;
         let to_unit = |v: u8| f32::from(v) / 127.5 - 1.0;
         if (w, h) == (28, 28) {
             images.extend(gray.iter().map(|&v| to_unit(v)));
@@ -140,33 +140,6 @@ pub fn load_pngs(path: &Path) -> Result<Vec<f32>> {
         }
     }
     Ok(images)
-}
-
-fn read_png_gray(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("{} is not a PNG", path.display()))?;
-    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("cannot decode {}", path.display()))?;
-    buf.truncate(info.buffer_size());
-    let channels = info.color_type.samples();
-    let (w, h) = (info.width as usize, info.height as usize);
-    let gray = match info.color_type {
-        png::ColorType::Grayscale => buf,
-        png::ColorType::GrayscaleAlpha => buf.chunks(2).map(|p| p[0]).collect(),
-        png::ColorType::Rgb | png::ColorType::Rgba => buf
-            .chunks(channels)
-            .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
-            .collect(),
-        png::ColorType::Indexed => bail!("{}: indexed PNGs are not supported", path.display()),
-    };
-    Ok((w, h, gray))
 }
 
 /// One row of the calibration table.

@@ -193,8 +193,38 @@ pub fn write_progress(dir: &Path, until: u64) -> Result<()> {
     };
     let mut images = Vec::new();
     for (it, path) in picked {
-        let (w, h, px) = crate::plot::read_gray_png(path)?;
+        let (w, h, px) = read_png_gray(path)?;
         images.push((format!("iteration {it}"), w, h, px));
     }
     crate::plot::tiled_png(&dir.join("progress.png"), &images, 5)
+}
+
+/// Reads a PNG as 8-bit gray (colour averaged): (width, height, pixels).
+pub fn read_png_gray(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .with_context(|| format!("{} is not a PNG", path.display()))?;
+    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("cannot decode {}", path.display()))?;
+    buf.truncate(info.buffer_size());
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let gray = match info.color_type {
+        png::ColorType::Grayscale => buf,
+        png::ColorType::GrayscaleAlpha => buf.chunks(2).map(|p| p[0]).collect(),
+        png::ColorType::Rgb | png::ColorType::Rgba => buf
+            .chunks(channels)
+            .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
+            .collect(),
+        png::ColorType::Indexed => {
+            anyhow::bail!("{}: indexed PNGs are not supported", path.display())
+        }
+    };
+    Ok((w, h, gray))
 }

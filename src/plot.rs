@@ -206,23 +206,3 @@ pub fn tiled_png(
     }
     write_rgb_png(path, w as u32, h as u32, &rgb)
 }
-
-/// Reads an 8-bit grayscale PNG (the sample grids this program writes).
-pub fn read_gray_png(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .with_context(|| format!("{} is not a PNG", path.display()))?;
-    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("cannot decode {}", path.display()))?;
-    anyhow::ensure!(
-        info.color_type == png::ColorType::Grayscale && info.bit_depth == png::BitDepth::Eight,
-        "{}: not an 8-bit grayscale PNG",
-        path.display()
-    );
-    buf.truncate(info.buffer_size());
-    Ok((info.width as usize, info.height as usize, buf))
-}

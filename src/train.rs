@@ -617,19 +617,17 @@ pub fn run_training(
     let evaluation_due = |iteration: u64| {
         opts.evaluator.is_some() && (iteration.is_multiple_of(eval_every) || iteration == total)
     };
-    let deliver = |reports: Vec<Report>,
-                   log: &mut LossLog,
-                   progress: &mut dyn Progress|
-     -> Result<()> {
-        for r in reports {
-            if r.iteration > 0 {
-                progress.report(&r.metrics.line(r.iteration));
-                // Evaluations are delivered as soon as their iteration is done (see the
-                // loop), so G's weights are still those of `r.iteration`.
-                let scores = match opts.evaluator {
-                    Some(e) if evaluation_due(r.iteration) => {
-                        let s = e.evaluate(trainer_ctx)?;
-                        progress.report(&format!(
+    let deliver =
+        |reports: Vec<Report>, log: &mut LossLog, progress: &mut dyn Progress| -> Result<()> {
+            for r in reports {
+                if r.iteration > 0 {
+                    progress.report(&r.metrics.line(r.iteration));
+                    // Evaluations are delivered as soon as their iteration is done (see the
+                    // loop), so G's weights are still those of `r.iteration`.
+                    let scores = match opts.evaluator {
+                        Some(e) if evaluation_due(r.iteration) => {
+                            let s = e.evaluate(trainer_ctx)?;
+                            progress.report(&format!(
                             "{} [FID: {:.2}, IS: {:.2}, classes: {:.2} bits, confident: {:.1}%]",
                             r.iteration,
                             s.fid,
@@ -637,17 +635,17 @@ pub fn run_training(
                             s.class_entropy_bits,
                             100.0 * s.confident
                         ));
-                        Some(s)
-                    }
-                    _ => None,
-                };
-                log.append(r.iteration, &r.metrics, scores.as_ref())?;
-                crate::plot::losses_png(&out_dir.join("losses.png"), &log.points)?;
+                            Some(s)
+                        }
+                        _ => None,
+                    };
+                    log.append(r.iteration, &r.metrics, scores.as_ref())?;
+                    crate::plot::losses_png(&out_dir.join("losses.png"), &log.points)?;
+                }
+                write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
             }
-            write_grid(&grid_path(out_dir, r.iteration), &r.samples, 4, 4)?;
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let save = |trainer: &mut Trainer<'_>, progress: &mut dyn Progress| -> Result<()> {
         trainer.snapshot()?.save(&checkpoint_path)?;
         progress.checkpoint(trainer.iteration, &checkpoint_path);
