@@ -3,7 +3,7 @@
 //   loss = mean(max(z, 0) - z*y + log(1 + exp(-|z|))),  dloss/dz = (sigmoid(z) - y) / B.
 // Accuracy is Keras 2's binary accuracy: round(sigmoid(z)) == y with round-half-to-even, i.e.
 // a real sample counts when p > 0.5, a fake one when p <= 0.5.
-// One workgroup; a fixed-shape tree sums the batch (deterministic).
+// One workgroup; metrics.wgsl sums the lanes in a fixed order (deterministic).
 
 struct LossParams {
     batch: u32,
@@ -17,9 +17,6 @@ struct LossParams {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> metrics: array<f32>;
-
-var<workgroup> loss_lanes: array<f32, 256>;
-var<workgroup> hit_lanes: array<f32, 256>;
 
 @compute @workgroup_size(256, 1, 1)
 fn bce_with_logits(@builtin(local_invocation_index) tid: u32) {
@@ -36,18 +33,5 @@ fn bce_with_logits(@builtin(local_invocation_index) tid: u32) {
             hits += 1.0;
         }
     }
-    loss_lanes[tid] = loss;
-    hit_lanes[tid] = hits;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if tid < half {
-            loss_lanes[tid] += loss_lanes[tid + half];
-            hit_lanes[tid] += hit_lanes[tid + half];
-        }
-        workgroupBarrier();
-    }
-    if tid == 0u {
-        metrics[p.slot] = loss_lanes[0] / b;
-        metrics[p.slot + 1u] = hit_lanes[0] / b;
-    }
+    store_loss_and_accuracy(tid, loss, hits, b, p.slot);
 }

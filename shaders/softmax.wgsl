@@ -2,7 +2,7 @@
 // integer labels, the classifier's loss:
 //   loss = mean_r (log sum_c exp(z[r, c]) - z[r, label_r]),  dloss/dz[r, c] = (p[r, c] - [c == label_r]) / rows,
 // with the row maximum subtracted before exp (no overflow). Accuracy: argmax_c z[r, c] == label_r
-// (the first maximum on ties). One workgroup; a fixed-shape tree sums the rows (deterministic).
+// (the first maximum on ties). One workgroup; metrics.wgsl sums the lanes in a fixed order (deterministic).
 
 struct SoftmaxParams {
     rows: u32,
@@ -18,9 +18,6 @@ struct SoftmaxParams {
 // softmax_probabilities: p; softmax_cross_entropy: d loss / d logits.
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
-
-var<workgroup> loss_lanes: array<f32, 256>;
-var<workgroup> hit_lanes: array<f32, 256>;
 
 fn row_max(base: u32) -> f32 {
     var m = logits[base];
@@ -79,18 +76,5 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) tid: u32) {
             hits += 1.0;
         }
     }
-    loss_lanes[tid] = loss;
-    hit_lanes[tid] = hits;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if tid < half {
-            loss_lanes[tid] += loss_lanes[tid + half];
-            hit_lanes[tid] += hit_lanes[tid + half];
-        }
-        workgroupBarrier();
-    }
-    if tid == 0u {
-        metrics[p.slot] = loss_lanes[0] / n;
-        metrics[p.slot + 1u] = hit_lanes[0] / n;
-    }
+    store_loss_and_accuracy(tid, loss, hits, n, p.slot);
 }

@@ -72,11 +72,11 @@ pub const ACTIVATION: ShaderSource = ShaderSource {
 };
 pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",
-    files: &[wgsl!("loss.wgsl")],
+    files: &[wgsl!("loss.wgsl"), wgsl!("metrics.wgsl")],
 };
 pub const SOFTMAX: ShaderSource = ShaderSource {
     name: "softmax",
-    files: &[wgsl!("softmax.wgsl")],
+    files: &[wgsl!("softmax.wgsl"), wgsl!("metrics.wgsl")],
 };
 pub const ADAM: ShaderSource = ShaderSource {
     name: "adam",

@@ -36,6 +36,44 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 
 const EPS: f64 = crate::ops::batchnorm::EPSILON;
 
+fn conv_geometry(
+    batch: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    out_c: usize,
+    stride: usize,
+) -> conv::Geometry {
+    conv::Geometry {
+        batch,
+        h,
+        w,
+        c,
+        out_c,
+        k: 3,
+        stride,
+    }
+}
+
+fn conv_transpose_geometry(
+    batch: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    out_c: usize,
+    stride: usize,
+) -> conv_transpose::Geometry {
+    conv_transpose::Geometry {
+        batch,
+        h,
+        w,
+        c,
+        out_c,
+        k: 3,
+        stride,
+    }
+}
+
 impl RefNet {
     pub fn new(layers: &[LayerSpec], params: Vec<f32>, moving: Vec<f32>) -> Self {
         let layout = ParamLayout::trainable(layers);
@@ -76,15 +114,7 @@ impl RefNet {
                     out_c,
                     stride,
                 } => {
-                    let g = conv::Geometry {
-                        batch,
-                        h,
-                        w,
-                        c: in_c,
-                        out_c,
-                        k: 3,
-                        stride,
-                    };
+                    let g = conv_geometry(batch, h, w, in_c, out_c, stride);
                     conv::forward(
                         &g,
                         input,
@@ -99,15 +129,7 @@ impl RefNet {
                     out_c,
                     stride,
                 } => {
-                    let g = conv_transpose::Geometry {
-                        batch,
-                        h,
-                        w,
-                        c: in_c,
-                        out_c,
-                        k: 3,
-                        stride,
-                    };
+                    let g = conv_transpose_geometry(batch, h, w, in_c, out_c, stride);
                     conv_transpose::forward(
                         &g,
                         input,
@@ -206,15 +228,7 @@ impl RefNet {
                     out_c,
                     stride,
                 } => {
-                    let g = conv::Geometry {
-                        batch,
-                        h,
-                        w,
-                        c: in_c,
-                        out_c,
-                        k: 3,
-                        stride,
-                    };
+                    let g = conv_geometry(batch, h, w, in_c, out_c, stride);
                     put(format!("{name}.kernel"), &conv::backward_weight(&g, x, &dy));
                     put(
                         format!("{name}.bias"),
@@ -229,15 +243,7 @@ impl RefNet {
                     out_c,
                     stride,
                 } => {
-                    let g = conv_transpose::Geometry {
-                        batch,
-                        h,
-                        w,
-                        c: in_c,
-                        out_c,
-                        k: 3,
-                        stride,
-                    };
+                    let g = conv_transpose_geometry(batch, h, w, in_c, out_c, stride);
                     put(
                         format!("{name}.kernel"),
                         &conv_transpose::backward_weight(&g, x, &dy),
