@@ -117,6 +117,12 @@ var<workgroup> tile_b: array<vec4<f32>, 128>;
 
 @compute @workgroup_size(64, 1, 1)
 fn gemm_tiled(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    tiled_tile(tid, wid);
+}
+
+// One 64x64 output tile by the 64 invocations of a workgroup, any subgroup layout (also the
+// fallback of gemm_subgroup). Must be called in workgroup-uniform control flow (barriers).
+fn tiled_tile(tid: u32, wid: vec3<u32>) {
     let m0 = wid.y * 64u;
     let n0 = wid.x * 64u;
     let kr = k_range(wid.z);

@@ -26,7 +26,15 @@ fn drivers() -> Vec<Driver> {
         Driver::Tiled { splits: 1 },
         Driver::Tiled { splits: 3 },
     ];
-    if gpu().ctx.subgroup_kernels() {
+    // Wherever subgroups exist, at any size: sizes 8 to 64 take the shuffle path, others the
+    // tiled fallback inside the same kernel (lavapipe: LP_NATIVE_VECTOR_WIDTH=128 gives 4 lanes,
+    // 256 gives 8, 512 gives 16).
+    if gpu().ctx.has_subgroups() {
+        println!(
+            "subgroups of {}..{} lanes",
+            gpu().ctx.info.subgroup_min_size,
+            gpu().ctx.info.subgroup_max_size
+        );
         d.extend([
             Driver::Subgroup { splits: 1 },
             Driver::Subgroup { splits: 3 },
@@ -1030,7 +1038,7 @@ fn gemm_drivers_agree_bit_for_bit() {
     // in all of them, so a run's bits do not depend on the choice.
     let g = gpu();
     let mut choices = vec![Driver::Tiled { splits: 1 }, Driver::Narrow];
-    if g.ctx.subgroup_kernels() {
+    if g.ctx.has_subgroups() {
         choices.push(Driver::Subgroup { splits: 1 });
     }
     let s = ConvShape {

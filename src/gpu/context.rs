@@ -132,6 +132,10 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     desc.backends = backends;
     // Validation layers are slow and noisy; wgpu's own validation stays on.
     desc.flags = wgpu::InstanceFlags::empty();
+    // DX12: DXC (shader model 6, subgroups) from `dxcompiler.dll` on the PATH where there is
+    // one, else FXC (shader model 5.1, no subgroups; every kernel has a portable driver). wgpu's
+    // static DXC would download a prebuilt library at build time, so it is not offered.
+    desc.backend_options.dx12.shader_compiler = wgpu::Dx12Compiler::Auto;
     wgpu::Instance::new(desc)
 }
 
@@ -215,6 +219,18 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         log::info!("adapter: {}", describe_adapter(&info));
+        if info.backend == wgpu::Backend::Dx12 {
+            // Wave operations need shader model 6, which only DXC compiles.
+            if features.contains(wgpu::Features::SUBGROUP) {
+                log::info!("DX12 shader compiler: DXC (shader model 6, subgroup kernels on)");
+            } else {
+                log::warn!(
+                    "DX12 shader compiler: FXC (shader model 5.1, no subgroups): the portable \
+                     kernels run. For DXC put dxcompiler.dll (DirectXShaderCompiler release) \
+                     beside the program or on the PATH"
+                );
+            }
+        }
         Ok(GpuContext {
             device,
             queue,
@@ -267,8 +283,9 @@ impl GpuContext {
         self.features.contains(wgpu::Features::SUBGROUP)
     }
 
-    /// Whether the subgroup kernels can run: they need subgroups of 8 to 64 lanes (a lane
-    /// shares 8 rows with its neighbours; a 64-lane workgroup holds whole subgroups).
+    /// Whether the subgroup kernels are worth choosing: with subgroups of 8 to 64 lanes they
+    /// take their shuffle path (a lane shares 8 rows with its neighbours; a 64-lane workgroup
+    /// holds whole subgroups). They are correct at any size, falling back to the tiled body.
     pub fn subgroup_kernels(&self) -> bool {
         self.has_subgroups()
             && self.info.subgroup_min_size >= 8

@@ -87,6 +87,11 @@ impl Kernel {
         entry: &str,
         constants: &[(&str, f64)],
     ) -> Result<Kernel, GpuError> {
+        assert!(
+            shader.variants.iter().any(|v| *v == constants),
+            "{}: constants {constants:?} are not among the module's declared variants",
+            shader.name
+        );
         let (module, info) = shader.parse()?;
         let (ep_index, _) = module
             .entry_points

@@ -11,7 +11,18 @@ use super::GpuError;
 pub struct ShaderSource {
     pub name: &'static str,
     pub files: &'static [(&'static str, &'static str)],
+    /// Uses subgroup operations: compiled only where the adapter has them (SPIR-V 1.3,
+    /// HLSL shader model 6, never FXC).
+    pub subgroups: bool,
+    /// Every set of pipeline-overridable constants the program compiles the module with (the
+    /// translation test writes each one for every backend; `Kernel::new` refuses others).
+    pub variants: &'static [&'static [(&'static str, f64)]],
 }
+
+/// No overridable constants: one variant with the defaults.
+const DEFAULTS: &[&[(&str, f64)]] = &[&[]];
+/// The GEMM families compile one pipeline per operand mapping (`OP` in dense.wgsl, conv.wgsl).
+const GEMM_MAPPINGS: &[&[(&str, f64)]] = &[&[("OP", 0.0)], &[("OP", 1.0)], &[("OP", 2.0)]];
 
 macro_rules! wgsl {
     ($file:literal) => {
@@ -29,6 +40,8 @@ pub const DENSE: ShaderSource = ShaderSource {
         wgsl!("dense.wgsl"),
         wgsl!("gemm.wgsl"),
     ],
+    subgroups: false,
+    variants: GEMM_MAPPINGS,
 };
 pub const CONV: ShaderSource = ShaderSource {
     name: "conv",
@@ -37,6 +50,8 @@ pub const CONV: ShaderSource = ShaderSource {
         wgsl!("conv.wgsl"),
         wgsl!("gemm.wgsl"),
     ],
+    subgroups: false,
+    variants: GEMM_MAPPINGS,
 };
 /// The same families with the subgroup GEMM driver (only compiled where subgroups exist: a
 /// module using subgroup operations fails to compile on adapters without them).
@@ -48,6 +63,8 @@ pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
         wgsl!("gemm.wgsl"),
         wgsl!("gemm_subgroup.wgsl"),
     ],
+    subgroups: true,
+    variants: GEMM_MAPPINGS,
 };
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
@@ -57,34 +74,50 @@ pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
         wgsl!("gemm.wgsl"),
         wgsl!("gemm_subgroup.wgsl"),
     ],
+    subgroups: true,
+    variants: GEMM_MAPPINGS,
 };
 pub const REDUCE: ShaderSource = ShaderSource {
     name: "reduce",
     files: &[wgsl!("reduce.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const BATCHNORM: ShaderSource = ShaderSource {
     name: "batchnorm",
     files: &[wgsl!("epilogue.wgsl"), wgsl!("batchnorm.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const ACTIVATION: ShaderSource = ShaderSource {
     name: "activation",
     files: &[wgsl!("epilogue.wgsl"), wgsl!("activation.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",
     files: &[wgsl!("loss.wgsl"), wgsl!("metrics.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const SOFTMAX: ShaderSource = ShaderSource {
     name: "softmax",
     files: &[wgsl!("softmax.wgsl"), wgsl!("metrics.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const ADAM: ShaderSource = ShaderSource {
     name: "adam",
     files: &[wgsl!("adam.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 pub const DATA: ShaderSource = ShaderSource {
     name: "data",
     files: &[wgsl!("philox.wgsl"), wgsl!("data.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
 };
 
 /// Every shader module the program compiles.
@@ -122,15 +155,18 @@ impl ShaderSource {
             name: self.name.to_string(),
             message: e.emit_to_string_with_path(&source, &path),
         })?;
-        let info = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .map_err(|e| GpuError::Shader {
-            name: self.name.to_string(),
-            message: e.emit_to_string_with_path(&source, &path),
-        })?;
+        // A portable module must validate without subgroups: it runs where there are none.
+        let capabilities = if self.subgroups {
+            naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SUBGROUP_BARRIER
+        } else {
+            naga::valid::Capabilities::empty()
+        };
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+            .validate(&module)
+            .map_err(|e| GpuError::Shader {
+                name: self.name.to_string(),
+                message: e.emit_to_string_with_path(&source, &path),
+            })?;
         Ok((module, info))
     }
 }

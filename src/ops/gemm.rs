@@ -99,8 +99,11 @@ pub struct GemmKernels {
     tiled: Kernel,
     narrow: Kernel,
     splitk_sum: Kernel,
-    /// Present where the adapter's subgroups suit `gemm_subgroup`.
+    /// Present where the adapter has subgroups (correct at any size and lane layout).
     subgroup: Option<Kernel>,
+    /// Whether `gemm_subgroup` takes its shuffle path here (subgroups of 8 to 64 lanes), so it
+    /// is worth choosing; elsewhere it falls back to the tiled body.
+    subgroup_preferred: bool,
 }
 
 /// Which driver a GEMM runs with; exposed so tests can cover each.
@@ -110,7 +113,7 @@ pub enum Driver {
     Auto,
     /// Portable: workgroup-memory tiles.
     Tiled { splits: u32 },
-    /// Subgroup shuffles (adapters with subgroups of 8 to 64 lanes).
+    /// Subgroup shuffles (any adapter with subgroups; the tiled body where they do not fit).
     Subgroup { splits: u32 },
     /// One thread per output.
     Narrow,
@@ -127,7 +130,7 @@ impl GemmKernels {
         tuner: std::sync::Arc<Tuner>,
     ) -> Result<Self, GpuError> {
         let c = [("OP", f64::from(op))];
-        let subgroup = if ctx.subgroup_kernels() {
+        let subgroup = if ctx.has_subgroups() {
             Some(Kernel::new(ctx, subgroup_shader, "gemm_subgroup", &c)?)
         } else {
             None
@@ -139,11 +142,8 @@ impl GemmKernels {
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
             subgroup,
+            subgroup_preferred: ctx.subgroup_kernels(),
         })
-    }
-
-    pub fn has_subgroup(&self) -> bool {
-        self.subgroup.is_some()
     }
 
     /// Records `out = A B (+ bias)` for the mapping this family's `OP` defines. `params` holds
@@ -258,7 +258,7 @@ impl GemmKernels {
     fn default_driver(&self, n: u32, splits: u32) -> Driver {
         if n < NARROW_N {
             Driver::Narrow
-        } else if self.subgroup.is_some() {
+        } else if self.subgroup_preferred {
             Driver::Subgroup { splits }
         } else {
             Driver::Tiled { splits }
@@ -267,7 +267,7 @@ impl GemmKernels {
 
     fn candidates(&self, n: u32, splits: u32) -> Vec<(&'static str, Driver)> {
         let mut c = vec![("tiled", Driver::Tiled { splits })];
-        if self.subgroup.is_some() {
+        if self.subgroup_preferred {
             c.push(("subgroup", Driver::Subgroup { splits }));
         }
         if n <= NARROW_CANDIDATE_N {

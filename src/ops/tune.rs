@@ -32,12 +32,13 @@ pub struct Tuner {
     dirty: Mutex<bool>,
 }
 
-/// `$DCGAN_WGPU_CACHE_DIR`, else `$XDG_CACHE_HOME/dcgan-wgpu`, else `~/.cache/dcgan-wgpu`.
+/// `$DCGAN_WGPU_CACHE_DIR`, else the platform's cache directory: `$XDG_CACHE_HOME` or
+/// `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows (then
+/// `dcgan-wgpu/tuning.json` inside).
 pub fn default_cache_path() -> Option<PathBuf> {
     let dir = std::env::var_os("DCGAN_WGPU_CACHE_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("dcgan-wgpu")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dcgan-wgpu")))?;
+        .or_else(|| dirs::cache_dir().map(|d| d.join("dcgan-wgpu")))?;
     Some(dir.join("tuning.json"))
 }
 
