@@ -1146,6 +1146,42 @@ fn gemm_drivers_agree_bit_for_bit() {
 }
 
 #[test]
+fn tuning_check_tells_equal_bits_from_a_different_summation() {
+    // Another driver with the same split gives the same bits; another split (another order of
+    // the K sum) does not, and the check must say so, or the tuner could change a run's bits.
+    use dcgan_wgpu::ops::gemm::GemmParams;
+    let g = gpu();
+    let (batch, inputs, outputs) = (2048, 37, 70);
+    let x = upload(&random(&mut rng(1250), batch * inputs, 1.0).0);
+    let dy = upload(&random(&mut rng(1251), batch * outputs, 1.0).0);
+    let dw = output(inputs * outputs);
+    let p = GemmParams {
+        m: inputs as u32,
+        n: outputs as u32,
+        k: batch as u32,
+        ..Default::default()
+    };
+    let kernels = &g.ops.dense.backward_weight;
+    let check = |fixed, candidate| {
+        kernels
+            .identical(&g.ctx, p, &x, &dy, Epilogue::NONE, &dw, fixed, candidate)
+            .unwrap()
+    };
+    let tiled = Driver::Tiled { splits: 1 };
+    assert!(check(tiled, Driver::Narrow), "narrow vs tiled");
+    if g.ctx.has_subgroups() {
+        assert!(
+            check(tiled, Driver::Subgroup { splits: 1 }),
+            "subgroup vs tiled"
+        );
+    }
+    assert!(
+        !check(tiled, Driver::Tiled { splits: 3 }),
+        "a 3-way split-K sums in another order: the check must see different bits"
+    );
+}
+
+#[test]
 fn tuner_chooses_a_correct_variant_and_caches_it() {
     use dcgan_wgpu::ops::{Ops, tune::Tuner};
     let g = gpu();

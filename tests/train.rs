@@ -295,3 +295,84 @@ fn one_iteration_from_keras_state_ends_at_keras_weights() {
         );
     }
 }
+
+/// Same seed, same adapter: same bits, whatever the tuning cache holds. A short run with the
+/// fixed choice (`--no-tune`) against runs with a fresh cache (timed now), the cache it wrote
+/// (read back), a stale cache (another adapter's and unknown entries), and caches hand-edited to
+/// prefer each driver for every GEMM: parameters, Adam state and losses must match bit for bit.
+#[test]
+fn tuning_state_never_changes_a_run() {
+    use dcgan_wgpu::ops::{Ops, tune::Tuner};
+    let g = gpu();
+    let images = synthetic_images(200, 21);
+    let config = TrainConfig {
+        batch_size: 32,
+        seed: 5,
+        ..Default::default()
+    };
+    let run = |ops: &Ops| {
+        let mut t = Trainer::new(&g.ctx, ops, config.clone(), Some(&images)).unwrap();
+        ops.tuner.save();
+        t.run(2).unwrap();
+        let m = t.metrics().unwrap();
+        let c = t.snapshot().unwrap();
+        let mut bits: Vec<u32> = [m.d_loss_real, m.d_loss_fake, m.g_loss]
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        for net in [&c.g, &c.d] {
+            for v in [&net.params, &net.adam_m, &net.adam_v, &net.moving] {
+                bits.extend(v.iter().map(|x| x.to_bits()));
+            }
+        }
+        bits
+    };
+    let fixed = run(&g.ops);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tuning.json");
+    let tuned = |label: &str| {
+        let ops = Ops::with_tuner(&g.ctx, Tuner::with_cache(&g.ctx, Some(path.clone()))).unwrap();
+        let bits = run(&ops);
+        let differing = bits.iter().zip(&fixed).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differing, 0,
+            "{label}: {differing} values differ from the fixed choice"
+        );
+        println!("{label}: {} values bit-identical to --no-tune", bits.len());
+    };
+    tuned("fresh cache");
+    let written = std::fs::read_to_string(&path).expect("the tuner wrote its cache");
+    tuned("cache read back");
+    let mut cache: serde_json::Value = serde_json::from_str(&written).unwrap();
+    let ours = cache["adapters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let choices = cache["adapters"][&ours].clone();
+    assert!(
+        !choices.as_object().unwrap().is_empty(),
+        "nothing was tuned"
+    );
+    // Stale: this adapter's entries under another driver version, unknown shapes for ours.
+    let stale = serde_json::json!({
+        "version": cache["version"],
+        "adapters": {
+            format!("{ours} (older driver)"): choices,
+            ours.clone(): { "dense OP=9 unknown": "narrow", "conv OP=0 unknown": "subgroup" },
+        }
+    });
+    std::fs::write(&path, stale.to_string()).unwrap();
+    tuned("stale cache");
+    for driver in ["tiled", "subgroup", "narrow"] {
+        let mut edited = choices.clone();
+        for v in edited.as_object_mut().unwrap().values_mut() {
+            *v = driver.into();
+        }
+        cache["adapters"][&ours] = edited;
+        std::fs::write(&path, cache.to_string()).unwrap();
+        tuned(&format!("cache edited to prefer {driver}"));
+    }
+}

@@ -21,9 +21,10 @@ impl DenseShape {
 }
 
 pub struct DenseOps {
-    forward: GemmKernels,
-    backward_input: GemmKernels,
-    backward_weight: GemmKernels,
+    pub forward: GemmKernels,
+    pub backward_input: GemmKernels,
+    /// Public for the tuning tests, which check candidates on it directly.
+    pub backward_weight: GemmKernels,
     reduce: ReduceOps,
 }
 

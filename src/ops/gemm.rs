@@ -287,19 +287,31 @@ impl GemmKernels {
         out: &GpuSlice,
         splits: u32,
     ) -> Vec<Dispatch> {
+        let fixed = self.default_driver(params.n, splits);
         let candidates = self.candidates(params.n, splits);
         if !self.tuner.enabled() || candidates.len() == 1 {
-            let d = self.default_driver(params.n, splits);
-            return self.record(ctx, params, a, b, epilogue, out, d);
+            return self.record(ctx, params, a, b, epilogue, out, fixed);
         }
         let key = format!("{} {:?}", self.name, GemmKey::from(&params));
+        // A candidate other than the fixed choice runs only once it has given the fixed
+        // choice's bits on this adapter, this process, at these shapes: a GPU compiler may
+        // contract a*b+c into an FMA in one program and not in another, and a cache can hold
+        // anything (stale, hand-edited), so neither timings nor the cache are trusted for that.
+        let same_bits = |name: &str, d: Driver| {
+            d == fixed
+                || self.tuner.verified(&key, name, || {
+                    self.identical(ctx, params, a, b, epilogue, out, fixed, d)
+                })
+        };
         if let Some(name) = self.tuner.cached(&key)
-            && let Some((_, d)) = candidates.iter().find(|c| c.0 == name)
+            && let Some(&(_, d)) = candidates.iter().find(|c| c.0 == name)
         {
-            return self.record(ctx, params, a, b, epilogue, out, *d);
+            let d = if same_bits(&name, d) { d } else { fixed };
+            return self.record(ctx, params, a, b, epilogue, out, d);
         }
         let built: Vec<(String, Vec<Dispatch>)> = candidates
             .iter()
+            .filter(|(name, d)| same_bits(name, *d))
             .map(|(name, d)| {
                 (
                     name.to_string(),
@@ -310,11 +322,50 @@ impl GemmKernels {
         match self.tuner.choose(ctx, &key, &built) {
             Ok(i) => built.into_iter().nth(i).expect("candidate").1,
             Err(e) => {
-                log::warn!("tuning {key} failed ({e}); using the default driver");
-                let d = self.default_driver(params.n, splits);
-                self.record(ctx, params, a, b, epilogue, out, d)
+                log::warn!("tuning {key} failed ({e}); using the fixed driver");
+                self.record(ctx, params, a, b, epilogue, out, fixed)
             }
         }
+    }
+
+    /// Whether `candidate` stores the same bits as `fixed` for this GEMM: both run on one set
+    /// of random operands (and bias) with the real buffers' lengths and the same epilogue.
+    #[allow(clippy::too_many_arguments)]
+    pub fn identical(
+        &self,
+        ctx: &GpuContext,
+        params: GemmParams,
+        a: &GpuSlice,
+        b: &GpuSlice,
+        epilogue: Epilogue<'_>,
+        out: &GpuSlice,
+        fixed: Driver,
+        candidate: Driver,
+    ) -> Result<bool, GpuError> {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7475_6e65);
+        let mut random = |len: usize| {
+            let v: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            ctx.storage_init("tuning check operand", &v)
+        };
+        let (ra, rb) = (random(a.len), random(b.len));
+        let rbias = epilogue.bias.map(|bias| random(bias.len));
+        let e = Epilogue {
+            bias: rbias.as_ref(),
+            ..epilogue
+        };
+        let outs = [
+            ctx.storage("tuning check out", out.len),
+            ctx.storage("tuning check out", out.len),
+        ];
+        let mut d = self.record(ctx, params, &ra, &rb, e, &outs[0], fixed);
+        d.extend(self.record(ctx, params, &ra, &rb, e, &outs[1], candidate));
+        ctx.run(&d)?;
+        let [x, y] = ctx
+            .read_many::<u32>(&[&outs[0], &outs[1]])?
+            .try_into()
+            .expect("two outputs");
+        Ok(x == y)
     }
 }
 

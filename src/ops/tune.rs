@@ -3,9 +3,12 @@
 //! disk per adapter and driver version so later runs start at once.
 //!
 //! The candidates differ only in how work is spread over threads: each output is still one
-//! sequential sum over k (and split-K, chosen by a fixed rule, is the same for all), so every
-//! choice gives the same bits (`tests/ops.rs::gemm_drivers_agree_bit_for_bit`) and tuning never
-//! changes a run's results.
+//! sequential sum over k (and split-K, chosen by a fixed rule, is the same for all). That is not
+//! proof of equal bits (a GPU compiler may contract a*b+c into an FMA in one program and not in
+//! another), so a candidate other than the fixed choice is used only after it has produced the
+//! fixed choice's bits on random operands of the real shapes, on this adapter, in this process
+//! (`verified`); a cached choice gets the same check. Same seed, same adapter: same bits,
+//! whatever the cache holds (`tests/train.rs::tuning_state_never_changes_a_run`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +32,8 @@ pub struct Tuner {
     path: Option<PathBuf>,
     adapter: String,
     choices: Mutex<BTreeMap<String, String>>,
+    /// `key | candidate` -> whether it gave the fixed choice's bits (checked once a process).
+    verified: Mutex<BTreeMap<String, bool>>,
     dirty: Mutex<bool>,
 }
 
@@ -59,6 +64,7 @@ impl Tuner {
             path: None,
             adapter: String::new(),
             choices: Mutex::new(BTreeMap::new()),
+            verified: Mutex::new(BTreeMap::new()),
             dirty: Mutex::new(false),
         }
     }
@@ -88,6 +94,7 @@ impl Tuner {
             path,
             adapter,
             choices: Mutex::new(choices),
+            verified: Mutex::new(BTreeMap::new()),
             dirty: Mutex::new(false),
         }
     }
@@ -102,6 +109,36 @@ impl Tuner {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned()
+    }
+
+    /// Whether `candidate` gives the fixed choice's bits for the GEMM `key`: `check` runs the
+    /// first time a process asks; a failed check counts as a difference.
+    pub fn verified(
+        &self,
+        key: &str,
+        candidate: &str,
+        check: impl FnOnce() -> Result<bool, GpuError>,
+    ) -> bool {
+        let id = format!("{key} | {candidate}");
+        if let Some(&same) = self.lock_verified().get(&id) {
+            return same;
+        }
+        let same = match check() {
+            Ok(same) => same,
+            Err(e) => {
+                log::warn!("checking {id} failed ({e})");
+                false
+            }
+        };
+        if !same {
+            log::warn!("{id}: not bit-identical to the fixed choice on this adapter; not used");
+        }
+        self.lock_verified().insert(id, same);
+        same
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Times each candidate (after one untimed run) and returns the index of the fastest,
