@@ -88,7 +88,7 @@ impl Kernel {
         constants: &[(&str, f64)],
     ) -> Result<Kernel, GpuError> {
         assert!(
-            shader.variants.iter().any(|v| *v == constants),
+            shader.variants.contains(&constants),
             "{}: constants {constants:?} are not among the module's declared variants",
             shader.name
         );
