@@ -3,7 +3,7 @@
 //   loss = mean(max(z, 0) - z*y + log(1 + exp(-|z|))),  dloss/dz = (sigmoid(z) - y) / B.
 // Accuracy is Keras 2's binary accuracy: round(sigmoid(z)) == y with round-half-to-even, i.e.
 // a real sample counts when p > 0.5, a fake one when p <= 0.5.
-// One workgroup; metrics.wgsl sums the lanes in a fixed order (deterministic).
+// Up to 1024 samples per workgroup; metrics.wgsl sums them in a fixed order (deterministic).
 
 struct LossParams {
     batch: u32,
@@ -18,13 +18,26 @@ struct LossParams {
 @group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> metrics: array<f32>;
 
+fn sample_count() -> u32 {
+    return p.batch;
+}
+
+fn metrics_slot() -> u32 {
+    return p.slot;
+}
+
 @compute @workgroup_size(256, 1, 1)
-fn bce_with_logits(@builtin(local_invocation_index) tid: u32) {
+fn bce_with_logits(
+    @builtin(local_invocation_index) tid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
     let y = p.label;
     let b = f32(p.batch);
     var loss = 0.0;
     var hits = 0.0;
-    for (var i = tid; i < p.batch; i += 256u) {
+    let end = min((wid.x + 1u) * SAMPLES_PER_WORKGROUP, p.batch);
+    for (var i = wid.x * SAMPLES_PER_WORKGROUP + tid; i < end; i += 256u) {
         let z = logits[i];
         loss += max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
         let prob = 1.0 / (1.0 + exp(-z));
@@ -33,5 +46,5 @@ fn bce_with_logits(@builtin(local_invocation_index) tid: u32) {
             hits += 1.0;
         }
     }
-    store_loss_and_accuracy(tid, loss, hits, b, p.slot);
+    store_loss_and_accuracy(tid, wid.x, nwg.x, loss, hits);
 }

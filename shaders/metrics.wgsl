@@ -1,11 +1,19 @@
-// The end of both loss kernels (loss.wgsl, softmax.wgsl): one workgroup of 256 lanes, each
-// holding partial sums of the loss and of the correct predictions; a fixed-shape tree adds them
-// (deterministic) and lane 0 stores the means in metrics[slot], metrics[slot + 1].
+// The end of both loss kernels (loss.wgsl, softmax.wgsl): each workgroup takes up to 1024
+// samples (4 per lane); a fixed-shape tree adds its lanes' loss and hit counts. With one
+// workgroup, lane 0 stores the means in metrics[slot], metrics[slot + 1]; with more, each
+// stores its sums and `metrics_finish` adds them in workgroup order. Deterministic either way.
+//
+// The op file provides `metrics` and the functions sample_count() and metrics_slot().
+
+const SAMPLES_PER_WORKGROUP: u32 = 1024u;
+
+@group(0) @binding(8) var<storage, read_write> loss_partials: array<f32>;
+@group(0) @binding(9) var<storage, read> loss_partials_in: array<f32>;
 
 var<workgroup> loss_lanes: array<f32, 256>;
 var<workgroup> hit_lanes: array<f32, 256>;
 
-fn store_loss_and_accuracy(tid: u32, loss: f32, hits: f32, count: f32, slot: u32) {
+fn store_loss_and_accuracy(tid: u32, wid: u32, workgroups: u32, loss: f32, hits: f32) {
     loss_lanes[tid] = loss;
     hit_lanes[tid] = hits;
     workgroupBarrier();
@@ -17,7 +25,27 @@ fn store_loss_and_accuracy(tid: u32, loss: f32, hits: f32, count: f32, slot: u32
         workgroupBarrier();
     }
     if tid == 0u {
-        metrics[slot] = loss_lanes[0] / count;
-        metrics[slot + 1u] = hit_lanes[0] / count;
+        if workgroups == 1u {
+            let n = f32(sample_count());
+            metrics[metrics_slot()] = loss_lanes[0] / n;
+            metrics[metrics_slot() + 1u] = hit_lanes[0] / n;
+        } else {
+            loss_partials[2u * wid] = loss_lanes[0];
+            loss_partials[2u * wid + 1u] = hit_lanes[0];
+        }
     }
+}
+
+@compute @workgroup_size(1, 1, 1)
+fn metrics_finish() {
+    let workgroups = (sample_count() + SAMPLES_PER_WORKGROUP - 1u) / SAMPLES_PER_WORKGROUP;
+    var loss = 0.0;
+    var hits = 0.0;
+    for (var w = 0u; w < workgroups; w++) {
+        loss += loss_partials_in[2u * w];
+        hits += loss_partials_in[2u * w + 1u];
+    }
+    let n = f32(sample_count());
+    metrics[metrics_slot()] = loss / n;
+    metrics[metrics_slot() + 1u] = hits / n;
 }

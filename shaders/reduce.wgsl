@@ -1,40 +1,86 @@
-// Column sums of a row-major [rows, cols] matrix: bias gradients db[c] = sum_rows dy[r, c].
+// Deterministic two-stage column reductions of a row-major [rows, cols] matrix (bias gradients,
+// BatchNorm statistics and sums), shared by reduce.wgsl's and batchnorm.wgsl's kernels.
 //
-// A workgroup owns 16 columns; its 16 row lanes each sum every 16th row, then a fixed-shape
-// tree in workgroup memory adds the lanes. The summation order depends only on the shape, so
-// the result is bit-reproducible (no float atomics).
+// Stage 1 (`*_partials`): workgroup (gx, gy) reduces columns gx*col_lanes.. over block gy of
+// block_rows rows. Its 256 lanes are col_lanes columns x row_lanes row lanes (col_lanes a power
+// of two up to 64, the smallest that covers cols), so neighbouring lanes read neighbouring
+// addresses; each lane reads at most 60 elements, a workgroup under 16384. A fixed tree
+// over the row lanes gives one partial per (block, column).
+// Stage 2 (`*_finish`): 16 columns per workgroup, 16 lanes per column each adding every 16th
+// block's partial, then the same tree. Every summation order depends on the shape alone:
+// bit-reproducible, no float atomics. The op file declares `partials_in`.
 
 struct ReduceParams {
     rows: u32,
     cols: u32,
+    col_lanes: u32,
+    // rows per block = row lanes (256 / col_lanes) x rows per lane (60 / matrices read)
+    block_rows: u32,
+    blocks: u32,
+    // BatchNorm only (batchnorm.wgsl): epsilon, momentum, 1 - momentum as Keras rounds it,
+    // the fused activation of bn_apply and its slope.
+    epsilon: f32,
+    momentum: f32,
+    one_minus_momentum: f32,
+    activation: u32,
+    alpha: f32,
+    update_moving: u32,
     _pad0: u32,
-    _pad1: u32,
 }
-
-@group(0) @binding(0) var<uniform> p: ReduceParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
 var<workgroup> lanes: array<f32, 256>;
 
-@compute @workgroup_size(16, 16, 1)
-fn column_sum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let c = wid.x * 16u + lid.x;
-    var s = 0.0;
-    if c < p.cols {
-        for (var r = lid.y; r < p.rows; r += 16u) {
-            s += src[r * p.cols + c];
-        }
-    }
-    lanes[lid.y * 16u + lid.x] = s;
+// The lane's place in stage 1: its column, its first row and how far it walks.
+struct LaneRows {
+    col: u32,
+    valid: bool,
+    first: u32,
+    end: u32,
+    step: u32,
+}
+
+fn lane_rows(tid: u32, wid: vec3<u32>, p: ReduceParams) -> LaneRows {
+    let col = wid.x * p.col_lanes + tid % p.col_lanes;
+    let row_lanes = 256u / p.col_lanes;
+    let start = wid.y * p.block_rows;
+    return LaneRows(col, col < p.cols, start + tid / p.col_lanes, min(start + p.block_rows, p.rows), row_lanes);
+}
+
+// Sum of v over the row lanes of this lane's column (fixed tree), returned to every lane.
+// Call in workgroup-uniform control flow.
+fn row_lane_total(tid: u32, col_lanes: u32, v: f32) -> f32 {
+    lanes[tid] = v;
     workgroupBarrier();
-    for (var half = 8u; half > 0u; half >>= 1u) {
-        if lid.y < half {
-            lanes[lid.y * 16u + lid.x] += lanes[(lid.y + half) * 16u + lid.x];
+    for (var half = 128u; half >= col_lanes; half >>= 1u) {
+        if tid < half {
+            lanes[tid] += lanes[tid + half];
         }
         workgroupBarrier();
     }
-    if lid.y == 0u && c < p.cols {
-        dst[c] = lanes[lid.x];
+    let total = lanes[tid % col_lanes];
+    workgroupBarrier();
+    return total;
+}
+
+// Columns per stage-2 workgroup (the other 16 lanes of a column walk the blocks).
+const FINISH_COLS: u32 = 16u;
+
+// Stage 2: the total over all blocks of the partials of this lane's column, the partials of
+// block k at partials_in[offset + k * cols + col]; every lane gets its column's total. Call in
+// workgroup-uniform control flow.
+fn finish_total(tid: u32, wid: vec3<u32>, offset: u32) -> f32 {
+    let col = wid.x * FINISH_COLS + tid % FINISH_COLS;
+    var s = 0.0;
+    if col < p.cols {
+        for (var k = tid / FINISH_COLS; k < p.blocks; k += 256u / FINISH_COLS) {
+            s += partials_in[offset + k * p.cols + col];
+        }
     }
+    return row_lane_total(tid, FINISH_COLS, s);
+}
+
+// The column a stage-2 lane stores, if it is one of the storing lanes.
+fn finish_column(tid: u32, wid: vec3<u32>) -> u32 {
+    let col = wid.x * FINISH_COLS + tid;
+    return select(p.cols, col, tid < FINISH_COLS);
 }

@@ -2,7 +2,8 @@
 // integer labels, the classifier's loss:
 //   loss = mean_r (log sum_c exp(z[r, c]) - z[r, label_r]),  dloss/dz[r, c] = (p[r, c] - [c == label_r]) / rows,
 // with the row maximum subtracted before exp (no overflow). Accuracy: argmax_c z[r, c] == label_r
-// (the first maximum on ties). One workgroup; metrics.wgsl sums the lanes in a fixed order (deterministic).
+// (the first maximum on ties). Up to 1024 rows per workgroup; metrics.wgsl sums them in a fixed
+// order (deterministic).
 
 struct SoftmaxParams {
     rows: u32,
@@ -53,12 +54,25 @@ fn softmax_probabilities(
     }
 }
 
+fn sample_count() -> u32 {
+    return p.rows;
+}
+
+fn metrics_slot() -> u32 {
+    return p.slot;
+}
+
 @compute @workgroup_size(256, 1, 1)
-fn softmax_cross_entropy(@builtin(local_invocation_index) tid: u32) {
+fn softmax_cross_entropy(
+    @builtin(local_invocation_index) tid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
     let n = f32(p.rows);
     var loss = 0.0;
     var hits = 0.0;
-    for (var r = tid; r < p.rows; r += 256u) {
+    let end = min((wid.x + 1u) * SAMPLES_PER_WORKGROUP, p.rows);
+    for (var r = wid.x * SAMPLES_PER_WORKGROUP + tid; r < end; r += 256u) {
         let base = r * p.classes;
         let label = labels[r];
         let m = row_max(base);
@@ -76,5 +90,5 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) tid: u32) {
             hits += 1.0;
         }
     }
-    store_loss_and_accuracy(tid, loss, hits, n, p.slot);
+    store_loss_and_accuracy(tid, wid.x, nwg.x, loss, hits);
 }

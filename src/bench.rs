@@ -11,7 +11,7 @@ use crate::data::Images;
 use crate::gpu::GpuContext;
 use crate::gpu::timing::TimingMethod;
 use crate::ops::Ops;
-use crate::train::{TrainConfig, Trainer, iteration_flops};
+use crate::train::{DispatchShape, TrainConfig, Trainer, iteration_flops};
 
 /// Iterations per submit in training (and in the pipelined measurement here).
 pub const PIPELINE_CHUNK: u64 = 16;
@@ -58,6 +58,8 @@ pub struct BenchReport {
     pub kernel_ms_per_iteration: f64,
     pub kernels: Vec<Share>,
     pub layers: Vec<Share>,
+    /// Every dispatch of one iteration, in order: kernel, scope, workgroups, elements read.
+    pub dispatches: Vec<DispatchShape>,
 }
 
 fn shares(times: &[(String, f64)]) -> Vec<Share> {
@@ -157,6 +159,7 @@ pub fn run(
         kernel_ms_per_iteration: kernels.iter().map(|k| k.1).sum::<f64>() * 1e3,
         kernels: shares(&kernels),
         layers: shares(&layers),
+        dispatches: t.dispatch_shapes(),
     })
 }
 
@@ -216,6 +219,29 @@ impl BenchReport {
                 s,
                 "  {:>6.1}%  {:>9.3} ms  {:>3}x  {}",
                 k.percent, k.ms, k.calls, k.name
+            );
+        }
+        // The dispatches that spread least over a GPU: most elements per workgroup.
+        let mut dense: Vec<&DispatchShape> = self.dispatches.iter().collect();
+        dense.sort_by(|a, b| {
+            b.elements_per_workgroup()
+                .total_cmp(&a.elements_per_workgroup())
+        });
+        let _ = writeln!(
+            s,
+            "\nfewest workgroups per element read ({} dispatches in all; GEMMs re-read their \
+             operands by design, the others should stay under 16384 per workgroup):",
+            self.dispatches.len()
+        );
+        for d in dense.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "  {:>9.0} elements/workgroup  {:>7} workgroups  {:>10} elements  {}  ({})",
+                d.elements_per_workgroup(),
+                d.workgroups,
+                d.elements_read,
+                d.kernel,
+                d.scope
             );
         }
         s

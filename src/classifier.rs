@@ -207,7 +207,7 @@ pub fn train(
             ops.data.gather_labels(ctx, &labels, &indices, &y),
         ];
         d.extend(net.forward(ctx, ops, &params, &x, BnMode::Inference));
-        d.push(
+        d.extend(
             ops.softmax
                 .cross_entropy(ctx, CLASSES, net.output(), &y, &dlogits, &metrics, 0),
         );

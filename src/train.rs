@@ -196,6 +196,35 @@ pub struct Trainer<'a> {
     pub submits: u64,
 }
 
+/// How one dispatch spreads over the GPU: what `bench --json` lists per dispatch.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DispatchShape {
+    pub kernel: String,
+    pub scope: String,
+    /// Workgroups launched.
+    pub workgroups: u64,
+    /// Elements of its input buffers it reads.
+    pub elements_read: u64,
+    /// A GEMM driver (its operands are re-read from cache by design; the rest should stream).
+    pub gemm: bool,
+}
+
+impl DispatchShape {
+    fn of(d: &Dispatch) -> Self {
+        DispatchShape {
+            kernel: d.kernel.to_string(),
+            scope: d.scope.to_string(),
+            workgroups: d.workgroup_count(),
+            elements_read: d.elements_read,
+            gemm: d.kernel.contains("::gemm_"),
+        }
+    }
+
+    pub fn elements_per_workgroup(&self) -> f64 {
+        self.elements_read as f64 / self.workgroups.max(1) as f64
+    }
+}
+
 /// What a report reads back: the last iteration's metrics and the sample grid.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -290,7 +319,7 @@ impl<'a> Trainer<'a> {
             let d = ops
                 .loss
                 .bce_with_logits(ctx, label, d_net.output(), &dlogits, &metrics, slot);
-            tag(vec![d], "loss")
+            tag(d, "loss")
         };
         // Fakes for D.
         step.extend(g_net.forward(ctx, ops, &g, &z_fake, fake_mode));
@@ -364,6 +393,11 @@ impl<'a> Trainer<'a> {
     /// Dispatches per iteration.
     pub fn dispatches_per_iteration(&self) -> usize {
         self.step.len()
+    }
+
+    /// The shape of every dispatch of one iteration, in order.
+    pub fn dispatch_shapes(&self) -> Vec<DispatchShape> {
+        self.step.iter().map(DispatchShape::of).collect()
     }
 
     /// Records `n` iterations into one compute pass and submits them. Returns once the previous

@@ -176,14 +176,17 @@ fn sigmoid_and_losses_match_keras() {
             let logits = fx.tensor(v.key, &format!("{step}.D.dense.out"));
             let z = upload(&logits);
             let (p, dz, metrics) = (output(BATCH), output(BATCH), output(2));
-            run_all(vec![
+            let mut d = vec![
                 g.ops
                     .activation
                     .forward(&g.ctx, Activation::Sigmoid, &z, &p),
+            ];
+            d.extend(
                 g.ops
                     .loss
                     .bce_with_logits(&g.ctx, label, &z, &dz, &metrics, 0),
-            ]);
+            );
+            run_all(d);
             check_e(
                 &format!("{} {step}.D.sigmoid", v.key),
                 &read(&p),
@@ -322,14 +325,10 @@ fn gradients_match_keras() {
             );
             load_keras_pass(v, step, "D", &d_net, &input);
             let (dlogits, metrics) = (output(BATCH), output(2));
-            let mut d = vec![g.ops.loss.bce_with_logits(
-                &g.ctx,
-                label,
-                d_net.output(),
-                &dlogits,
-                &metrics,
-                0,
-            )];
+            let mut d =
+                g.ops
+                    .loss
+                    .bce_with_logits(&g.ctx, label, d_net.output(), &dlogits, &metrics, 0);
             d.extend(d_net.backward(&g.ctx, &g.ops, &p, &x, &dlogits, true, false));
             run_all(d);
             check_gradients(v, step, "D", &p);
@@ -379,12 +378,10 @@ fn gradients_match_keras() {
             &fx.tensor(v.key, "step4.G.tanh.out"),
         );
         let (dlogits, metrics) = (output(BATCH), output(2));
-        let mut d =
-            vec![
-                g.ops
-                    .loss
-                    .bce_with_logits(&g.ctx, 1.0, d_net.output(), &dlogits, &metrics, 0),
-            ];
+        let mut d = g
+            .ops
+            .loss
+            .bce_with_logits(&g.ctx, 1.0, d_net.output(), &dlogits, &metrics, 0);
         d.extend(d_net.backward(&g.ctx, &g.ops, &dp, g_net.output(), &dlogits, false, true));
         d.extend(g_net.backward(&g.ctx, &g.ops, &gp, &z, &d_net.input_grad, true, false));
         run_all(d);

@@ -16,6 +16,7 @@ use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
 use dcgan_wgpu::ops::data::{Iteration, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
 use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
+use dcgan_wgpu::ops::reduce::Blocks;
 use dcgan_wgpu::reference;
 
 /// Every GEMM driver the adapter can run, for the odd shapes.
@@ -45,6 +46,24 @@ fn drivers() -> Vec<Driver> {
     d
 }
 
+/// The longest chain of roundings in a two-stage column sum (ops::reduce): the rows one lane
+/// walks and the tree over the row lanes, then the blocks one finishing lane walks and its tree.
+fn reduction_depth(rows: usize, cols: usize) -> usize {
+    // One input walks 60 rows a lane in fewer blocks, two walk 30 in more: bound both.
+    [1, 2]
+        .map(|inputs| {
+            let b = Blocks::new(rows, cols, inputs);
+            let row_lanes = 256 / b.col_lanes;
+            (b.block_rows / row_lanes) as usize
+                + row_lanes.ilog2() as usize
+                + b.blocks.div_ceil(16) as usize
+                + 4
+        })
+        .into_iter()
+        .max()
+        .unwrap()
+}
+
 fn run(dispatches: &[Dispatch]) {
     gpu().ctx.run(dispatches).expect("GPU run");
 }
@@ -68,7 +87,7 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
     let mut ds = d.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
     ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
-    ds.push(d.backward_bias(&g.ctx, s, &dys, &db));
+    ds.extend(d.backward_bias(&g.ctx, s, &dys, &db));
     run(&ds);
 
     use reference::dense as rd;
@@ -100,7 +119,7 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
         &read(&db),
         &rd::column_sum(&dyd, bt, o),
         &rd::column_sum(&abs(&dyd), bt, o),
-        bt / 16 + 4,
+        reduction_depth(bt, o),
     );
 }
 
@@ -170,7 +189,7 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
     let mut ds = c.conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(c.conv2d_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
     ds.extend(c.conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
-    ds.push(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
+    ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
 
     use reference::conv as rc;
@@ -215,7 +234,7 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
         &read(&db),
         &reference::dense::column_sum(&dyd, pixels, s.out_c),
         &reference::dense::column_sum(&abs(&dyd), pixels, s.out_c),
-        pixels / 16 + 4,
+        reduction_depth(pixels, s.out_c),
     );
 }
 
@@ -305,7 +324,7 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
     let mut ds = c.conv_transpose_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(c.conv_transpose_backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
     ds.extend(c.conv_transpose_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
-    ds.push(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
+    ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
 
     use reference::conv_transpose as rt;
@@ -350,7 +369,7 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
         &read(&db),
         &reference::dense::column_sum(&dyd, out_pixels, s.out_c),
         &reference::dense::column_sum(&abs(&dyd), out_pixels, s.out_c),
-        out_pixels / 16 + 4,
+        reduction_depth(out_pixels, s.out_c),
     );
 }
 
@@ -457,33 +476,45 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     let (dgamma, dbeta) = (output(channels), output(channels));
     let (dgamma_in, dbeta_in) = (upload(&dgamma32), upload(&dbeta32));
     let bn = &g.ops.batchnorm;
-    run(&[
-        bn.stats(&g.ctx, s, &xs, &batch),
-        bn.apply(&g.ctx, s, &xs, &gs, &bs, &given, &y, None),
-        bn.backward_reduce(&g.ctx, s, &xs, &dys, &given, &dgamma, &dbeta),
-        bn.backward_input(
-            &g.ctx, s, &xs, &dys, &gs, &given, &dgamma_in, &dbeta_in, &dx,
-        ),
-    ]);
+    let mut ds = bn.stats(&g.ctx, s, &xs, &batch, None).to_vec();
+    ds.push(bn.apply(&g.ctx, s, &xs, &gs, &bs, &given, &y, None));
+    ds.extend(bn.backward_reduce(&g.ctx, s, &xs, &dys, &given, &dgamma, &dbeta));
+    ds.push(bn.backward_input(
+        &g.ctx, s, &xs, &dys, &gs, &given, &dgamma_in, &dbeta_in, &dx,
+    ));
+    run(&ds);
 
     let name = format!("{rows}x{channels}");
-    // Each of the 16 lanes sums rows/16 values, then a 4-level tree: rows/16 + 4 roundings,
-    // plus 2 for x - mean (variance) and the division by N.
-    let lane_depth = rows / 16 + 6;
-    let abs_x = abs(&xd);
-    let mean_abs: Vec<f64> = reference::batchnorm::stats(&abs_x, rows, channels).0;
+    // The longest chain of roundings in a two-stage sum: a lane's rows, the tree over the row
+    // lanes, the blocks; plus 4 for shifting, squaring, dividing and combining.
+    let lane_depth = reduction_depth(rows, channels) + 4;
+    // Sums shifted by the first row K: mean = K + S1/n, var = S2/n - (S1/n)^2 with
+    // S1 = sum(x - K), S2 = sum((x - K)^2); the errors scale with sum|x - K| and S2.
+    let (mut mean_mag, mut var_mag) = (vec![0.0; channels], vec![0.0; channels]);
+    for c in 0..channels {
+        let k = xd[c];
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for r in 0..rows {
+            let d: f64 = xd[r * channels + c] - k;
+            s1 += d.abs();
+            s2 += d * d;
+        }
+        let n = rows as f64;
+        mean_mag[c] = k.abs() + s1 / n;
+        var_mag[c] = s2 / n + 2.0 * (mean_ref[c] - k).abs() * s1 / n;
+    }
     check_sum_of_products(
         &format!("bn stats mean {name}"),
         &read(&batch.mean),
         &mean_ref,
-        &mean_abs,
+        &mean_mag,
         lane_depth,
     );
     check_sum_of_products(
         &format!("bn stats variance {name}"),
         &read(&batch.variance),
         &var_ref,
-        &var_ref,
+        &var_mag,
         lane_depth,
     );
 
@@ -615,6 +646,31 @@ fn batchnorm_moving_update_is_keras_float32() {
         &mag(&var0, &bvar),
         2,
     );
+    // Training fuses the update into the statistics' finish: the same arithmetic on the batch
+    // statistics it has just computed, bit for bit.
+    let rows = 300;
+    let x = upload(&random(&mut r, rows * channels, 1.5).0);
+    let s = BnShape { rows, channels };
+    let fused = Stats {
+        mean: upload(&mean0),
+        variance: upload(&var0),
+    };
+    let alone = Stats {
+        mean: upload(&mean0),
+        variance: upload(&var0),
+    };
+    let batch = Stats {
+        mean: output(channels),
+        variance: output(channels),
+    };
+    run(&g.ops.batchnorm.stats(&g.ctx, s, &x, &batch, Some(&fused)));
+    run(&[g.ops.batchnorm.moving_update(&g.ctx, s, &batch, &alone)]);
+    check_bits("fused moving mean", &read(&fused.mean), &read(&alone.mean));
+    check_bits(
+        "fused moving variance",
+        &read(&fused.variance),
+        &read(&alone.variance),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,7 +771,8 @@ fn activations_odd_and_dcgan_sizes() {
 #[test]
 fn bce_with_logits_loss_gradient_accuracy() {
     let g = gpu();
-    for (n, &batch) in [1usize, 8, 300, 128].iter().enumerate() {
+    // 2500: three workgroups and the finish that adds them.
+    for (n, &batch) in [1usize, 8, 300, 128, 2500].iter().enumerate() {
         let mut r = rng(900 + n as u64);
         let (mut z, _) = random(&mut r, batch, 6.0);
         for (i, v) in [0.0, 30.0, -30.0, 100.0, -100.0].iter().enumerate() {
@@ -728,10 +785,10 @@ fn bce_with_logits_loss_gradient_accuracy() {
             let zs = upload(&z);
             let dz = output(batch);
             let metrics = output(4);
-            run(&[g
+            run(&g
                 .ops
                 .loss
-                .bce_with_logits(&g.ctx, label, &zs, &dz, &metrics, 2)]);
+                .bce_with_logits(&g.ctx, label, &zs, &dz, &metrics, 2));
             let (loss, grad, acc) = reference::loss::bce_with_logits(&zd, f64::from(label));
             let m = read(&metrics);
             let name = format!("bce batch {batch} label {label}");
@@ -1005,9 +1062,9 @@ fn reductions_are_bit_reproducible() {
             .conv
             .conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, Driver::Auto);
         assert!(ds.len() == 2, "this shape should use split-K");
-        ds.push(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
-        ds.push(g.ops.batchnorm.stats(&g.ctx, bn_shape, &dys, &st));
-        ds.push(
+        ds.extend(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
+        ds.extend(g.ops.batchnorm.stats(&g.ctx, bn_shape, &dys, &st, None));
+        ds.extend(
             g.ops
                 .loss
                 .bce_with_logits(&g.ctx, 1.0, &logits, &dz, &metrics, 0),
@@ -1354,8 +1411,10 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
     };
     for act in [Activation::LeakyRelu, Activation::Tanh] {
         let (plain, fused, separate) = (output(243 * 5), output(243 * 5), output(243 * 5));
+        let [stats_partials, stats_finish] = g.ops.batchnorm.stats(&g.ctx, bs, &bx, &stats, None);
         run(&[
-            g.ops.batchnorm.stats(&g.ctx, bs, &bx, &stats),
+            stats_partials,
+            stats_finish,
             g.ops
                 .batchnorm
                 .apply(&g.ctx, bs, &bx, &gamma, &beta, &stats, &plain, None),
@@ -1378,7 +1437,8 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
 #[test]
 fn softmax_cross_entropy_and_probabilities() {
     let g = gpu();
-    for (n, &(rows, classes)) in [(1usize, 10usize), (7, 3), (300, 10), (128, 10)]
+    // 2100 rows: three workgroups and the finish.
+    for (n, &(rows, classes)) in [(1usize, 10usize), (7, 3), (300, 10), (128, 10), (2100, 10)]
         .iter()
         .enumerate()
     {
@@ -1389,12 +1449,12 @@ fn softmax_cross_entropy_and_probabilities() {
         let labels: Vec<u32> = (0..rows).map(|i| ((i * 7 + n) % classes) as u32).collect();
         let (zs, ls) = (upload(&z), g.ctx.storage_init("labels", &labels));
         let (dz, probs, metrics) = (output(rows * classes), output(rows * classes), output(4));
-        run(&[
-            g.ops
-                .softmax
-                .cross_entropy(&g.ctx, classes, &zs, &ls, &dz, &metrics, 2),
-            g.ops.softmax.probabilities(&g.ctx, classes, &zs, &probs),
-        ]);
+        let mut ds = g
+            .ops
+            .softmax
+            .cross_entropy(&g.ctx, classes, &zs, &ls, &dz, &metrics, 2);
+        ds.push(g.ops.softmax.probabilities(&g.ctx, classes, &zs, &probs));
+        run(&ds);
         let (loss, grad, acc) = reference::softmax::cross_entropy(&zd, &labels, classes);
         let m = read(&metrics);
         let name = format!("softmax {rows}x{classes}");

@@ -376,3 +376,36 @@ fn tuning_state_never_changes_a_run() {
         tuned(&format!("cache edited to prefer {driver}"));
     }
 }
+
+/// The iteration at the seed's batch of 128 is shaped for a GPU: no dispatch but a GEMM reads
+/// more than 16384 elements per workgroup it launches (reductions spread over many workgroups
+/// instead of walking long columns on a few).
+#[test]
+fn iteration_shape_fits_a_gpu() {
+    let g = gpu();
+    let images = synthetic_images(256, 31);
+    for arch in [Arch::Full, Arch::SeedCode] {
+        let config = TrainConfig {
+            batch_size: 128,
+            arch,
+            ..Default::default()
+        };
+        let t = Trainer::new(&g.ctx, &g.ops, config, Some(&images)).unwrap();
+        let shapes = t.dispatch_shapes();
+        let mut census = std::collections::BTreeMap::<&str, usize>::new();
+        for s in &shapes {
+            *census.entry(s.kernel.as_str()).or_default() += 1;
+        }
+        println!("{arch:?}: {} dispatches: {census:#?}", shapes.len());
+        for s in shapes.iter().filter(|s| !s.gemm) {
+            assert!(
+                s.elements_per_workgroup() <= 16384.0,
+                "{} ({}): {} elements over {} workgroups",
+                s.kernel,
+                s.scope,
+                s.elements_read,
+                s.workgroups
+            );
+        }
+    }
+}

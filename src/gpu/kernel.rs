@@ -26,14 +26,23 @@ enum SlotKind {
     StorageReadWrite,
 }
 
+/// One binding an entry point uses.
+#[derive(Clone, Debug)]
+struct Slot {
+    binding: u32,
+    name: String,
+    kind: SlotKind,
+    /// The entry point loads from it (naga's analysis), so its length counts as elements read.
+    reads: bool,
+}
+
 /// A compute pipeline for one entry point (with its pipeline-overridable constants).
 #[derive(Clone, Debug)]
 pub struct Kernel {
     pub name: Arc<str>,
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
-    /// (binding index, variable name, kind) of every binding the entry point uses.
-    slots: Arc<[(u32, String, SlotKind)]>,
+    slots: Arc<[Slot]>,
 }
 
 /// One recorded dispatch: a kernel with its bind group and grid.
@@ -45,6 +54,9 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     pub workgroups: [u32; 3],
+    /// Elements of its storage bindings it reads (each read binding's bound length, or what
+    /// the op states for gathers): the shape report of `bench`.
+    pub elements_read: u64,
 }
 
 /// Tags every dispatch of a list with a scope.
@@ -60,6 +72,11 @@ pub fn tag(dispatches: Vec<Dispatch>, scope: &str) -> Vec<Dispatch> {
 }
 
 impl Dispatch {
+    /// Workgroups launched.
+    pub fn workgroup_count(&self) -> u64 {
+        self.workgroups.iter().map(|&w| u64::from(w)).product()
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -123,13 +140,17 @@ impl Kernel {
                 }
                 other => panic!("unsupported binding space {other:?} in {}", shader.name),
             };
-            let name = var.name.clone().unwrap_or_default();
-            slots.push((binding.binding, name, kind));
+            slots.push(Slot {
+                binding: binding.binding,
+                name: var.name.clone().unwrap_or_default(),
+                kind,
+                reads: ep_info[handle].contains(naga::valid::GlobalUse::READ),
+            });
         }
-        slots.sort_by_key(|s| s.0);
+        slots.sort_by_key(|s| s.binding);
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
-            .map(|&(binding, _, kind)| wgpu::BindGroupLayoutEntry {
+            .map(|&Slot { binding, kind, .. }| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
@@ -205,31 +226,54 @@ impl Kernel {
         binds: &[(&str, Bind<'_>)],
         workgroups: [u32; 3],
     ) -> Dispatch {
+        self.dispatch_reading(ctx, binds, workgroups, None)
+    }
+
+    /// `dispatch`, stating the elements read where a binding is only partly read (a gather
+    /// from a whole data set).
+    pub fn dispatch_reading(
+        &self,
+        ctx: &GpuContext,
+        binds: &[(&str, Bind<'_>)],
+        workgroups: [u32; 3],
+        elements_read: Option<u64>,
+    ) -> Dispatch {
         let dummy = GpuSlice {
             buffer: ctx.dummy.clone(),
             offset: 0,
             len: 1,
         };
+        let mut read = 0;
         let entries: Vec<wgpu::BindGroupEntry> = self
             .slots
             .iter()
-            .map(|(binding, name, kind)| {
-                let bind = binds.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
-                let resource = match (bind, kind) {
-                    (Some(Bind::Uniform(u)), SlotKind::Uniform) => u.0.as_entire_binding(),
-                    (
-                        Some(Bind::Storage(s)),
-                        SlotKind::StorageRead | SlotKind::StorageReadWrite,
-                    ) => s.binding(),
-                    (Some(Bind::Dummy), SlotKind::StorageRead) => dummy.binding(),
-                    (b, k) => panic!(
-                        "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
-                        self.name
-                    ),
-                };
-                let binding = *binding;
-                wgpu::BindGroupEntry { binding, resource }
-            })
+            .map(
+                |Slot {
+                     binding,
+                     name,
+                     kind,
+                     reads,
+                 }| {
+                    let bind = binds.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
+                    if let (true, Some(Bind::Storage(s))) = (reads, bind) {
+                        read += s.len as u64;
+                    }
+                    let resource = match (bind, kind) {
+                        (Some(Bind::Uniform(u)), SlotKind::Uniform) => u.0.as_entire_binding(),
+                        (
+                            Some(Bind::Storage(s)),
+                            SlotKind::StorageRead | SlotKind::StorageReadWrite,
+                        ) => s.binding(),
+                        (Some(Bind::Dummy), SlotKind::StorageRead) => dummy.binding(),
+                        (b, k) => panic!(
+                            "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
+                            self.name
+                        ),
+                    };
+                    let binding = *binding;
+                    wgpu::BindGroupEntry { binding, resource }
+                },
+            )
             .collect();
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.name),
@@ -242,6 +286,7 @@ impl Kernel {
             pipeline: self.pipeline.clone(),
             bind_group,
             workgroups,
+            elements_read: elements_read.unwrap_or(read),
         }
     }
 }

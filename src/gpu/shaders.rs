@@ -77,15 +77,19 @@ pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     subgroups: true,
     variants: GEMM_MAPPINGS,
 };
-pub const REDUCE: ShaderSource = ShaderSource {
-    name: "reduce",
-    files: &[wgsl!("reduce.wgsl")],
+pub const COLUMN_SUM: ShaderSource = ShaderSource {
+    name: "column_sum",
+    files: &[wgsl!("reduce.wgsl"), wgsl!("column_sum.wgsl")],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const BATCHNORM: ShaderSource = ShaderSource {
     name: "batchnorm",
-    files: &[wgsl!("epilogue.wgsl"), wgsl!("batchnorm.wgsl")],
+    files: &[
+        wgsl!("epilogue.wgsl"),
+        wgsl!("reduce.wgsl"),
+        wgsl!("batchnorm.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };
@@ -126,7 +130,7 @@ pub const ALL: &[ShaderSource] = &[
     CONV,
     DENSE_SUBGROUP,
     CONV_SUBGROUP,
-    REDUCE,
+    COLUMN_SUM,
     BATCHNORM,
     ACTIVATION,
     LOSS,

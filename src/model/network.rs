@@ -220,10 +220,8 @@ impl Network {
                     }
                     BnMode::Train { update_moving } => {
                         let stats = self.batch_stats[i].as_ref().expect("BN stats");
-                        let mut d = vec![bn.stats(ctx, s, x, stats)];
-                        if update_moving {
-                            d.push(bn.moving_update(ctx, s, stats, &p.moving_stats(name)));
-                        }
+                        let moving = update_moving.then(|| p.moving_stats(name));
+                        let mut d = bn.stats(ctx, s, x, stats, moving.as_ref()).to_vec();
                         d.push(bn.apply(ctx, s, x, &gamma, &beta, stats, y, activation));
                         d
                     }
@@ -323,7 +321,7 @@ impl Network {
                     if weights {
                         let dw = param(&p.grads, "kernel");
                         d.extend(ops.dense.backward_weight(ctx, s, x, dy, &dw, Driver::Auto));
-                        d.push(
+                        d.extend(
                             ops.dense
                                 .backward_bias(ctx, s, dy, &param(&p.grads, "bias")),
                         );
@@ -347,7 +345,7 @@ impl Network {
                             ops.conv
                                 .conv2d_backward_weight(ctx, s, x, dy, &dw, Driver::Auto),
                         );
-                        d.push(
+                        d.extend(
                             ops.conv
                                 .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
                         );
@@ -383,7 +381,7 @@ impl Network {
                             &dw,
                             Driver::Auto,
                         ));
-                        d.push(
+                        d.extend(
                             ops.conv
                                 .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
                         );
@@ -407,7 +405,7 @@ impl Network {
                     };
                     let stats = self.batch_stats[i].as_ref().expect("BN stats");
                     let (dgamma, dbeta) = (param(&p.grads, "gamma"), param(&p.grads, "beta"));
-                    d.push(
+                    d.extend(
                         ops.batchnorm
                             .backward_reduce(ctx, s, x, dy, stats, &dgamma, &dbeta),
                     );

@@ -272,7 +272,7 @@ impl ConvOps {
         dy: &GpuSlice,
         channels: usize,
         db: &GpuSlice,
-    ) -> Dispatch {
+    ) -> [Dispatch; 2] {
         self.reduce
             .column_sum(ctx, dy.len / channels, channels, dy, db)
     }

@@ -125,7 +125,9 @@ impl DataOps {
             ..Default::default()
         };
         let u = ctx.uniform("gather_images", &p);
-        self.gather_images.dispatch(
+        // The batch's images (four pixels a word) and their indices, not the whole data set.
+        let read = (indices.len + out.len.div_ceil(4)) as u64;
+        self.gather_images.dispatch_reading(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
@@ -134,6 +136,7 @@ impl DataOps {
                 ("out", Bind::Storage(out)),
             ],
             grid_1d((out.len as u32).div_ceil(256)),
+            Some(read),
         )
     }
 
@@ -151,7 +154,7 @@ impl DataOps {
             ..Default::default()
         };
         let u = ctx.uniform("gather_labels", &p);
-        self.gather_labels.dispatch(
+        self.gather_labels.dispatch_reading(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
@@ -160,6 +163,7 @@ impl DataOps {
                 ("labels_out", Bind::Storage(out)),
             ],
             grid_1d((out.len as u32).div_ceil(256)),
+            Some(2 * out.len as u64),
         )
     }
 

@@ -122,7 +122,7 @@ impl DenseOps {
         s: DenseShape,
         dy: &GpuSlice,
         db: &GpuSlice,
-    ) -> Dispatch {
+    ) -> [Dispatch; 2] {
         self.reduce.column_sum(ctx, s.batch, s.outputs, dy, db)
     }
 }

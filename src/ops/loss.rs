@@ -16,17 +16,45 @@ struct LossParams {
 
 pub struct LossOps {
     bce: Kernel,
+    finish: Kernel,
+}
+
+/// Samples per workgroup of a loss kernel (`SAMPLES_PER_WORKGROUP` in metrics.wgsl).
+const SAMPLES_PER_WORKGROUP: usize = 1024;
+
+/// A loss kernel over `samples` samples and, when it takes more than one workgroup, the finish
+/// that adds the workgroups' sums (`shaders/metrics.wgsl`). `binds` are the loss kernel's own;
+/// the partials scratch is allocated here, once.
+pub(crate) fn with_metrics_finish(
+    ctx: &GpuContext,
+    loss: &Kernel,
+    finish: &Kernel,
+    samples: usize,
+    binds: &[(&str, Bind<'_>)],
+) -> Vec<Dispatch> {
+    let workgroups = samples.div_ceil(SAMPLES_PER_WORKGROUP).max(1);
+    // Bound even for one workgroup: the kernel names it in the branch it does not take.
+    let partials = ctx.storage("loss partials", 2 * workgroups);
+    let mut all = binds.to_vec();
+    all.push(("loss_partials", Bind::Storage(&partials)));
+    all.push(("loss_partials_in", Bind::Storage(&partials)));
+    let mut d = vec![loss.dispatch(ctx, &all, [workgroups as u32, 1, 1])];
+    if workgroups > 1 {
+        d.push(finish.dispatch(ctx, &all, [1, 1, 1]));
+    }
+    d
 }
 
 impl LossOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(LossOps {
             bce: Kernel::new(ctx, &shaders::LOSS, "bce_with_logits", &[])?,
+            finish: Kernel::new(ctx, &shaders::LOSS, "metrics_finish", &[])?,
         })
     }
 
     /// Loss and gradient for logits all labelled `label`; writes metrics[slot] = mean loss and
-    /// metrics[slot + 1] = accuracy.
+    /// metrics[slot + 1] = accuracy. One dispatch up to 1024 logits, two beyond.
     pub fn bce_with_logits(
         &self,
         ctx: &GpuContext,
@@ -35,7 +63,7 @@ impl LossOps {
         dlogits: &GpuSlice,
         metrics: &GpuSlice,
         slot: usize,
-    ) -> Dispatch {
+    ) -> Vec<Dispatch> {
         assert_eq!(logits.len, dlogits.len);
         assert!(slot + 1 < metrics.len);
         let u = ctx.uniform(
@@ -47,15 +75,17 @@ impl LossOps {
                 _pad: 0,
             },
         );
-        self.bce.dispatch(
+        with_metrics_finish(
             ctx,
+            &self.bce,
+            &self.finish,
+            logits.len,
             &[
                 ("p", Bind::Uniform(&u)),
                 ("logits", Bind::Storage(logits)),
                 ("dlogits", Bind::Storage(dlogits)),
                 ("metrics", Bind::Storage(metrics)),
             ],
-            [1, 1, 1],
         )
     }
 }

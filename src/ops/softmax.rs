@@ -18,6 +18,7 @@ struct SoftmaxParams {
 pub struct SoftmaxOps {
     probabilities: Kernel,
     cross_entropy: Kernel,
+    finish: Kernel,
 }
 
 impl SoftmaxOps {
@@ -25,6 +26,7 @@ impl SoftmaxOps {
         Ok(SoftmaxOps {
             probabilities: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_probabilities", &[])?,
             cross_entropy: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_cross_entropy", &[])?,
+            finish: Kernel::new(ctx, &shaders::SOFTMAX, "metrics_finish", &[])?,
         })
     }
 
@@ -72,13 +74,16 @@ impl SoftmaxOps {
         dlogits: &GpuSlice,
         metrics: &GpuSlice,
         slot: usize,
-    ) -> Dispatch {
+    ) -> Vec<Dispatch> {
         let rows = logits.len / classes;
         assert_eq!(labels.len, rows);
         assert_eq!(dlogits.len, logits.len);
         let u = Self::params(ctx, rows, classes, slot);
-        self.cross_entropy.dispatch(
+        super::loss::with_metrics_finish(
             ctx,
+            &self.cross_entropy,
+            &self.finish,
+            rows,
             &[
                 ("p", Bind::Uniform(&u)),
                 ("logits", Bind::Storage(logits)),
@@ -86,7 +91,6 @@ impl SoftmaxOps {
                 ("out", Bind::Storage(dlogits)),
                 ("metrics", Bind::Storage(metrics)),
             ],
-            [1, 1, 1],
         )
     }
 }
