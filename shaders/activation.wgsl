@@ -33,7 +33,7 @@ fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgr
 fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
     if i < p.n {
-        out[i] = select(p.alpha * dy[i], dy[i], x[i] > 0.0);
+        out[i] = activation_backward(ACT_LEAKY_RELU, x[i], dy[i], p.alpha);
     }
 }
 
@@ -51,8 +51,7 @@ fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
     if i < p.n {
-        let y = x[i];
-        out[i] = dy[i] * (1.0 - y * y);
+        out[i] = activation_backward(ACT_TANH, x[i], dy[i], p.alpha);
     }
 }
 
@@ -69,7 +68,6 @@ fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup
 fn sigmoid_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(wid, nwg, tid);
     if i < p.n {
-        let y = x[i];
-        out[i] = dy[i] * y * (1.0 - y);
+        out[i] = activation_backward(ACT_SIGMOID, x[i], dy[i], p.alpha);
     }
 }

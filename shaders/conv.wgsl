@@ -9,22 +9,78 @@
 
 const CONV_FORWARD: u32 = 0u;          // y  = im2col(x) W:     M = batch*out_h*out_w,   K = kh*kw*in_c,      N = out_c
 const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*class pixels,  K = class taps*out_c, N = in_c
-const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c,          K = batch*out_h*out_w, N = out_c
+const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c (+1: db),  K = batch*out_h*out_w, N = out_c
 //
 // The input gradient of a strided conv (and so a strided transposed conv's forward) only
 // receives from the taps whose offset matches the input pixel's parity: with stride s, input
-// row iy gets tap ky only when (iy + pad_top - ky) is a multiple of s. So it runs as s*s
-// GEMMs, one per parity class (class_y, class_x) of input pixels, each over just that class's
-// taps (ky = tap_y0 + s*t): no multiply by a structural zero, s*s times less work than a
-// gather over all taps.
+// row iy gets tap ky only when (iy + pad_top - ky) is a multiple of s. So each parity class
+// (class_y, class_x) of input pixels is a GEMM over just that class's taps (ky = tap_y0 + s*t):
+// no multiply by a structural zero, s*s times less work than a gather over all taps. The
+// classes share one dispatch: class c owns rows class_row0[c].. (padded to whole 64-row tiles,
+// so a workgroup's tile is in one class), and enter_row() loads the class of a row range.
+// With a bias row (weight gradient), A's last row is all ones: its results are db.
 
 override OP: u32 = CONV_FORWARD;
+
+// The parity class of the rows entered (CONV_BACKWARD_INPUT).
+struct ParityClass {
+    y: u32,
+    x: u32,
+    h: u32,
+    w: u32,
+    taps_h: u32,
+    taps_w: u32,
+    tap_y0: u32,
+    tap_x0: u32,
+    row0: u32,
+    k: u32,
+}
+
+var<private> cls: ParityClass;
+
+fn enter_row(m: u32) {
+    if OP != CONV_BACKWARD_INPUT {
+        return;
+    }
+    var c = 0u;
+    for (var i = 1u; i < p.classes; i++) {
+        if m >= p.class_row0[i] {
+            c = i;
+        }
+    }
+    cls = ParityClass(
+        p.class_y[c], p.class_x[c], p.class_h[c], p.class_w[c],
+        p.taps_h[c], p.taps_w[c], p.tap_y0[c], p.tap_x0[c],
+        p.class_row0[c], p.taps_h[c] * p.taps_w[c] * p.out_c,
+    );
+}
+
+fn gemm_k() -> u32 {
+    if OP == CONV_BACKWARD_INPUT {
+        return cls.k;
+    }
+    return p.k;
+}
+
+// Row m's index inside its class, for the rows entered.
+fn class_local(m: u32) -> u32 {
+    return m - cls.row0;
+}
+
+// Whether row m is an output (not the padding after a class's rows).
+fn row_stored(m: u32) -> bool {
+    if OP == CONV_BACKWARD_INPUT {
+        return class_local(m) < p.batch * cls.h * cls.w;
+    }
+    return true;
+}
 
 // Per OP: forward, the output pixel's batch and top-left input corner (b, y, x); input
 // gradient, the class pixel's batch and the output pixel its first class tap reads (b, y, x);
 // weight gradient, the row's tap and channel (b = c, y = ky, x = kx).
 struct GemmRow {
     valid: bool,
+    ones: bool,
     b: u32,
     y: i32,
     x: i32,
@@ -40,28 +96,32 @@ struct GemmCursor {
 }
 
 fn gemm_row(m: u32) -> GemmRow {
-    if m >= p.m {
-        return GemmRow(false, 0u, 0, 0);
+    if m >= p.m || !row_stored(m) {
+        return GemmRow(false, false, 0u, 0, 0);
     }
     switch OP {
         case CONV_BACKWARD_INPUT: {
-            let hw = p.class_h * p.class_w;
-            let r = m % hw;
+            let local = class_local(m);
+            let hw = cls.h * cls.w;
+            let r = local % hw;
             // iy = class_y + s*jy reads oy = (iy + pad_top - ky) / s = (class_y + pad_top) / s + jy - ty.
-            let y = (p.class_y + p.pad_top) / p.stride + r / p.class_w;
-            let x = (p.class_x + p.pad_left) / p.stride + r % p.class_w;
-            return GemmRow(true, m / hw, i32(y), i32(x));
+            let y = (cls.y + p.pad_top) / p.stride + r / cls.w;
+            let x = (cls.x + p.pad_left) / p.stride + r % cls.w;
+            return GemmRow(true, false, local / hw, i32(y), i32(x));
         }
         case CONV_BACKWARD_WEIGHT: {
+            if p.bias_row != 0u && m + 1u == p.m {
+                return GemmRow(true, true, 0u, 0, 0);
+            }
             let tap = m / p.in_c;
-            return GemmRow(true, m % p.in_c, i32(tap / p.kernel_w), i32(tap % p.kernel_w));
+            return GemmRow(true, false, m % p.in_c, i32(tap / p.kernel_w), i32(tap % p.kernel_w));
         }
         default: {
             let hw = p.out_h * p.out_w;
             let r = m % hw;
             let y = i32((r / p.out_w) * p.stride) - i32(p.pad_top);
             let x = i32((r % p.out_w) * p.stride) - i32(p.pad_left);
-            return GemmRow(true, m / hw, y, x);
+            return GemmRow(true, false, m / hw, y, x);
         }
     }
 }
@@ -70,7 +130,7 @@ fn cursor_at(k: u32) -> GemmCursor {
     switch OP {
         case CONV_BACKWARD_INPUT: {
             let t = k / p.out_c;
-            return GemmCursor(k, t / p.taps_w, t % p.taps_w, k % p.out_c);
+            return GemmCursor(k, t / cls.taps_w, t % cls.taps_w, k % p.out_c);
         }
         case CONV_BACKWARD_WEIGHT: {
             let hw = p.out_h * p.out_w;
@@ -101,7 +161,7 @@ fn carry(c: GemmCursor, inner: u32, middle: u32) -> GemmCursor {
 fn cursor_next(c: GemmCursor) -> GemmCursor {
     switch OP {
         case CONV_BACKWARD_INPUT: {
-            return carry(c, p.out_c, p.taps_w);
+            return carry(c, p.out_c, cls.taps_w);
         }
         case CONV_BACKWARD_WEIGHT: {
             return carry(c, p.out_w, p.out_h);
@@ -122,6 +182,9 @@ fn input_at(b: u32, iy: i32, ix: i32, c: u32) -> f32 {
 fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
     if !r.valid {
         return 0.0;
+    }
+    if r.ones {
+        return 1.0;
     }
     switch OP {
         case CONV_BACKWARD_INPUT: {
@@ -149,8 +212,8 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
     switch OP {
         case CONV_BACKWARD_INPUT: {
             // W^T: row (ky, kx, o) of the class's taps, column c = n.
-            let ky = p.tap_y0 + p.stride * c.i;
-            let kx = p.tap_x0 + p.stride * c.j;
+            let ky = cls.tap_y0 + p.stride * c.i;
+            let kx = cls.tap_x0 + p.stride * c.j;
             return b_src[((ky * p.kernel_w + kx) * p.in_c + n) * p.out_c + c.l];
         }
         default: {
@@ -162,11 +225,12 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
 
 fn out_index(m: u32, n: u32) -> u32 {
     if OP == CONV_BACKWARD_INPUT {
-        let hw = p.class_h * p.class_w;
-        let r = m % hw;
-        let iy = p.class_y + p.stride * (r / p.class_w);
-        let ix = p.class_x + p.stride * (r % p.class_w);
-        return (((m / hw) * p.in_h + iy) * p.in_w + ix) * p.in_c + n;
+        let local = class_local(m);
+        let hw = cls.h * cls.w;
+        let r = local % hw;
+        let iy = cls.y + p.stride * (r / cls.w);
+        let ix = cls.x + p.stride * (r % cls.w);
+        return (((local / hw) * p.in_h + iy) * p.in_w + ix) * p.in_c + n;
     }
     return m * p.n + n;
 }

@@ -3,7 +3,7 @@
 
 const DENSE_FORWARD: u32 = 0u;         // y  = x W (+ b):  M = batch, K = in,    N = out
 const DENSE_BACKWARD_INPUT: u32 = 1u;  // dx = dy W^T:     M = batch, K = out,   N = in
-const DENSE_BACKWARD_WEIGHT: u32 = 2u; // dW = x^T dy:     M = in,    K = batch, N = out
+const DENSE_BACKWARD_WEIGHT: u32 = 2u; // dW = x^T dy:     M = in (+1: db), K = batch, N = out
 
 override OP: u32 = DENSE_FORWARD;
 
@@ -14,6 +14,21 @@ struct GemmRow {
 
 struct GemmCursor {
     k: u32,
+}
+
+fn enter_row(m: u32) {}
+
+fn gemm_k() -> u32 {
+    return p.k;
+}
+
+fn row_stored(m: u32) -> bool {
+    return true;
+}
+
+// With a bias row (weight gradient), row M - 1 of A is all ones.
+fn is_ones_row(m: u32) -> bool {
+    return p.bias_row != 0u && m + 1u == p.m;
 }
 
 fn gemm_row(m: u32) -> GemmRow {
@@ -32,9 +47,12 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
     if !r.valid {
         return 0.0;
     }
+    if is_ones_row(r.m) {
+        return 1.0;
+    }
     switch OP {
         case DENSE_BACKWARD_WEIGHT: {
-            return a_src[c.k * p.m + r.m]; // x^T
+            return a_src[c.k * (p.m - p.bias_row) + r.m]; // x^T (x has M rows of data)
         }
         default: {
             return a_src[r.m * p.k + c.k]; // x or dy, row-major

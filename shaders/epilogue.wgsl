@@ -1,6 +1,8 @@
-// The activation functions, shared by the element-wise kernels (activation.wgsl) and the
-// epilogues of the GEMM drivers (gemm.wgsl) and BatchNorm's apply (batchnorm.wgsl), which
-// apply them to their results before storing them (one pass over memory instead of two).
+// The activation functions and their gradients, shared by the element-wise kernels
+// (activation.wgsl) and the epilogues of the GEMM drivers (gemm.wgsl) and BatchNorm's apply
+// (batchnorm.wgsl), which apply them to their results before storing them (one pass over
+// memory instead of two): forward, act(x); backward, the input-gradient GEMM's result times the
+// activation's slope at its saved output.
 
 const ACT_NONE: u32 = 0u;
 const ACT_LEAKY_RELU: u32 = 1u;
@@ -33,6 +35,26 @@ fn activate(kind: u32, x: f32, alpha: f32) -> f32 {
         }
         default: {
             return x;
+        }
+    }
+}
+
+// d loss / d input from d loss / d output `dy` and the saved output `y` (for LeakyReLU with
+// alpha > 0, y > 0 exactly when the input is). The element-wise backward kernels and the fused
+// GEMM epilogue both call this, so fused and unfused give the same bits.
+fn activation_backward(kind: u32, y: f32, dy: f32, alpha: f32) -> f32 {
+    switch kind {
+        case ACT_LEAKY_RELU: {
+            return select(alpha * dy, dy, y > 0.0);
+        }
+        case ACT_TANH: {
+            return dy * (1.0 - y * y);
+        }
+        case ACT_SIGMOID: {
+            return dy * y * (1.0 - y);
+        }
+        default: {
+            return dy;
         }
     }
 }

@@ -1,11 +1,15 @@
 // Implicit-GEMM drivers shared by the dense and conv families.
 //
-//   out[m][n] = act(sum_k A[m][k] B[k][n] + bias[n])   (act from epilogue.wgsl, optional)
+//   out[m][n] = act(sum_k A[m][k] B[k][n] + bias[n])        forward epilogue (optional)
+//   out[m][n] = act'(saved) * sum_k A[m][k] B[k][n]          gradient epilogue (optional)
 //
 // No im2col buffer is ever built: the op file compiled before this one says how to read A and
 // B straight from the NHWC tensors, through a per-row descriptor and a K cursor so the inner
 // loops do no integer division:
 //   struct GemmRow, struct GemmCursor
+//   fn enter_row(m)                      before a tile's (or a thread's) first row: selects
+//                                        what depends on the row range (a parity class)
+//   fn gemm_k() -> u32                   K for the rows entered
 //   fn gemm_row(m) -> GemmRow            once per row (any m; rows >= M load zeros)
 //   fn cursor_at(k) -> GemmCursor        once per K chunk (divides)
 //   fn cursor_next(c) -> GemmCursor      the next k (adds and compares only)
@@ -17,12 +21,15 @@
 // workgroup memory, 8x8 outputs per thread), `gemm_subgroup` (gemm_subgroup.wgsl: A rows shared
 // by subgroup shuffles instead of workgroup memory, when the adapter has subgroups), and
 // `gemm_narrow` (one thread per output, for N < 16 where a 64-wide tile would mostly idle).
-// Long reductions (weight gradients, K = batch x pixels) split K over workgroups z and
-// `gemm_splitk_sum` adds the partials in a fixed order: bit-reproducible without atomics.
+// Weight gradients (K = batch x pixels) split K over workgroups and `gemm_splitk_sum` adds the
+// partials in a fixed order: bit-reproducible without atomics. With `bias_row` the last row of
+// A is all ones: its results are the bias gradient (column sums of B), stored to `bias_out`.
+// Tile rows beyond 65535 workgroups fold into z (z = fold * splits + split).
 
 struct GemmParams {
     m: u32,
     n: u32,
+    // The largest K of the rows (per parity class it can be smaller: gemm_k()).
     k: u32,
     // K per split (a multiple of 8); k when there is no split.
     k_chunk: u32,
@@ -41,19 +48,26 @@ struct GemmParams {
     pad_left: u32,
     kernel_h: u32,
     kernel_w: u32,
-    // Strided input gradients run one GEMM per input parity class (see conv.wgsl): the class
-    // offset, its size in pixels, and its taps (count and first index) per axis.
-    class_y: u32,
-    class_x: u32,
-    class_h: u32,
-    class_w: u32,
-    taps_h: u32,
-    taps_w: u32,
-    tap_y0: u32,
-    tap_x0: u32,
-    // Epilogue: out = activate(activation, C + bias, alpha) (epilogue.wgsl).
+    // Forward epilogue: out = activate(activation, C + bias, alpha) (epilogue.wgsl).
     activation: u32,
     alpha: f32,
+    // Gradient epilogue: out = activation_backward(grad_activation, saved[i], C, alpha).
+    grad_activation: u32,
+    // The last row of A is ones and its results go to bias_out.
+    bias_row: u32,
+    // Strided input gradients (conv.wgsl): up to 4 parity classes in one GEMM, class c's rows
+    // from class_row0[c] (a multiple of 64, so a tile holds one class).
+    classes: u32,
+    _pad0: u32,
+    class_y: vec4<u32>,
+    class_x: vec4<u32>,
+    class_h: vec4<u32>,
+    class_w: vec4<u32>,
+    taps_h: vec4<u32>,
+    taps_w: vec4<u32>,
+    tap_y0: vec4<u32>,
+    tap_x0: vec4<u32>,
+    class_row0: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: GemmParams;
@@ -63,17 +77,16 @@ struct GemmParams {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // gemm_splitk_sum only: the partial products.
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
+// Gradient epilogue: the activation's saved output, laid out like `out`.
+@group(0) @binding(6) var<storage, read> saved: array<f32>;
+// Bias row: the bias gradient.
+@group(0) @binding(7) var<storage, read_write> bias_out: array<f32>;
 
 fn bias_at(n: u32) -> f32 {
     if p.has_bias != 0u {
         return bias[n];
     }
     return 0.0;
-}
-
-// The finished value of C[m][n]: bias and activation applied.
-fn epilogue(v: f32, n: u32) -> f32 {
-    return activate(p.activation, v + bias_at(n), p.alpha);
 }
 
 fn b_at(c: GemmCursor, n: u32) -> f32 {
@@ -83,31 +96,48 @@ fn b_at(c: GemmCursor, n: u32) -> f32 {
     return 0.0;
 }
 
-// The K range of workgroup z.
-fn k_range(z: u32) -> vec2<u32> {
-    let begin = z * p.k_chunk;
-    return vec2<u32>(begin, min(begin + p.k_chunk, p.k));
+// The workgroup's tile row and K split (z = fold * splits + split).
+fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    return vec2<u32>((wid.z / p.splits) * nwg.y + wid.y, wid.z % p.splits);
 }
 
-// Writes 8 outputs of row m from column n0: to the split's partials when K is split, else
-// (plus the bias) where the op puts C[m][n].
-fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if m >= p.m {
+// The K range of split z for the rows entered.
+fn k_range(z: u32) -> vec2<u32> {
+    let begin = z * p.k_chunk;
+    return vec2<u32>(begin, min(begin + p.k_chunk, gemm_k()));
+}
+
+// The finished value of C[m][n], stored where it belongs.
+fn store_final(m: u32, n: u32, v: f32) {
+    if p.bias_row != 0u && m + 1u == p.m {
+        bias_out[n] = v;
         return;
     }
-    for (var j = 0u; j < 8u; j++) {
-        let n = n0 + j;
-        if n < p.n {
-            var v = lo[j % 4u];
-            if j >= 4u {
-                v = hi[j - 4u];
-            }
-            if p.splits > 1u {
-                out[(split * p.m + m) * p.n + n] = v;
-            } else {
-                out[out_index(m, n)] = epilogue(v, n);
-            }
-        }
+    let i = out_index(m, n);
+    var r = activate(p.activation, v + bias_at(n), p.alpha);
+    if p.grad_activation != 0u {
+        r = activation_backward(p.grad_activation, saved[i], r, p.alpha);
+    }
+    out[i] = r;
+}
+
+// C[m][n] of split `split`: to the partials when K is split, else finished.
+fn store(split: u32, m: u32, n: u32, v: f32) {
+    if m >= p.m || n >= p.n || !row_stored(m) {
+        return;
+    }
+    if p.splits > 1u {
+        out[(split * p.m + m) * p.n + n] = v;
+    } else {
+        store_final(m, n, v);
+    }
+}
+
+// Writes 8 outputs of row m from column n0.
+fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        store(split, m, n0 + j, lo[j]);
+        store(split, m, n0 + 4u + j, hi[j]);
     }
 }
 
@@ -116,16 +146,22 @@ var<workgroup> tile_a: array<vec4<f32>, 128>;
 var<workgroup> tile_b: array<vec4<f32>, 128>;
 
 @compute @workgroup_size(64, 1, 1)
-fn gemm_tiled(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    tiled_tile(tid, wid);
+fn gemm_tiled(
+    @builtin(local_invocation_index) tid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    tiled_tile(tid, wid.x, tile_of(wid, nwg));
 }
 
-// One 64x64 output tile by the 64 invocations of a workgroup, any subgroup layout (also the
-// fallback of gemm_subgroup). Must be called in workgroup-uniform control flow (barriers).
-fn tiled_tile(tid: u32, wid: vec3<u32>) {
-    let m0 = wid.y * 64u;
-    let n0 = wid.x * 64u;
-    let kr = k_range(wid.z);
+// One 64x64 output tile (column tile `tx`, tile row and split `ts`) by the 64 invocations of a
+// workgroup, any subgroup layout (also the fallback of gemm_subgroup). Must be called in
+// workgroup-uniform control flow (barriers).
+fn tiled_tile(tid: u32, tile_x: u32, ts: vec2<u32>) {
+    let m0 = ts.x * 64u;
+    let n0 = tile_x * 64u;
+    enter_row(m0);
+    let kr = k_range(ts.y);
     // Loading: thread tid fills A's row tid and B's row tid / 8, columns 8 (tid % 8)..+8.
     let row = gemm_row(m0 + tid);
     let bk = tid / 8u;
@@ -182,7 +218,7 @@ fn tiled_tile(tid: u32, wid: vec3<u32>) {
         workgroupBarrier();
     }
     for (var i = 0u; i < 8u; i++) {
-        store8(wid.z, m0 + ty * 8u + i, n0 + tx * 8u, acc[2u * i], acc[2u * i + 1u]);
+        store8(ts.y, m0 + ty * 8u + i, n0 + tx * 8u, acc[2u * i], acc[2u * i + 1u]);
     }
 }
 
@@ -198,14 +234,15 @@ fn gemm_narrow(
     }
     let m = idx / p.n;
     let n = idx % p.n;
+    enter_row(m);
     let row = gemm_row(m);
     var cur = cursor_at(0u);
     var acc = 0.0;
-    for (var k = 0u; k < p.k; k++) {
+    for (var k = 0u; k < gemm_k(); k++) {
         acc += load_a(row, cur) * load_b(cur, n);
         cur = cursor_next(cur);
     }
-    out[out_index(m, n)] = epilogue(acc, n);
+    store(0u, m, n, acc);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -219,9 +256,14 @@ fn gemm_splitk_sum(
     if idx >= total {
         return;
     }
+    let m = idx / p.n;
+    enter_row(m);
+    if !row_stored(m) {
+        return;
+    }
     var acc = 0.0;
     for (var s = 0u; s < p.splits; s++) {
         acc += partials[s * total + idx];
     }
-    out[out_index(idx / p.n, idx % p.n)] = epilogue(acc, idx % p.n);
+    store_final(m, idx % p.n, acc);
 }

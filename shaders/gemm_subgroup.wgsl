@@ -20,6 +20,7 @@ var<workgroup> use_shuffles: u32;
 fn gemm_subgroup(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg: u32,
 ) {
@@ -44,18 +45,20 @@ fn gemm_subgroup(
     if tid == 0u {
         use_shuffles = select(0u, 1u, atomicLoad(&misfits) == 0u);
     }
+    let ts = tile_of(wid, nwg);
     if workgroupUniformLoad(&use_shuffles) == 0u {
-        tiled_tile(tid, wid);
+        tiled_tile(tid, wid.x, ts);
         return;
     }
     // Block slot u = base + rank: rows 8 (u / 8) and columns 8 (u % 8) of the 64x64 tile. The A
     // value of row r of the block is held by the lane of slot 8 (u / 8) + r.
     let u = base + rank;
-    let row0 = wid.y * 64u + (u / 8u) * 8u;
+    enter_row(ts.x * 64u);
+    let row0 = ts.x * 64u + (u / 8u) * 8u;
     let col = wid.x * 64u + (u % 8u) * 8u;
     let row = gemm_row(row0 + u % 8u);
     let src = (u / 8u) * 8u - base;
-    let kr = k_range(wid.z);
+    let kr = k_range(ts.y);
     var acc: array<vec4<f32>, 16>;
     for (var i = 0u; i < 16u; i++) {
         acc[i] = vec4<f32>(0.0);
@@ -73,6 +76,6 @@ fn gemm_subgroup(
         cur = cursor_next(cur);
     }
     for (var i = 0u; i < 8u; i++) {
-        store8(wid.z, row0 + i, col, acc[2u * i], acc[2u * i + 1u]);
+        store8(ts.y, row0 + i, col, acc[2u * i], acc[2u * i + 1u]);
     }
 }

@@ -18,6 +18,7 @@ use crate::model::{
     self, BnMode, CLASSIFIER_FEATURES, CLASSIFIER_FEATURES_LAYER, IMAGE_PIXELS, Network,
     NetworkParams, ParamLayout,
 };
+use crate::model::{InputGrad, Upstream};
 use crate::ops::Ops;
 use crate::ops::adam::AdamConfig;
 use crate::ops::data::{Iteration, stream};
@@ -211,7 +212,15 @@ pub fn train(
             ops.softmax
                 .cross_entropy(ctx, CLASSES, net.output(), &y, &dlogits, &metrics, 0),
         );
-        d.extend(net.backward(ctx, ops, &params, &x, &dlogits, true, false));
+        d.extend(net.backward(
+            ctx,
+            ops,
+            &params,
+            &x,
+            Upstream::Output(&dlogits),
+            true,
+            InputGrad::None,
+        ));
         let adam = AdamConfig {
             learning_rate: lr,
             ..AdamConfig::default()

@@ -15,8 +15,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
-use crate::model::{self, Arch, BnMode, IMAGE_PIXELS, Network, NetworkParams, ParamLayout};
+use crate::model::{
+    self, Arch, BnMode, IMAGE_PIXELS, InputGrad, Network, NetworkParams, ParamLayout, Upstream,
+};
 use crate::ops::Ops;
+use crate::ops::activation::Activation;
 use crate::ops::adam::AdamConfig;
 use crate::ops::data::{Iteration, stream};
 
@@ -327,15 +330,41 @@ impl<'a> Trainer<'a> {
         for (input, label, slot) in [(&real, 1.0, 0), (fakes, 0.0, 2)] {
             step.extend(d_net.forward(ctx, ops, &d, input, train));
             step.extend(loss(label, slot));
-            step.extend(d_net.backward(ctx, ops, &d, input, &dlogits, true, false));
+            step.extend(d_net.backward(
+                ctx,
+                ops,
+                &d,
+                input,
+                Upstream::Output(&dlogits),
+                true,
+                InputGrad::None,
+            ));
             step.extend(tag(d.adam_step(ctx, ops, &config.adam).to_vec(), "D adam"));
         }
         // G through the frozen D, label 1.
         step.extend(g_net.forward(ctx, ops, &g, &z_gen, train));
         step.extend(d_net.forward(ctx, ops, &d, fakes, frozen));
         step.extend(loss(1.0, 4));
-        step.extend(d_net.backward(ctx, ops, &d, fakes, &dlogits, false, true));
-        step.extend(g_net.backward(ctx, ops, &g, &z_gen, &d_net.input_grad, true, false));
+        // D's input gradient is taken through G's tanh in the same GEMM, so G's backward starts
+        // below its output activation.
+        step.extend(d_net.backward(
+            ctx,
+            ops,
+            &d,
+            fakes,
+            Upstream::Output(&dlogits),
+            false,
+            InputGrad::ThroughInputActivation(Activation::Tanh),
+        ));
+        step.extend(g_net.backward(
+            ctx,
+            ops,
+            &g,
+            &z_gen,
+            Upstream::BeforeOutputActivation(&d_net.input_grad),
+            true,
+            InputGrad::None,
+        ));
         step.extend(tag(g.adam_step(ctx, ops, &config.adam).to_vec(), "G adam"));
         step.extend(tag(vec![ops.data.advance_iteration(ctx, &counter)], "data"));
 

@@ -14,6 +14,7 @@ use dcgan_wgpu::gpu::GpuSlice;
 use dcgan_wgpu::model::{
     self, Arch, BnMode, Layer, LayerSpec, Network, NetworkParams, ParamLayout,
 };
+use dcgan_wgpu::model::{InputGrad, Upstream};
 use dcgan_wgpu::ops::activation::Activation;
 use dcgan_wgpu::ops::adam::AdamConfig;
 use dcgan_wgpu::ops::batchnorm::{BnShape, Stats};
@@ -329,7 +330,15 @@ fn gradients_match_keras() {
                 g.ops
                     .loss
                     .bce_with_logits(&g.ctx, label, d_net.output(), &dlogits, &metrics, 0);
-            d.extend(d_net.backward(&g.ctx, &g.ops, &p, &x, &dlogits, true, false));
+            d.extend(d_net.backward(
+                &g.ctx,
+                &g.ops,
+                &p,
+                &x,
+                Upstream::Output(&dlogits),
+                true,
+                InputGrad::None,
+            ));
             run_all(d);
             check_gradients(v, step, "D", &p);
         }
@@ -382,8 +391,26 @@ fn gradients_match_keras() {
             .ops
             .loss
             .bce_with_logits(&g.ctx, 1.0, d_net.output(), &dlogits, &metrics, 0);
-        d.extend(d_net.backward(&g.ctx, &g.ops, &dp, g_net.output(), &dlogits, false, true));
-        d.extend(g_net.backward(&g.ctx, &g.ops, &gp, &z, &d_net.input_grad, true, false));
+        // The plain input gradient (Keras' grad.fakes), then G's backward through its tanh
+        // (training fuses the tanh into D's input gradient instead; tests/train.rs runs that).
+        d.extend(d_net.backward(
+            &g.ctx,
+            &g.ops,
+            &dp,
+            g_net.output(),
+            Upstream::Output(&dlogits),
+            false,
+            InputGrad::Plain,
+        ));
+        d.extend(g_net.backward(
+            &g.ctx,
+            &g.ops,
+            &gp,
+            &z,
+            Upstream::Output(&d_net.input_grad),
+            true,
+            InputGrad::None,
+        ));
         run_all(d);
         check_e(
             &format!("{} step4.grad.fakes", v.key),

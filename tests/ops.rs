@@ -85,9 +85,8 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
     let db = output(s.outputs);
     let d = &g.ops.dense;
     let mut ds = d.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
-    ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
-    ds.extend(d.backward_bias(&g.ctx, s, &dys, &db));
+    ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
+    ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
     run(&ds);
 
     use reference::dense as rd;
@@ -119,7 +118,8 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
         &read(&db),
         &rd::column_sum(&dyd, bt, o),
         &rd::column_sum(&abs(&dyd), bt, o),
-        reduction_depth(bt, o),
+        // db comes from dW's GEMM (a row of ones): a sum of bt terms, like dW's.
+        bt,
     );
 }
 
@@ -188,8 +188,7 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
     let c = &g.ops.conv;
     let mut ds = c.conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
     ds.extend(c.conv2d_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(c.conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
-    ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
+    ds.extend(c.conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
     run(&ds);
 
     use reference::conv as rc;
@@ -234,7 +233,8 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
         &read(&db),
         &reference::dense::column_sum(&dyd, pixels, s.out_c),
         &reference::dense::column_sum(&abs(&dyd), pixels, s.out_c),
-        reduction_depth(pixels, s.out_c),
+        // db comes from dW's GEMM (a row of ones): a sum of `pixels` terms, like dW's.
+        pixels,
     );
 }
 
@@ -322,7 +322,7 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
     let db = output(s.out_c);
     let c = &g.ops.conv;
     let mut ds = c.conv_transpose_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(c.conv_transpose_backward_input(&g.ctx, s, &dys, &ws, &dx, driver));
+    ds.extend(c.conv_transpose_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
     ds.extend(c.conv_transpose_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
     ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
@@ -1057,10 +1057,10 @@ fn reductions_are_bit_reproducible() {
         };
         let dz = output(128);
         let metrics = output(2);
-        let mut ds = g
-            .ops
-            .conv
-            .conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, Driver::Auto);
+        let mut ds =
+            g.ops
+                .conv
+                .conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, None, Driver::Auto);
         assert!(ds.len() == 2, "this shape should use split-K");
         ds.extend(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
         ds.extend(g.ops.batchnorm.stats(&g.ctx, bn_shape, &dys, &st, None));
@@ -1155,7 +1155,7 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "conv dW",
             s.kernel_len(),
-            Box::new(|dr, o| c.conv2d_backward_weight(&g.ctx, s, x, dy, o, dr)),
+            Box::new(|dr, o| c.conv2d_backward_weight(&g.ctx, s, x, dy, o, None, dr)),
         ),
         (
             "conv_transpose forward",
@@ -1175,12 +1175,12 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "dense dX",
             7 * 30,
-            Box::new(|dr, o| d.backward_input(&g.ctx, ds, ddy, dw_, o, dr)),
+            Box::new(|dr, o| d.backward_input(&g.ctx, ds, ddy, dw_, Epilogue::NONE, o, dr)),
         ),
         (
             "dense dW",
             30 * 21,
-            Box::new(|dr, o| d.backward_weight(&g.ctx, ds, dx_, ddy, o, dr)),
+            Box::new(|dr, o| d.backward_weight(&g.ctx, ds, dx_, ddy, o, None, dr)),
         ),
     ];
     for (name, len, build) in &cases {
@@ -1301,6 +1301,79 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
 
 // ---------------------------------------------------------------------------------------------
 // Fused epilogues
+
+#[test]
+fn input_gradient_epilogue_takes_the_activation_backward() {
+    // dx = act'(saved) * (dy W^T) in one kernel equals the input-gradient GEMM followed by the
+    // activation's backward kernel, bit for bit, for every driver, through the strided conv's
+    // parity classes (one dispatch) and the dense mapping.
+    let g = gpu();
+    let s = ConvShape {
+        batch: 3,
+        in_h: 9,
+        in_w: 8,
+        in_c: 5,
+        out_c: 20,
+        kernel: 3,
+        stride: 2,
+    };
+    let ds_ = DenseShape {
+        batch: 7,
+        inputs: 30,
+        outputs: 21,
+    };
+    let mut r = rng(1450);
+    let (dy, w, saved) = (
+        upload(&random(&mut r, s.output_len(), 1.0).0),
+        upload(&random(&mut r, s.kernel_len(), 1.0).0),
+        upload(&random(&mut r, s.input_len(), 1.0).0),
+    );
+    let (ddy, dw, dsaved) = (
+        upload(&random(&mut r, 7 * 21, 1.0).0),
+        upload(&random(&mut r, 30 * 21, 1.0).0),
+        upload(&random(&mut r, 7 * 30, 1.0).0),
+    );
+    for driver in drivers() {
+        for act in [Activation::LeakyRelu, Activation::Tanh] {
+            let through = Epilogue::through(Some(act), Some(&saved));
+            let (plain, fused, separate) = (
+                output(s.input_len()),
+                output(s.input_len()),
+                output(s.input_len()),
+            );
+            let c = &g.ops.conv;
+            let mut ds =
+                c.conv2d_backward_input(&g.ctx, s, &dy, &w, Epilogue::NONE, &plain, driver);
+            ds.push(
+                g.ops
+                    .activation
+                    .backward(&g.ctx, act, &saved, &plain, &separate),
+            );
+            ds.extend(c.conv2d_backward_input(&g.ctx, s, &dy, &w, through, &fused, driver));
+            let through = Epilogue::through(Some(act), Some(&dsaved));
+            let (dplain, dfused, dseparate) = (output(7 * 30), output(7 * 30), output(7 * 30));
+            let d = &g.ops.dense;
+            ds.extend(d.backward_input(&g.ctx, ds_, &ddy, &dw, Epilogue::NONE, &dplain, driver));
+            ds.push(
+                g.ops
+                    .activation
+                    .backward(&g.ctx, act, &dsaved, &dplain, &dseparate),
+            );
+            ds.extend(d.backward_input(&g.ctx, ds_, &ddy, &dw, through, &dfused, driver));
+            run(&ds);
+            check_bits(
+                &format!("conv dX through {act:?} ({driver:?})"),
+                &read(&fused),
+                &read(&separate),
+            );
+            check_bits(
+                &format!("dense dX through {act:?} ({driver:?})"),
+                &read(&dfused),
+                &read(&dseparate),
+            );
+        }
+    }
+}
 
 #[test]
 fn gemm_and_batchnorm_epilogues_apply_the_activation() {

@@ -89,8 +89,11 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// Set by the device-lost callback.
     lost: Arc<Mutex<Option<String>>>,
-    /// Bound where a shader declares a binding that an op instance does not use (e.g. no bias).
+    /// Bound where a shader declares a binding that an op instance does not use (e.g. no bias):
+    /// one for read-only bindings, one for read-write ones (one buffer cannot be both in a
+    /// bind group).
     pub(crate) dummy: wgpu::Buffer,
+    pub(crate) dummy_rw: wgpu::Buffer,
 }
 
 fn device_type_rank(t: wgpu::DeviceType) -> u32 {
@@ -212,12 +215,15 @@ impl GpuContext {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dummy"),
-            size: 256,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let dummy_buffer = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 256,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let (dummy, dummy_rw) = (dummy_buffer("dummy"), dummy_buffer("dummy rw"));
         log::info!("adapter: {}", describe_adapter(&info));
         if info.backend == wgpu::Backend::Dx12 {
             // Wave operations need shader model 6, which only DXC compiles.
@@ -240,6 +246,7 @@ impl GpuContext {
             uncaptured,
             lost,
             dummy,
+            dummy_rw,
         })
     }
 

@@ -14,7 +14,7 @@ use super::{GpuContext, GpuError, GpuSlice, Uniform, shaders::ShaderSource};
 pub enum Bind<'a> {
     Uniform(&'a Uniform),
     Storage(&'a GpuSlice),
-    /// A placeholder for a read-only binding the kernel declares but will not read with these
+    /// A placeholder for a binding the kernel declares but will not touch with these
     /// parameters (e.g. `bias` when `has_bias` is 0).
     Dummy,
 }
@@ -238,11 +238,12 @@ impl Kernel {
         workgroups: [u32; 3],
         elements_read: Option<u64>,
     ) -> Dispatch {
-        let dummy = GpuSlice {
-            buffer: ctx.dummy.clone(),
+        let dummy = |buffer: &wgpu::Buffer| GpuSlice {
+            buffer: buffer.clone(),
             offset: 0,
             len: 1,
         };
+        let (dummy, dummy_rw) = (dummy(&ctx.dummy), dummy(&ctx.dummy_rw));
         let mut read = 0;
         let entries: Vec<wgpu::BindGroupEntry> = self
             .slots
@@ -265,6 +266,7 @@ impl Kernel {
                             SlotKind::StorageRead | SlotKind::StorageReadWrite,
                         ) => s.binding(),
                         (Some(Bind::Dummy), SlotKind::StorageRead) => dummy.binding(),
+                        (Some(Bind::Dummy), SlotKind::StorageReadWrite) => dummy_rw.binding(),
                         (b, k) => panic!(
                             "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
                             self.name

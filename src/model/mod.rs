@@ -8,7 +8,7 @@
 pub mod network;
 pub mod params;
 
-pub use network::{BnMode, Network, NetworkParams};
+pub use network::{BnMode, InputGrad, Network, NetworkParams, Upstream};
 pub use params::ParamLayout;
 
 /// Which variant of the seed's networks to build.

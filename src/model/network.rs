@@ -279,10 +279,14 @@ impl Network {
         d
     }
 
-    /// The backward pass after a training-mode forward from `input`, given d loss / d output.
-    /// `weights`: write the weight and bias gradients into `p.grads` (BatchNorm's dgamma and
-    /// dbeta are always written: its input gradient is computed from them).
-    /// `input_grad`: also compute d loss / d input into `self.input_grad`.
+    /// The backward pass after a training-mode forward from `input`, given the gradient
+    /// `upstream`. `weights`: write the weight and bias gradients into `p.grads` (BatchNorm's
+    /// dgamma and dbeta are always written: its input gradient is computed from them).
+    /// `input_grad`: whether (and how) to write d loss / d input into `self.input_grad`.
+    ///
+    /// An activation layer's backward is fused into the input-gradient GEMM of the layer after
+    /// it (its epilogue multiplies by the activation's slope at the saved output), so that
+    /// GEMM writes the gradient of the layer before the activation directly.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -290,25 +294,70 @@ impl Network {
         ops: &Ops,
         p: &NetworkParams,
         input: &GpuSlice,
-        dout: &GpuSlice,
+        upstream: Upstream<'_>,
         weights: bool,
-        input_grad: bool,
+        input_grad: InputGrad,
     ) -> Vec<Dispatch> {
         let n = self.layers.len();
-        assert_eq!(dout.len, self.output().len);
+        let is_gemm = |i: usize| {
+            matches!(
+                self.layers[i].layer,
+                Layer::Dense { .. } | Layer::Conv { .. } | Layer::ConvTranspose { .. }
+            )
+        };
+        // Layer i's activation backward runs inside layer i + 1's input-gradient GEMM.
+        let fused = |i: usize| {
+            layer_activation(&self.layers[i].layer).is_some() && i + 1 < n && is_gemm(i + 1)
+        };
+        let (last, dout) = match upstream {
+            Upstream::Output(g) => (n - 1, g),
+            Upstream::BeforeOutputActivation(g) => {
+                assert!(
+                    layer_activation(&self.layers[n - 1].layer).is_some(),
+                    "the last layer is no activation"
+                );
+                (n - 2, g)
+            }
+        };
+        assert_eq!(dout.len, self.batch * self.layers[last].out_len);
         let mut all = Vec::new();
-        for i in (0..n).rev() {
+        for i in (0..=last).rev() {
+            if i < last && fused(i) {
+                continue;
+            }
             let mut d = Vec::new();
             let spec = &self.layers[i];
             let name = spec.name;
             let b = self.batch;
             let x = if i == 0 { input } else { &self.acts[i - 1] };
             let y = &self.acts[i];
-            let dy = if i == n - 1 { dout } else { &self.act_grads[i] };
-            let dx = if i == 0 {
-                input_grad.then_some(&self.input_grad)
-            } else {
-                Some(&self.act_grads[i - 1])
+            let dy = if i == last { dout } else { &self.act_grads[i] };
+            // Where the input gradient goes, and the activation it is taken through: the layer
+            // before, when that is an activation fused here; at the network's input, the
+            // activation that produced the input (G's tanh, for D in G's step).
+            let (dx, through): (Option<&GpuSlice>, Option<(Activation, &GpuSlice)>) =
+                if i >= 1 && fused(i - 1) {
+                    let act = layer_activation(&self.layers[i - 1].layer).expect("activation");
+                    let dx = if i >= 2 {
+                        Some(&self.act_grads[i - 2])
+                    } else {
+                        input_grad.wanted().then_some(&self.input_grad)
+                    };
+                    (dx, Some((act, &self.acts[i - 1])))
+                } else if i >= 1 {
+                    (Some(&self.act_grads[i - 1]), None)
+                } else {
+                    match input_grad {
+                        InputGrad::None => (None, None),
+                        InputGrad::Plain => (Some(&self.input_grad), None),
+                        InputGrad::ThroughInputActivation(act) => {
+                            (Some(&self.input_grad), Some((act, input)))
+                        }
+                    }
+                };
+            let through_epilogue = Epilogue {
+                through,
+                ..Epilogue::NONE
             };
             let param = |buf: &GpuSlice, suffix: &str| p.tensor(buf, &format!("{name}.{suffix}"));
             match spec.layer {
@@ -319,16 +368,28 @@ impl Network {
                         outputs,
                     };
                     if weights {
-                        let dw = param(&p.grads, "kernel");
-                        d.extend(ops.dense.backward_weight(ctx, s, x, dy, &dw, Driver::Auto));
-                        d.extend(
-                            ops.dense
-                                .backward_bias(ctx, s, dy, &param(&p.grads, "bias")),
-                        );
+                        let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
+                        d.extend(ops.dense.backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Some(&db),
+                            Driver::Auto,
+                        ));
                     }
                     if let Some(dx) = dx {
                         let w = param(&p.params, "kernel");
-                        d.extend(ops.dense.backward_input(ctx, s, dy, &w, dx, Driver::Auto));
+                        d.extend(ops.dense.backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            through_epilogue,
+                            dx,
+                            Driver::Auto,
+                        ));
                     }
                 }
                 Layer::Conv {
@@ -340,15 +401,16 @@ impl Network {
                 } => {
                     let s = conv_shape(b, h, wd, in_c, out_c, stride);
                     if weights {
-                        let dw = param(&p.grads, "kernel");
-                        d.extend(
-                            ops.conv
-                                .conv2d_backward_weight(ctx, s, x, dy, &dw, Driver::Auto),
-                        );
-                        d.extend(
-                            ops.conv
-                                .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
-                        );
+                        let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
+                        d.extend(ops.conv.conv2d_backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Some(&db),
+                            Driver::Auto,
+                        ));
                     }
                     if let Some(dx) = dx {
                         let w = param(&p.params, "kernel");
@@ -357,7 +419,7 @@ impl Network {
                             s,
                             dy,
                             &w,
-                            Epilogue::NONE,
+                            through_epilogue,
                             dx,
                             Driver::Auto,
                         ));
@@ -393,12 +455,17 @@ impl Network {
                             s,
                             dy,
                             &w,
+                            through_epilogue,
                             dx,
                             Driver::Auto,
                         ));
                     }
                 }
                 Layer::BatchNorm { channels } => {
+                    assert!(
+                        through.is_none(),
+                        "BatchNorm after an activation fuses nothing"
+                    );
                     let s = BnShape {
                         rows: b * spec.out_len / channels,
                         channels,
@@ -417,23 +484,55 @@ impl Network {
                         );
                     }
                 }
-                Layer::LeakyRelu => {
+                Layer::LeakyRelu | Layer::Tanh => {
+                    // Not fused: the layer after it is no GEMM, or it is the last one.
+                    assert!(through.is_none(), "an activation after an activation");
+                    let act = layer_activation(&spec.layer).expect("activation");
                     if let Some(dx) = dx {
-                        d.push(
-                            ops.activation
-                                .backward(ctx, Activation::LeakyRelu, y, dy, dx),
-                        );
-                    }
-                }
-                Layer::Tanh => {
-                    if let Some(dx) = dx {
-                        d.push(ops.activation.backward(ctx, Activation::Tanh, y, dy, dx));
+                        d.push(ops.activation.backward(ctx, act, y, dy, dx));
                     }
                 }
             }
-            all.extend(tag(d, &format!("{}.{} backward", self.name, name)));
+            let scope = match through {
+                Some(_) if i >= 1 => format!(
+                    "{}.{} backward + {}",
+                    self.name,
+                    name,
+                    self.layers[i - 1].name
+                ),
+                _ => format!("{}.{} backward", self.name, name),
+            };
+            all.extend(tag(d, &scope));
         }
         all
+    }
+}
+
+/// The gradient a backward pass starts from.
+#[derive(Clone, Copy, Debug)]
+pub enum Upstream<'a> {
+    /// d loss / d (the network's output).
+    Output(&'a GpuSlice),
+    /// d loss / d (the input of the last layer, an activation): already through it (G's tanh
+    /// is taken by D's input gradient, whose epilogue knows its saved output).
+    BeforeOutputActivation(&'a GpuSlice),
+}
+
+/// Which gradient with respect to the network's input a backward pass writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputGrad {
+    /// None (the input is data).
+    None,
+    /// d loss / d input.
+    Plain,
+    /// d loss / d (what the activation that produced the input got): the slope of that
+    /// activation at the input (its output) is taken in the same GEMM.
+    ThroughInputActivation(Activation),
+}
+
+impl InputGrad {
+    fn wanted(self) -> bool {
+        self != InputGrad::None
     }
 }
 

@@ -216,33 +216,45 @@ impl ConvOps {
             (dy.len, w.len, dx.len),
             (s.output_len(), s.kernel_len(), s.input_len())
         );
-        // One GEMM per parity class of input pixels, over only the taps that reach it
-        // (conv.wgsl); stride 1 is a single class with every tap.
+        // One GEMM over the parity classes of input pixels, each over only the taps that reach
+        // it (conv.wgsl); stride 1 is a single class with every tap. A dispatch takes up to 4
+        // classes (a stride of 2 has 4), each class's rows starting on a 64-row tile.
         let (_, pad_top, _) = same_padding(s.in_h, s.kernel, s.stride);
         let (_, pad_left, _) = same_padding(s.in_w, s.kernel, s.stride);
+        let classes: Vec<(usize, usize)> = (0..s.stride.min(s.in_h))
+            .flat_map(|cy| (0..s.stride.min(s.in_w)).map(move |cx| (cy, cx)))
+            .collect();
         let mut dispatches = Vec::new();
-        for cy in 0..s.stride.min(s.in_h) {
-            for cx in 0..s.stride.min(s.in_w) {
+        for group in classes.chunks(4) {
+            let mut p = s.gemm_params(0, s.in_c, 0);
+            p.classes = group.len() as u32;
+            let mut rows = 0;
+            for (i, &(cy, cx)) in group.iter().enumerate() {
                 let (class_h, taps_h, tap_y0) =
                     parity_class(s.in_h, s.kernel, s.stride, pad_top, cy);
                 let (class_w, taps_w, tap_x0) =
                     parity_class(s.in_w, s.kernel, s.stride, pad_left, cx);
-                let m = s.batch * class_h * class_w;
-                let mut p = s.gemm_params(m, s.in_c, taps_h * taps_w * s.out_c);
-                (p.class_y, p.class_x) = (cy as u32, cx as u32);
-                (p.class_h, p.class_w) = (class_h as u32, class_w as u32);
-                (p.taps_h, p.taps_w) = (taps_h as u32, taps_w as u32);
-                (p.tap_y0, p.tap_x0) = (tap_y0 as u32, tap_x0 as u32);
-                dispatches.extend(
-                    self.backward_input
-                        .record(ctx, p, dy, w, epilogue, dx, driver),
-                );
+                (p.class_y[i], p.class_x[i]) = (cy as u32, cx as u32);
+                (p.class_h[i], p.class_w[i]) = (class_h as u32, class_w as u32);
+                (p.taps_h[i], p.taps_w[i]) = (taps_h as u32, taps_w as u32);
+                (p.tap_y0[i], p.tap_x0[i]) = (tap_y0 as u32, tap_x0 as u32);
+                p.class_row0[i] = rows;
+                p.k = p.k.max((taps_h * taps_w * s.out_c) as u32);
+                let class_rows = (s.batch * class_h * class_w) as u32;
+                p.m = rows + class_rows;
+                rows += class_rows.div_ceil(64) * 64;
             }
+            dispatches.extend(
+                self.backward_input
+                    .record(ctx, p, dy, w, epilogue, dx, driver),
+            );
         }
         dispatches
     }
 
-    /// dW[k, k, in_c, out_c] from x and dy.
+    /// dW[k, k, in_c, out_c] from x and dy, and with `db` the bias gradient db[c] = sum of dy
+    /// over batch and pixels, in the same GEMM (a row of ones in im2col(x)^T).
+    #[allow(clippy::too_many_arguments)]
     pub fn conv2d_backward_weight(
         &self,
         ctx: &GpuContext,
@@ -250,6 +262,7 @@ impl ConvOps {
         x: &GpuSlice,
         dy: &GpuSlice,
         dw: &GpuSlice,
+        db: Option<&GpuSlice>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         assert_eq!(
@@ -262,10 +275,11 @@ impl ConvOps {
             s.batch * s.out_h() * s.out_w(),
         );
         self.backward_weight
-            .record(ctx, p, x, dy, Epilogue::NONE, dw, driver)
+            .record(ctx, p, x, dy, Epilogue::with_bias_grad(db), dw, driver)
     }
 
-    /// db[c] = sum of dy over batch and pixels (for either layer type: `channels` = its out_c).
+    /// db[c] = sum of dy over batch and pixels, on its own (a transposed conv's bias: its dW
+    /// GEMM sums over the other operand).
     pub fn backward_bias(
         &self,
         ctx: &GpuContext,
@@ -293,17 +307,20 @@ impl ConvOps {
         self.conv2d_backward_input(ctx, s.adjoint(), x, w, epilogue, y, driver)
     }
 
-    /// dx = conv(dy, W): the adjoint of the adjoint.
+    /// dx = conv(dy, W): the adjoint of the adjoint (the epilogue can take the gradient
+    /// through the activation before this layer).
+    #[allow(clippy::too_many_arguments)]
     pub fn conv_transpose_backward_input(
         &self,
         ctx: &GpuContext,
         s: ConvTransposeShape,
         dy: &GpuSlice,
         w: &GpuSlice,
+        epilogue: Epilogue<'_>,
         dx: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        self.conv2d_forward(ctx, s.adjoint(), dy, w, Epilogue::NONE, dx, driver)
+        self.conv2d_forward(ctx, s.adjoint(), dy, w, epilogue, dx, driver)
     }
 
     /// dW[k, k, out_c, in_c]: the adjoint conv's weight gradient with its input being our dy
@@ -317,6 +334,6 @@ impl ConvOps {
         dw: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        self.conv2d_backward_weight(ctx, s.adjoint(), dy, x, dw, driver)
+        self.conv2d_backward_weight(ctx, s.adjoint(), dy, x, dw, None, driver)
     }
 }

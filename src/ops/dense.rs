@@ -1,8 +1,8 @@
-//! Dense layer `y = x W + b` (Keras kernel layout [in, out]): forward, dX, dW and db.
+//! Dense layer `y = x W + b` (Keras kernel layout [in, out]): forward, dX, dW and db (db in
+//! dW's GEMM).
 //! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
 
 use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams};
-use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
 /// Batch and feature sizes of one dense layer.
@@ -25,7 +25,6 @@ pub struct DenseOps {
     pub backward_input: GemmKernels,
     /// Public for the tuning tests, which check candidates on it directly.
     pub backward_weight: GemmKernels,
-    reduce: ReduceOps,
 }
 
 fn params(m: usize, n: usize, k: usize) -> GemmParams {
@@ -64,7 +63,6 @@ impl DenseOps {
                 2,
                 tuner.clone(),
             )?,
-            reduce: ReduceOps::new(ctx)?,
         })
     }
 
@@ -85,22 +83,27 @@ impl DenseOps {
         self.forward.record(ctx, p, x, w, epilogue, y, driver)
     }
 
-    /// dx[batch, in] = dy[batch, out] W^T.
+    /// dx[batch, in] = dy[batch, out] W^T (the epilogue can take the gradient through the
+    /// activation before this layer).
+    #[allow(clippy::too_many_arguments)]
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
         s: DenseShape,
         dy: &GpuSlice,
         w: &GpuSlice,
+        epilogue: Epilogue<'_>,
         dx: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.batch, s.inputs, s.outputs);
         self.backward_input
-            .record(ctx, p, dy, w, Epilogue::NONE, dx, driver)
+            .record(ctx, p, dy, w, epilogue, dx, driver)
     }
 
-    /// dW[in, out] = x^T dy.
+    /// dW[in, out] = x^T dy and, with `db`, db[out] = sum over the batch of dy in the same GEMM
+    /// (a row of ones in x^T).
+    #[allow(clippy::too_many_arguments)]
     pub fn backward_weight(
         &self,
         ctx: &GpuContext,
@@ -108,21 +111,11 @@ impl DenseOps {
         x: &GpuSlice,
         dy: &GpuSlice,
         dw: &GpuSlice,
+        db: Option<&GpuSlice>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.inputs, s.outputs, s.batch);
         self.backward_weight
-            .record(ctx, p, x, dy, Epilogue::NONE, dw, driver)
-    }
-
-    /// db[out] = sum over the batch of dy.
-    pub fn backward_bias(
-        &self,
-        ctx: &GpuContext,
-        s: DenseShape,
-        dy: &GpuSlice,
-        db: &GpuSlice,
-    ) -> [Dispatch; 2] {
-        self.reduce.column_sum(ctx, s.batch, s.outputs, dy, db)
+            .record(ctx, p, x, dy, Epilogue::with_bias_grad(db), dw, driver)
     }
 }

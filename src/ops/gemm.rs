@@ -30,40 +30,68 @@ pub struct GemmParams {
     pub pad_left: u32,
     pub kernel_h: u32,
     pub kernel_w: u32,
-    pub class_y: u32,
-    pub class_x: u32,
-    pub class_h: u32,
-    pub class_w: u32,
-    pub taps_h: u32,
-    pub taps_w: u32,
-    pub tap_y0: u32,
-    pub tap_x0: u32,
     pub activation: u32,
     pub alpha: f32,
+    pub grad_activation: u32,
+    pub bias_row: u32,
+    pub classes: u32,
+    pub _pad: u32,
+    pub class_y: [u32; 4],
+    pub class_x: [u32; 4],
+    pub class_h: [u32; 4],
+    pub class_w: [u32; 4],
+    pub taps_h: [u32; 4],
+    pub taps_w: [u32; 4],
+    pub tap_y0: [u32; 4],
+    pub tap_x0: [u32; 4],
+    pub class_row0: [u32; 4],
 }
 
-/// What a GEMM does to its result before storing it: add a bias, apply an activation.
+/// What a GEMM does to its result before storing it: add a bias and apply an activation
+/// (forward); multiply by an activation's slope at its saved output (input gradients); and,
+/// for weight gradients, also produce the bias gradient (a row of ones in A).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Epilogue<'a> {
     pub bias: Option<&'a GpuSlice>,
     pub activation: Option<Activation>,
+    /// d loss / d input of this activation, whose output is saved here (laid out like `out`).
+    pub through: Option<(Activation, &'a GpuSlice)>,
+    /// Column sums of B (the bias gradient), written here.
+    pub bias_grad: Option<&'a GpuSlice>,
 }
 
 impl<'a> Epilogue<'a> {
     pub const NONE: Epilogue<'static> = Epilogue {
         bias: None,
         activation: None,
+        through: None,
+        bias_grad: None,
     };
 
     pub fn bias(bias: &'a GpuSlice) -> Self {
         Epilogue {
             bias: Some(bias),
-            activation: None,
+            ..Epilogue::NONE
         }
     }
 
     pub fn then(self, activation: Option<Activation>) -> Self {
         Epilogue { activation, ..self }
+    }
+
+    /// The gradient through `activation`, whose output was `saved`.
+    pub fn through(activation: Option<Activation>, saved: Option<&'a GpuSlice>) -> Self {
+        Epilogue {
+            through: activation.zip(saved),
+            ..Epilogue::NONE
+        }
+    }
+
+    pub fn with_bias_grad(bias_grad: Option<&'a GpuSlice>) -> Self {
+        Epilogue {
+            bias_grad,
+            ..Epilogue::NONE
+        }
     }
 }
 
@@ -79,9 +107,9 @@ const NARROW_CANDIDATE_N: u32 = 64;
 const MIN_K_PER_SPLIT: u32 = 256;
 
 /// Split K until about this many workgroups are in flight: weight gradients have few output
-/// tiles and a reduction over every pixel of the batch. A fixed rule per adapter type (not a
-/// tuned choice) because the split changes the summation order, and a run's bits must not
-/// depend on tuning.
+/// tiles and a reduction over every pixel of the batch (the only GEMMs that split; the others
+/// have a row per pixel). A fixed rule per adapter type (not a tuned choice) because the split
+/// changes the summation order, and a run's bits must not depend on tuning.
 fn target_workgroups(ctx: &GpuContext) -> u32 {
     match ctx.info.device_type {
         // llvmpipe/lavapipe run workgroups on a handful of CPU threads.
@@ -99,6 +127,8 @@ pub struct GemmKernels {
     tiled: Kernel,
     narrow: Kernel,
     splitk_sum: Kernel,
+    /// Whether K may split (weight gradients).
+    splittable: bool,
     /// Present where the adapter has subgroups (correct at any size and lane layout).
     subgroup: Option<Kernel>,
     /// Whether `gemm_subgroup` takes its shuffle path here (subgroups of 8 to 64 lanes), so it
@@ -121,7 +151,8 @@ pub enum Driver {
 
 impl GemmKernels {
     /// `shader` is the portable module, `subgroup_shader` the same family with the subgroup
-    /// driver, compiled only when the adapter can run it.
+    /// driver, compiled only when the adapter can run it; `op` the operand mapping (2: the
+    /// weight gradient, the one that splits K).
     pub fn new(
         ctx: &GpuContext,
         shader: &ShaderSource,
@@ -141,14 +172,16 @@ impl GemmKernels {
             tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
+            splittable: op == 2,
             subgroup,
             subgroup_preferred: ctx.subgroup_kernels(),
         })
     }
 
-    /// Records `out = A B (+ bias)` for the mapping this family's `OP` defines. `params` holds
-    /// M, N, K and the geometry; split fields are filled in here. Split-K allocates its scratch
-    /// buffer now, once.
+    /// Records `out = A B` with `epilogue` for the mapping this family's `OP` defines. `params`
+    /// holds M, N, K and the geometry (and parity classes); split and epilogue fields are
+    /// filled in here. Split-K allocates its scratch buffer now, once.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         ctx: &GpuContext,
@@ -159,38 +192,55 @@ impl GemmKernels {
         out: &GpuSlice,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        let bias = epilogue.bias;
         params.activation = activation_code(epilogue.activation);
+        params.grad_activation = activation_code(epilogue.through.map(|t| t.0));
         params.alpha = LEAKY_ALPHA;
+        params.has_bias = u32::from(epilogue.bias.is_some());
+        if epilogue.bias_grad.is_some() && params.bias_row == 0 {
+            // The ones row goes after the data rows (once: record_auto comes back here).
+            params.bias_row = 1;
+            params.m += 1;
+        }
         let (m, n, k) = (params.m, params.n, params.k);
         let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-        let splits = target_workgroups(ctx)
-            .div_ceil(tiles)
-            .min((k / MIN_K_PER_SPLIT).max(1))
-            .clamp(1, 64);
+        let splits = if self.splittable {
+            target_workgroups(ctx)
+                .div_ceil(tiles)
+                .min((k / MIN_K_PER_SPLIT).max(1))
+                .clamp(1, 64)
+        } else {
+            1
+        };
         let driver = match driver {
             Driver::Auto => return self.record_auto(ctx, params, a, b, epilogue, out, splits),
             d => d,
         };
-        params.has_bias = u32::from(bias.is_some());
-        let bias_bind = bias.map_or(Bind::Dummy, Bind::Storage);
+        let bias_bind = epilogue.bias.map_or(Bind::Dummy, Bind::Storage);
+        let saved_bind = epilogue.through.map_or(Bind::Dummy, |t| Bind::Storage(t.1));
+        let bias_out_bind = epilogue.bias_grad.map_or(Bind::Dummy, Bind::Storage);
+        let binds = |u, out| {
+            [
+                ("p", Bind::Uniform(u)),
+                ("a_src", Bind::Storage(a)),
+                ("b_src", Bind::Storage(b)),
+                ("bias", bias_bind),
+                ("saved", saved_bind),
+                ("bias_out", bias_out_bind),
+                ("out", Bind::Storage(out)),
+            ]
+        };
+        // A GEMM reads its operands (and bias); the shape report counts them once.
+        let read = (a.len + b.len + epilogue.bias.map_or(0, |b| b.len)) as u64;
         match driver {
             Driver::Narrow => {
                 params.k_chunk = k;
                 params.splits = 1;
                 let u = ctx.uniform("gemm", &params);
                 let wg = grid_1d((m * n).div_ceil(256));
-                vec![self.narrow.dispatch(
-                    ctx,
-                    &[
-                        ("p", Bind::Uniform(&u)),
-                        ("a_src", Bind::Storage(a)),
-                        ("b_src", Bind::Storage(b)),
-                        ("bias", bias_bind),
-                        ("out", Bind::Storage(out)),
-                    ],
-                    wg,
-                )]
+                vec![
+                    self.narrow
+                        .dispatch_reading(ctx, &binds(&u, out), wg, Some(read)),
+                ]
             }
             Driver::Tiled { splits } | Driver::Subgroup { splits } => {
                 let kernel = match driver {
@@ -200,50 +250,29 @@ impl GemmKernels {
                         .expect("the subgroup driver needs an adapter with subgroups"),
                     _ => &self.tiled,
                 };
+                let splits = if self.splittable { splits } else { 1 };
                 // Each split covers a whole number of K tiles.
                 let k_chunk = k.div_ceil(splits).div_ceil(TILE_K).max(1) * TILE_K;
                 let splits = k.div_ceil(k_chunk).max(1);
                 params.k_chunk = k_chunk;
                 params.splits = splits;
-                let grid = [n.div_ceil(TILE), m.div_ceil(TILE), splits];
+                let grid = tile_grid(n.div_ceil(TILE), m.div_ceil(TILE), splits);
                 if splits == 1 {
                     let u = ctx.uniform("gemm", &params);
-                    return vec![kernel.dispatch(
-                        ctx,
-                        &[
-                            ("p", Bind::Uniform(&u)),
-                            ("a_src", Bind::Storage(a)),
-                            ("b_src", Bind::Storage(b)),
-                            ("bias", bias_bind),
-                            ("out", Bind::Storage(out)),
-                        ],
-                        grid,
-                    )];
+                    return vec![kernel.dispatch_reading(ctx, &binds(&u, out), grid, Some(read))];
                 }
                 let scratch = ctx.storage("gemm split-K partials", (splits * m * n) as usize);
-                let mut partial_params = params;
-                partial_params.has_bias = 0;
-                partial_params.activation = 0;
-                let u_partial = ctx.uniform("gemm partials", &partial_params);
-                let u_sum = ctx.uniform("gemm split-K sum", &params);
+                let u = ctx.uniform("gemm", &params);
                 vec![
-                    kernel.dispatch(
-                        ctx,
-                        &[
-                            ("p", Bind::Uniform(&u_partial)),
-                            ("a_src", Bind::Storage(a)),
-                            ("b_src", Bind::Storage(b)),
-                            ("bias", Bind::Dummy),
-                            ("out", Bind::Storage(&scratch)),
-                        ],
-                        grid,
-                    ),
+                    kernel.dispatch_reading(ctx, &binds(&u, &scratch), grid, Some(read)),
                     self.splitk_sum.dispatch(
                         ctx,
                         &[
-                            ("p", Bind::Uniform(&u_sum)),
+                            ("p", Bind::Uniform(&u)),
                             ("partials", Bind::Storage(&scratch)),
                             ("bias", bias_bind),
+                            ("saved", saved_bind),
+                            ("bias_out", bias_out_bind),
                             ("out", Bind::Storage(out)),
                         ],
                         grid_1d((m * n).div_ceil(256)),
@@ -350,23 +379,35 @@ impl GemmKernels {
         };
         let (ra, rb) = (random(a.len), random(b.len));
         let rbias = epilogue.bias.map(|bias| random(bias.len));
-        let e = Epilogue {
+        let rsaved = epilogue.through.map(|(_, saved)| random(saved.len));
+        let outs = [0, 1].map(|_| ctx.storage("tuning check out", out.len));
+        let bias_grads = [0, 1].map(|_| epilogue.bias_grad.map(|g| ctx.storage("check", g.len)));
+        let e = |i: usize| Epilogue {
             bias: rbias.as_ref(),
-            ..epilogue
+            activation: epilogue.activation,
+            through: epilogue
+                .through
+                .map(|(act, _)| (act, rsaved.as_ref().expect("saved"))),
+            bias_grad: bias_grads[i].as_ref(),
         };
-        let outs = [
-            ctx.storage("tuning check out", out.len),
-            ctx.storage("tuning check out", out.len),
-        ];
-        let mut d = self.record(ctx, params, &ra, &rb, e, &outs[0], fixed);
-        d.extend(self.record(ctx, params, &ra, &rb, e, &outs[1], candidate));
+        let mut d = self.record(ctx, params, &ra, &rb, e(0), &outs[0], fixed);
+        d.extend(self.record(ctx, params, &ra, &rb, e(1), &outs[1], candidate));
         ctx.run(&d)?;
-        let [x, y] = ctx
-            .read_many::<u32>(&[&outs[0], &outs[1]])?
-            .try_into()
-            .expect("two outputs");
-        Ok(x == y)
+        let mut results: Vec<&GpuSlice> = outs.iter().collect();
+        results.extend(bias_grads.iter().flatten());
+        // Out 0, out 1, then bias gradient 0, bias gradient 1 where there is one.
+        let r = ctx.read_many::<u32>(&results)?;
+        let same = r[0] == r[1] && (r.len() == 2 || r[2] == r[3]);
+        Ok(same)
     }
+}
+
+/// The (x, y, z) grid of `tiles_y` tile rows by `tiles_x` tile columns by `splits`: tile rows
+/// beyond 65535 fold into z (see `tile_of` in gemm.wgsl).
+fn tile_grid(tiles_x: u32, tiles_y: u32, splits: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    let y = tiles_y.clamp(1, MAX);
+    [tiles_x, y, tiles_y.div_ceil(y) * splits]
 }
 
 /// What identifies a GEMM for tuning: its sizes and geometry (not its buffers).
@@ -377,7 +418,8 @@ struct GemmKey {
     input: [u32; 4],
     output: [u32; 3],
     conv: [u32; 5],
-    class: [u32; 8],
+    classes: u32,
+    class_rows: [u32; 4],
 }
 
 impl From<&GemmParams> for GemmKey {
@@ -387,9 +429,8 @@ impl From<&GemmParams> for GemmKey {
             input: [p.batch, p.in_h, p.in_w, p.in_c],
             output: [p.out_h, p.out_w, p.out_c],
             conv: [p.stride, p.pad_top, p.pad_left, p.kernel_h, p.kernel_w],
-            class: [
-                p.class_y, p.class_x, p.class_h, p.class_w, p.taps_h, p.taps_w, p.tap_y0, p.tap_x0,
-            ],
+            classes: p.classes,
+            class_rows: p.class_row0,
         }
     }
 }
