@@ -25,7 +25,14 @@ struct ReduceParams {
     activation: u32,
     alpha: f32,
     update_moving: u32,
+    // Pairs of per-channel vectors bound as one binding: the second's offset in elements
+    // (variance after mean; dbeta after dgamma).
+    stats_stride: u32,
+    grad_stride: u32,
+    // bn_apply_batch and bn_backward_input: rows per workgroup (16 row lanes walk them).
+    group_rows: u32,
     _pad0: u32,
+    _pad1: u32,
 }
 
 var<workgroup> lanes: array<f32, 256>;

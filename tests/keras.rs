@@ -457,12 +457,12 @@ fn adam_and_moving_statistics_match_keras() {
                 let Layer::BatchNorm { channels } = l.layer else {
                     unreachable!()
                 };
-                let batch = Stats {
-                    mean: upload(&fx.tensor(v.key, &format!("{step}.D.{}.batch_mean", l.name))),
-                    variance: upload(
-                        &fx.tensor(v.key, &format!("{step}.D.{}.batch_variance", l.name)),
-                    ),
-                };
+                let batch = Stats::upload(
+                    &g.ctx,
+                    "Keras batch statistics",
+                    &fx.tensor(v.key, &format!("{step}.D.{}.batch_mean", l.name)),
+                    &fx.tensor(v.key, &format!("{step}.D.{}.batch_variance", l.name)),
+                );
                 d.push(g.ops.batchnorm.moving_update(
                     &g.ctx,
                     BnShape { rows: 1, channels },

@@ -461,28 +461,47 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     let (mean_r, var_r) = (to_f64(&mean32), to_f64(&var32));
     let (dgamma_ref, dbeta_ref) =
         reference::batchnorm::backward_sums(&xd, &dyd, channels, &mean_r, &var_r, eps);
-    let (dgamma32, dbeta32) = (f32s(&dgamma_ref), f32s(&dbeta_ref));
 
     let (xs, gs, bs, dys) = (upload(&x), upload(&gamma), upload(&beta), upload(&dy));
-    let batch = Stats {
-        mean: output(channels),
-        variance: output(channels),
-    };
-    let given = Stats {
-        mean: upload(&mean32),
-        variance: upload(&var32),
-    };
-    let (y, dx) = (output(rows * channels), output(rows * channels));
-    let (dgamma, dbeta) = (output(channels), output(channels));
-    let (dgamma_in, dbeta_in) = (upload(&dgamma32), upload(&dbeta32));
+    let zeros = vec![0.0; channels];
+    let batch = Stats::upload(&g.ctx, "batch stats", &zeros, &zeros);
+    let given = Stats::upload(&g.ctx, "given stats", &mean32, &var32);
+    // dgamma then dbeta in one buffer, as a network's gradients hold them.
+    let dgb = Stats::upload(&g.ctx, "dgamma dbeta", &zeros, &zeros);
+    let (dgamma, dbeta) = (&dgb.mean, &dgb.variance);
+    let (y_train, y_batch, y, dx) = (
+        output(rows * channels),
+        output(rows * channels),
+        output(rows * channels),
+        output(rows * channels),
+    );
     let bn = &g.ops.batchnorm;
-    let mut ds = bn.stats(&g.ctx, s, &xs, &batch, None).to_vec();
+    let dx_sums = output(bn.dx_sums_len(s));
+    let mut ds = bn
+        .forward_train(&g.ctx, s, &xs, &gs, &bs, &batch, None, &y_train, None)
+        .to_vec();
+    ds.push(bn.apply(&g.ctx, s, &xs, &gs, &bs, &batch, &y_batch, None));
     ds.push(bn.apply(&g.ctx, s, &xs, &gs, &bs, &given, &y, None));
-    ds.extend(bn.backward_reduce(&g.ctx, s, &xs, &dys, &given, &dgamma, &dbeta));
-    ds.push(bn.backward_input(
-        &g.ctx, s, &xs, &dys, &gs, &given, &dgamma_in, &dbeta_in, &dx,
+    ds.extend(bn.backward(
+        &g.ctx,
+        s,
+        &xs,
+        &dys,
+        &gs,
+        &given,
+        dgamma,
+        dbeta,
+        &dx,
+        Some(&dx_sums),
     ));
     run(&ds);
+    // The training forward applies the statistics it computes exactly as `apply` does.
+    check_bits(
+        &format!("bn training apply {rows}x{channels}"),
+        &read(&y_train),
+        &read(&y_batch),
+    );
+    let (dgamma32, dbeta32) = (read(dgamma), read(dbeta));
 
     let name = format!("{rows}x{channels}");
     // The longest chain of roundings in a two-stage sum: a lane's rows, the tree over the row
@@ -544,7 +563,7 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     };
     check_sum_of_products(
         &format!("bn dgamma {name}"),
-        &read(&dgamma),
+        &dgamma32,
         &dgamma_ref,
         &dgamma_mag,
         lane_depth + 4,
@@ -552,7 +571,7 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     let dbeta_mag = reference::dense::column_sum(&abs(&dyd), rows, channels);
     check_sum_of_products(
         &format!("bn dbeta {name}"),
-        &read(&dbeta),
+        &dbeta32,
         &dbeta_ref,
         &dbeta_mag,
         lane_depth,
@@ -570,7 +589,22 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
             scale * (n * dyd[i].abs() + db_r[c].abs() + xhat_abs[i] * dg_r[c].abs())
         })
         .collect();
-    check_sum_of_products(&format!("bn dX {name}"), &read(&dx), &dx_ref, &dx_mag, 12);
+    let dx_gpu = read(&dx);
+    check_sum_of_products(&format!("bn dX {name}"), &dx_gpu, &dx_ref, &dx_mag, 12);
+    // dx's column sums per row group (a transposed conv's bias partials), added over groups:
+    // the column sums of the dx just checked, within a sum's bound over `rows` terms.
+    let sums = read(&dx_sums);
+    let total: Vec<f32> = (0..channels)
+        .map(|c| sums.iter().skip(c).step_by(channels).sum())
+        .collect();
+    let dx64 = to_f64(&dx_gpu);
+    check_sum_of_products(
+        &format!("bn dX column sums {name}"),
+        &total,
+        &reference::dense::column_sum(&dx64, rows, channels),
+        &reference::dense::column_sum(&abs(&dx64), rows, channels),
+        rows + bn.dx_sum_blocks(s),
+    );
 }
 
 #[test]
@@ -611,14 +645,8 @@ fn batchnorm_moving_update_is_keras_float32() {
         .iter()
         .map(|v| v * v)
         .collect();
-    let moving = Stats {
-        mean: upload(&mean0),
-        variance: upload(&var0),
-    };
-    let batch = Stats {
-        mean: upload(&bmean),
-        variance: upload(&bvar),
-    };
+    let moving = Stats::upload(&g.ctx, "moving", &mean0, &var0);
+    let batch = Stats::upload(&g.ctx, "batch", &bmean, &bvar);
     let s = BnShape { rows: 1, channels };
     run(&[g.ops.batchnorm.moving_update(&g.ctx, s, &batch, &moving)]);
     let (mut m_ref, mut v_ref) = (mean0.clone(), var0.clone());
@@ -651,19 +679,23 @@ fn batchnorm_moving_update_is_keras_float32() {
     let rows = 300;
     let x = upload(&random(&mut r, rows * channels, 1.5).0);
     let s = BnShape { rows, channels };
-    let fused = Stats {
-        mean: upload(&mean0),
-        variance: upload(&var0),
-    };
-    let alone = Stats {
-        mean: upload(&mean0),
-        variance: upload(&var0),
-    };
-    let batch = Stats {
-        mean: output(channels),
-        variance: output(channels),
-    };
-    run(&g.ops.batchnorm.stats(&g.ctx, s, &x, &batch, Some(&fused)));
+    let fused = Stats::upload(&g.ctx, "fused", &mean0, &var0);
+    let alone = Stats::upload(&g.ctx, "alone", &mean0, &var0);
+    let zeros = vec![0.0; channels];
+    let batch = Stats::upload(&g.ctx, "batch", &zeros, &zeros);
+    let (gamma, beta) = (upload(&vec![1.0; channels]), upload(&zeros));
+    let y = output(rows * channels);
+    run(&g.ops.batchnorm.forward_train(
+        &g.ctx,
+        s,
+        &x,
+        &gamma,
+        &beta,
+        &batch,
+        Some(&fused),
+        &y,
+        None,
+    ));
     run(&[g.ops.batchnorm.moving_update(&g.ctx, s, &batch, &alone)]);
     check_bits("fused moving mean", &read(&fused.mean), &read(&alone.mean));
     check_bits(
@@ -1051,10 +1083,8 @@ fn reductions_are_bit_reproducible() {
     let outs = || {
         let dw = output(s.kernel_len());
         let db = output(s.out_c);
-        let st = Stats {
-            mean: output(64),
-            variance: output(64),
-        };
+        let st = Stats::upload(&g.ctx, "stats", &[0.0; 64], &[0.0; 64]);
+        let (ones, zeros, bn_y) = (upload(&[1.0; 64]), upload(&[0.0; 64]), output(dys.len));
         let dz = output(128);
         let metrics = output(2);
         let mut ds =
@@ -1063,7 +1093,9 @@ fn reductions_are_bit_reproducible() {
                 .conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, None, Driver::Auto);
         assert!(ds.len() == 2, "this shape should use split-K");
         ds.extend(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
-        ds.extend(g.ops.batchnorm.stats(&g.ctx, bn_shape, &dys, &st, None));
+        ds.extend(g.ops.batchnorm.forward_train(
+            &g.ctx, bn_shape, &dys, &ones, &zeros, &st, None, &bn_y, None,
+        ));
         ds.extend(
             g.ops
                 .loss
@@ -1478,24 +1510,26 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
         upload(&random(&mut r, 5, 2.0).0),
         upload(&random(&mut r, 5, 1.0).0),
     );
-    let stats = Stats {
-        mean: output(5),
-        variance: output(5),
-    };
+    let stats = Stats::upload(&g.ctx, "stats", &[0.0; 5], &[0.0; 5]);
     for act in [Activation::LeakyRelu, Activation::Tanh] {
         let (plain, fused, separate) = (output(243 * 5), output(243 * 5), output(243 * 5));
-        let [stats_partials, stats_finish] = g.ops.batchnorm.stats(&g.ctx, bs, &bx, &stats, None);
-        run(&[
-            stats_partials,
-            stats_finish,
-            g.ops
-                .batchnorm
-                .apply(&g.ctx, bs, &bx, &gamma, &beta, &stats, &plain, None),
-            g.ops.activation.forward(&g.ctx, act, &plain, &separate),
-            g.ops
-                .batchnorm
-                .apply(&g.ctx, bs, &bx, &gamma, &beta, &stats, &fused, Some(act)),
-        ]);
+        let bn = &g.ops.batchnorm;
+        let mut ds = bn
+            .forward_train(&g.ctx, bs, &bx, &gamma, &beta, &stats, None, &plain, None)
+            .to_vec();
+        ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
+        ds.extend(bn.forward_train(
+            &g.ctx,
+            bs,
+            &bx,
+            &gamma,
+            &beta,
+            &stats,
+            None,
+            &fused,
+            Some(act),
+        ));
+        run(&ds);
         check_bits(
             &format!("batchnorm + {act:?} fused"),
             &read(&fused),

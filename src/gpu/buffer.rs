@@ -33,6 +33,18 @@ impl GpuSlice {
         }
     }
 
+    /// `[start, start + len)` in elements, which may run past this slice's end (not past the
+    /// buffer's): two tensors of one buffer bound together.
+    pub fn range_beyond(&self, start: usize, len: usize) -> GpuSlice {
+        let end = self.offset + (start + len) as u64 * 4;
+        assert!(end <= self.buffer.size(), "range past the buffer's end");
+        GpuSlice {
+            buffer: self.buffer.clone(),
+            offset: self.offset + start as u64 * 4,
+            len,
+        }
+    }
+
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,

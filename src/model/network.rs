@@ -221,9 +221,18 @@ impl Network {
                     BnMode::Train { update_moving } => {
                         let stats = self.batch_stats[i].as_ref().expect("BN stats");
                         let moving = update_moving.then(|| p.moving_stats(name));
-                        let mut d = bn.stats(ctx, s, x, stats, moving.as_ref()).to_vec();
-                        d.push(bn.apply(ctx, s, x, &gamma, &beta, stats, y, activation));
-                        d
+                        bn.forward_train(
+                            ctx,
+                            s,
+                            x,
+                            &gamma,
+                            &beta,
+                            stats,
+                            moving.as_ref(),
+                            y,
+                            activation,
+                        )
+                        .to_vec()
                     }
                 }
             }
@@ -321,6 +330,8 @@ impl Network {
         };
         assert_eq!(dout.len, self.batch * self.layers[last].out_len);
         let mut all = Vec::new();
+        // dy's column sums that a BatchNorm backward wrote for the transposed conv before it.
+        let mut pending_bias_sums: Option<(GpuSlice, usize)> = None;
         for i in (0..=last).rev() {
             if i < last && fused(i) {
                 continue;
@@ -443,10 +454,14 @@ impl Network {
                             &dw,
                             Driver::Auto,
                         ));
-                        d.extend(
-                            ops.conv
-                                .backward_bias(ctx, dy, out_c, &param(&p.grads, "bias")),
-                        );
+                        let db = param(&p.grads, "bias");
+                        match pending_bias_sums.take() {
+                            Some((sums, blocks)) => d.push(
+                                ops.conv
+                                    .backward_bias_from_sums(ctx, &sums, blocks, out_c, &db),
+                            ),
+                            None => d.extend(ops.conv.backward_bias(ctx, dy, out_c, &db)),
+                        }
                     }
                     if let Some(dx) = dx {
                         let w = param(&p.params, "kernel");
@@ -472,16 +487,29 @@ impl Network {
                     };
                     let stats = self.batch_stats[i].as_ref().expect("BN stats");
                     let (dgamma, dbeta) = (param(&p.grads, "gamma"), param(&p.grads, "beta"));
-                    d.extend(
-                        ops.batchnorm
-                            .backward_reduce(ctx, s, x, dy, stats, &dgamma, &dbeta),
-                    );
-                    if let Some(dx) = dx {
-                        let gamma = param(&p.params, "gamma");
-                        d.push(
-                            ops.batchnorm
-                                .backward_input(ctx, s, x, dy, &gamma, stats, &dgamma, &dbeta, dx),
-                        );
+                    let gamma = param(&p.params, "gamma");
+                    let dx = dx.expect("a BatchNorm layer is never a network's first");
+                    // A transposed conv before this layer takes its bias gradient from dx's
+                    // column sums, which this pass writes on the way.
+                    let conv_t_before =
+                        matches!(self.layers[i - 1].layer, Layer::ConvTranspose { .. });
+                    let bias_sums = (weights && conv_t_before).then(|| {
+                        ctx.storage("bias gradient partials", ops.batchnorm.dx_sums_len(s))
+                    });
+                    d.extend(ops.batchnorm.backward(
+                        ctx,
+                        s,
+                        x,
+                        dy,
+                        &gamma,
+                        stats,
+                        &dgamma,
+                        &dbeta,
+                        dx,
+                        bias_sums.as_ref(),
+                    ));
+                    if let Some(sums) = bias_sums {
+                        pending_bias_sums = Some((sums, ops.batchnorm.dx_sum_blocks(s)));
                     }
                 }
                 Layer::LeakyRelu | Layer::Tanh => {

@@ -38,22 +38,59 @@ impl BnShape {
     }
 }
 
-/// Per-channel statistics: two slices of `channels` elements.
+/// Per-channel statistics: two slices of `channels` elements in one buffer, the variance after
+/// the mean (bound as one binding: a kernel has at most 8 storage bindings on WebGPU).
 #[derive(Clone, Debug)]
 pub struct Stats {
     pub mean: GpuSlice,
     pub variance: GpuSlice,
 }
 
+/// Two per-channel vectors of one buffer as one binding, and the second's offset in elements.
+fn pair(first: &GpuSlice, second: &GpuSlice) -> (GpuSlice, u32) {
+    assert!(
+        first.buffer == second.buffer && second.offset > first.offset,
+        "a pair of vectors must share a buffer, the second after the first"
+    );
+    let stride = ((second.offset - first.offset) / 4) as usize;
+    (first.range_beyond(0, stride + second.len), stride as u32)
+}
+
+impl Stats {
+    /// One buffer holding `mean` then `variance` (at a 256-byte aligned offset).
+    pub fn upload(ctx: &GpuContext, label: &str, mean: &[f32], variance: &[f32]) -> Stats {
+        assert_eq!(mean.len(), variance.len());
+        let c = mean.len();
+        let stride = c.div_ceil(64) * 64;
+        let mut v = vec![0.0; stride + c];
+        v[..c].copy_from_slice(mean);
+        v[stride..].copy_from_slice(variance);
+        let buf = ctx.storage_init(label, &v);
+        Stats {
+            mean: buf.range(0, c),
+            variance: buf.range(stride, c),
+        }
+    }
+
+    fn pair(&self) -> (GpuSlice, u32) {
+        pair(&self.mean, &self.variance)
+    }
+}
+
 pub struct BatchNormOps {
     stats_partials: Kernel,
-    stats_finish: Kernel,
-    stats_finish_moving: Kernel,
-    moving_update: Kernel,
+    apply_batch: Kernel,
     apply: Kernel,
+    moving_update: Kernel,
     backward_partials: Kernel,
-    backward_finish: Kernel,
     backward_input: Kernel,
+}
+
+/// Rows per workgroup of the blocked kernels (16 row lanes by 16 channels): a workgroup reads
+/// `inputs` tensors over these rows plus its channels' partials, under 16384 elements.
+fn group_rows(partials_per_group: u32, inputs: u32) -> u32 {
+    let left = 15360u32.saturating_sub(partials_per_group);
+    (left / (16 * inputs) / 16 * 16).max(16)
 }
 
 impl BatchNormOps {
@@ -61,47 +98,54 @@ impl BatchNormOps {
         let k = |e| Kernel::new(ctx, &shaders::BATCHNORM, e, &[]);
         Ok(BatchNormOps {
             stats_partials: k("bn_stats_partials")?,
-            stats_finish: k("bn_stats_finish")?,
-            stats_finish_moving: k("bn_stats_finish_moving")?,
-            moving_update: k("bn_moving_update")?,
+            apply_batch: k("bn_apply_batch")?,
             apply: k("bn_apply")?,
+            moving_update: k("bn_moving_update")?,
             backward_partials: k("bn_backward_partials")?,
-            backward_finish: k("bn_backward_finish")?,
             backward_input: k("bn_backward_input")?,
         })
     }
 
-    /// Batch mean and biased variance of x; with `moving`, also moving = moving * 0.99 +
-    /// batch * 0.01. Two dispatches (partial sums, then the statistics).
-    pub fn stats(
+    /// Training-mode forward: y = act((x - mean) * gamma / sqrt(var + eps) + beta) with the
+    /// batch statistics, which go to `batch`; with `moving`, also moving = moving * 0.99 +
+    /// batch * 0.01. Two dispatches (partial sums; statistics and apply).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_train(
         &self,
         ctx: &GpuContext,
         s: BnShape,
         x: &GpuSlice,
-        out: &Stats,
+        gamma: &GpuSlice,
+        beta: &GpuSlice,
+        batch: &Stats,
         moving: Option<&Stats>,
+        y: &GpuSlice,
+        activation: Option<Activation>,
     ) -> [Dispatch; 2] {
-        assert_eq!(x.len, s.len());
+        assert_eq!((x.len, y.len), (s.len(), s.len()));
         let blocks = s.blocks(1);
         let partials = ctx.storage("bn stats partials", 2 * blocks.partials_len());
-        let u = ctx.uniform("bn_stats", &s.params(blocks));
-        // The finish reads only x's first row (the shift of the sums).
-        let first_row = x.range(0, s.channels);
-        let mut finish = vec![
-            ("p", Bind::Uniform(&u)),
-            ("x", Bind::Storage(&first_row)),
-            ("partials_in", Bind::Storage(&partials)),
-            ("out_mean", Bind::Storage(&out.mean)),
-            ("out_variance", Bind::Storage(&out.variance)),
-        ];
-        if let Some(m) = moving {
-            finish.push(("moving_mean", Bind::Storage(&m.mean)));
-            finish.push(("moving_variance", Bind::Storage(&m.variance)));
+        let (batch_pair, stride) = batch.pair();
+        let moving_pair = moving.map(|m| m.pair());
+        if let Some((_, moving_stride)) = moving_pair {
+            assert_eq!(
+                moving_stride, stride,
+                "batch and moving statistics laid out alike"
+            );
         }
-        let finish_kernel = match moving {
-            Some(_) => &self.stats_finish_moving,
-            None => &self.stats_finish,
-        };
+        let partials_per_group = 2 * blocks.blocks * 16;
+        let mut params = s.params(blocks);
+        params.activation = activation_code(activation);
+        params.update_moving = u32::from(moving.is_some());
+        params.stats_stride = stride;
+        params.group_rows = group_rows(partials_per_group, 1);
+        let u = ctx.uniform("bn_forward", &params);
+        let grid = [
+            (s.channels as u32).div_ceil(16),
+            (s.rows as u32).div_ceil(params.group_rows),
+            1,
+        ];
+        let groups = u64::from(grid[0] * grid[1]);
         [
             self.stats_partials.dispatch(
                 ctx,
@@ -112,35 +156,33 @@ impl BatchNormOps {
                 ],
                 blocks.grid(),
             ),
-            finish_kernel.dispatch(ctx, &finish, blocks.finish_grid()),
+            self.apply_batch.dispatch_reading(
+                ctx,
+                &[
+                    ("p", Bind::Uniform(&u)),
+                    ("x", Bind::Storage(x)),
+                    ("gamma", Bind::Storage(gamma)),
+                    ("beta", Bind::Storage(beta)),
+                    ("partials_in", Bind::Storage(&partials)),
+                    ("batch_stats", Bind::Storage(&batch_pair)),
+                    (
+                        "moving",
+                        moving_pair
+                            .as_ref()
+                            .map_or(Bind::Dummy, |m| Bind::Storage(&m.0)),
+                    ),
+                    ("out", Bind::Storage(y)),
+                ],
+                grid,
+                // Every workgroup reads its channels' partials (and x over its rows).
+                Some(x.len as u64 + groups * u64::from(partials_per_group + 32)),
+            ),
         ]
     }
 
-    /// moving = moving * 0.99 + batch * 0.01 from given batch statistics: the update `stats`
-    /// fuses, alone, so tests can feed it Keras' own statistics.
-    pub fn moving_update(
-        &self,
-        ctx: &GpuContext,
-        s: BnShape,
-        batch: &Stats,
-        moving: &Stats,
-    ) -> Dispatch {
-        let u = ctx.uniform("bn_moving_update", &s.params(s.blocks(1)));
-        self.moving_update.dispatch(
-            ctx,
-            &[
-                ("p", Bind::Uniform(&u)),
-                ("mean", Bind::Storage(&batch.mean)),
-                ("variance", Bind::Storage(&batch.variance)),
-                ("moving_mean", Bind::Storage(&moving.mean)),
-                ("moving_variance", Bind::Storage(&moving.variance)),
-            ],
-            [(s.channels as u32).div_ceil(64), 1, 1],
-        )
-    }
-
-    /// y = act((x - mean) * gamma / sqrt(var + eps) + beta), with batch statistics (training)
-    /// or moving statistics (inference).
+    /// y = act((x - mean) * gamma / sqrt(var + eps) + beta) with given statistics (inference:
+    /// the moving ones).
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &self,
         ctx: &GpuContext,
@@ -152,8 +194,10 @@ impl BatchNormOps {
         y: &GpuSlice,
         activation: Option<Activation>,
     ) -> Dispatch {
+        let (stats_pair, stride) = stats.pair();
         let mut params = s.params(s.blocks(1));
         params.activation = activation_code(activation);
+        params.stats_stride = stride;
         let u = ctx.uniform("bn_apply", &params);
         self.apply.dispatch(
             ctx,
@@ -162,56 +206,48 @@ impl BatchNormOps {
                 ("x", Bind::Storage(x)),
                 ("gamma", Bind::Storage(gamma)),
                 ("beta", Bind::Storage(beta)),
-                ("mean", Bind::Storage(&stats.mean)),
-                ("variance", Bind::Storage(&stats.variance)),
+                ("stats", Bind::Storage(&stats_pair)),
                 ("out", Bind::Storage(y)),
             ],
             grid_1d((s.len() as u32).div_ceil(256)),
         )
     }
 
-    /// dgamma = sum(dy * xhat), dbeta = sum(dy) (batch statistics): two dispatches.
-    pub fn backward_reduce(
+    /// moving = moving * 0.99 + batch * 0.01 from given batch statistics: the update
+    /// `forward_train` fuses, alone, so tests can feed it Keras' own statistics.
+    pub fn moving_update(
         &self,
         ctx: &GpuContext,
         s: BnShape,
-        x: &GpuSlice,
-        dy: &GpuSlice,
-        stats: &Stats,
-        dgamma: &GpuSlice,
-        dbeta: &GpuSlice,
-    ) -> [Dispatch; 2] {
-        let blocks = s.blocks(2);
-        let partials = ctx.storage("bn backward partials", 2 * blocks.partials_len());
-        let u = ctx.uniform("bn_backward", &s.params(blocks));
-        [
-            self.backward_partials.dispatch(
-                ctx,
-                &[
-                    ("p", Bind::Uniform(&u)),
-                    ("x", Bind::Storage(x)),
-                    ("dy", Bind::Storage(dy)),
-                    ("mean", Bind::Storage(&stats.mean)),
-                    ("variance", Bind::Storage(&stats.variance)),
-                    ("partials", Bind::Storage(&partials)),
-                ],
-                blocks.grid(),
-            ),
-            self.backward_finish.dispatch(
-                ctx,
-                &[
-                    ("p", Bind::Uniform(&u)),
-                    ("partials_in", Bind::Storage(&partials)),
-                    ("dgamma_out", Bind::Storage(dgamma)),
-                    ("dbeta_out", Bind::Storage(dbeta)),
-                ],
-                blocks.finish_grid(),
-            ),
-        ]
+        batch: &Stats,
+        moving: &Stats,
+    ) -> Dispatch {
+        let ((batch_pair, stride), (moving_pair, moving_stride)) = (batch.pair(), moving.pair());
+        assert_eq!(
+            stride, moving_stride,
+            "batch and moving statistics laid out alike"
+        );
+        let mut params = s.params(s.blocks(1));
+        params.stats_stride = stride;
+        let u = ctx.uniform("bn_moving_update", &params);
+        self.moving_update.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("stats", Bind::Storage(&batch_pair)),
+                ("moving", Bind::Storage(&moving_pair)),
+            ],
+            [(s.channels as u32).div_ceil(64), 1, 1],
+        )
     }
 
-    /// dx through the batch statistics, from the sums `backward_reduce` wrote.
-    pub fn backward_input(
+    /// The backward pass through the batch statistics: dgamma = sum(dy * xhat) and dbeta =
+    /// sum(dy) (one buffer, dbeta after dgamma, as a network's gradients lay them out), and dx.
+    /// With `dx_sums`, also dx's column sums per row group (`dx_sums_len` elements), the
+    /// partials of the bias gradient of a transposed convolution before this layer. Two
+    /// dispatches (partial sums; the sums and dx).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
         &self,
         ctx: &GpuContext,
         s: BnShape,
@@ -222,22 +258,70 @@ impl BatchNormOps {
         dgamma: &GpuSlice,
         dbeta: &GpuSlice,
         dx: &GpuSlice,
-    ) -> Dispatch {
-        let u = ctx.uniform("bn_backward_input", &s.params(s.blocks(2)));
-        self.backward_input.dispatch(
-            ctx,
-            &[
-                ("p", Bind::Uniform(&u)),
-                ("x", Bind::Storage(x)),
-                ("dy", Bind::Storage(dy)),
-                ("gamma", Bind::Storage(gamma)),
-                ("mean", Bind::Storage(&stats.mean)),
-                ("variance", Bind::Storage(&stats.variance)),
-                ("dgamma", Bind::Storage(dgamma)),
-                ("dbeta", Bind::Storage(dbeta)),
-                ("out", Bind::Storage(dx)),
-            ],
-            grid_1d((s.len() as u32).div_ceil(256)),
-        )
+        dx_sums: Option<&GpuSlice>,
+    ) -> [Dispatch; 2] {
+        assert_eq!((x.len, dy.len, dx.len), (s.len(), s.len(), s.len()));
+        let blocks = s.blocks(2);
+        let partials = ctx.storage("bn backward partials", 2 * blocks.partials_len());
+        let (stats_pair, stride) = stats.pair();
+        let (dgb, grad_stride) = pair(dgamma, dbeta);
+        let partials_per_group = 2 * blocks.blocks * 16;
+        let mut params = s.params(blocks);
+        params.stats_stride = stride;
+        params.grad_stride = grad_stride;
+        params.group_rows = self.dx_group_rows(s);
+        let u = ctx.uniform("bn_backward", &params);
+        let grid = [
+            (s.channels as u32).div_ceil(16),
+            (s.rows as u32).div_ceil(params.group_rows),
+            1,
+        ];
+        if let Some(sums) = dx_sums {
+            assert_eq!(sums.len, self.dx_sums_len(s));
+        }
+        let groups = u64::from(grid[0] * grid[1]);
+        [
+            self.backward_partials.dispatch(
+                ctx,
+                &[
+                    ("p", Bind::Uniform(&u)),
+                    ("x", Bind::Storage(x)),
+                    ("dy", Bind::Storage(dy)),
+                    ("stats", Bind::Storage(&stats_pair)),
+                    ("partials", Bind::Storage(&partials)),
+                ],
+                blocks.grid(),
+            ),
+            self.backward_input.dispatch_reading(
+                ctx,
+                &[
+                    ("p", Bind::Uniform(&u)),
+                    ("x", Bind::Storage(x)),
+                    ("dy", Bind::Storage(dy)),
+                    ("gamma", Bind::Storage(gamma)),
+                    ("stats", Bind::Storage(&stats_pair)),
+                    ("partials_in", Bind::Storage(&partials)),
+                    ("dgb", Bind::Storage(&dgb)),
+                    ("dx_partials", dx_sums.map_or(Bind::Dummy, Bind::Storage)),
+                    ("out", Bind::Storage(dx)),
+                ],
+                grid,
+                Some(2 * x.len as u64 + groups * u64::from(partials_per_group + 48)),
+            ),
+        ]
+    }
+
+    fn dx_group_rows(&self, s: BnShape) -> u32 {
+        group_rows(2 * s.blocks(2).blocks * 16, 2)
+    }
+
+    /// Row groups of the backward pass: the blocks of its dx column sums.
+    pub fn dx_sum_blocks(&self, s: BnShape) -> usize {
+        (s.rows as u32).div_ceil(self.dx_group_rows(s)) as usize
+    }
+
+    /// Elements of the dx column sums `backward` writes: [row groups][channels].
+    pub fn dx_sums_len(&self, s: BnShape) -> usize {
+        self.dx_sum_blocks(s) * s.channels
     }
 }

@@ -291,6 +291,19 @@ impl ConvOps {
             .column_sum(ctx, dy.len / channels, channels, dy, db)
     }
 
+    /// db[c] from column sums of dy per row group that another kernel wrote (`sums`:
+    /// [blocks][channels]): the finish of `backward_bias` alone.
+    pub fn backward_bias_from_sums(
+        &self,
+        ctx: &GpuContext,
+        sums: &GpuSlice,
+        blocks: usize,
+        channels: usize,
+        db: &GpuSlice,
+    ) -> Dispatch {
+        self.reduce.finish(ctx, sums, blocks, channels, db)
+    }
+
     // ---- Conv2DTranspose ----
 
     /// y = act(conv_transpose(x, W) + b).

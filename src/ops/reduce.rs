@@ -20,7 +20,10 @@ pub struct ReduceParams {
     pub activation: u32,
     pub alpha: f32,
     pub update_moving: u32,
-    pub _pad: u32,
+    pub stats_stride: u32,
+    pub grad_stride: u32,
+    pub group_rows: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Elements a stage-1 lane reads: with 256 lanes, a workgroup reads 60 x 256 = 15360 of the
@@ -94,6 +97,33 @@ impl ReduceOps {
             partials: Kernel::new(ctx, &shaders::COLUMN_SUM, "column_sum_partials", &[])?,
             finish: Kernel::new(ctx, &shaders::COLUMN_SUM, "column_sum_finish", &[])?,
         })
+    }
+
+    /// dst[c] = the sum over blocks of `partials` [blocks][cols]: the finish alone, for column
+    /// sums whose first stage another kernel wrote (BatchNorm's backward writes dx's).
+    pub fn finish(
+        &self,
+        ctx: &GpuContext,
+        partials: &GpuSlice,
+        blocks: usize,
+        cols: usize,
+        dst: &GpuSlice,
+    ) -> Dispatch {
+        assert_eq!((partials.len, dst.len), (blocks * cols, cols));
+        let b = Blocks {
+            blocks: blocks as u32,
+            ..Blocks::new(blocks, cols, 1)
+        };
+        let u = ctx.uniform("column_sum_finish", &b.params());
+        self.finish.dispatch(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("partials_in", Bind::Storage(partials)),
+                ("dst", Bind::Storage(dst)),
+            ],
+            b.finish_grid(),
+        )
     }
 
     /// dst[c] = sum_r src[r * cols + c]: two dispatches (and their scratch, allocated now).
