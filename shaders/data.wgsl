@@ -17,6 +17,12 @@ struct DataParams {
     // When nonzero the iteration is `fixed_iteration`, not the GPU counter (fixed sample noise).
     use_fixed_iteration: u32,
     fixed_iteration: u32,
+    // draw_batch: workgroups of the image part (the noise part follows), elements per noise
+    // stream, and where the second stream's noise starts in noise_out.
+    image_workgroups: u32,
+    noise_count: u32,
+    noise_stride: u32,
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: DataParams;
@@ -30,6 +36,8 @@ struct DataParams {
 // gather_labels: the labels of the data set, and those of the batch.
 @group(0) @binding(7) var<storage, read> labels: array<u32>;
 @group(0) @binding(8) var<storage, read_write> labels_out: array<u32>;
+// draw_batch: the noise of two consecutive streams.
+@group(0) @binding(9) var<storage, read_write> noise_out: array<f32>;
 
 fn current_iteration() -> u32 {
     if p.use_fixed_iteration != 0u {
@@ -38,8 +46,23 @@ fn current_iteration() -> u32 {
     return iteration[0];
 }
 
+fn random_block_of(block: u32, stream: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(block, current_iteration(), stream, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
+}
+
 fn random_block(block: u32) -> vec4<u32> {
-    return philox4x32_10(vec4<u32>(block, current_iteration(), p.stream, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
+    return random_block_of(block, p.stream);
+}
+
+// The index of image i of the batch drawn from `stream`.
+fn image_index(i: u32, stream: u32) -> u32 {
+    return mul_hi_lo(random_block_of(i / 4u, stream)[i % 4u], p.num_images).x;
+}
+
+// Pixel `byte` of the u8 data set, scaled to [-1, 1].
+fn pixel(byte: u32) -> f32 {
+    let value = (images[byte / 4u] >> ((byte % 4u) * 8u)) & 0xffu;
+    return f32(value) / 127.5 - 1.0;
 }
 
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
@@ -54,8 +77,7 @@ fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_
     if i >= p.count {
         return;
     }
-    let r = random_block(i / 4u);
-    indices[i] = mul_hi_lo(r[i % 4u], p.num_images).x;
+    indices[i] = image_index(i, p.stream);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -64,10 +86,7 @@ fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     if i >= p.count {
         return;
     }
-    let b = i / p.pixels;
-    let byte = indices_in[b] * p.pixels + i % p.pixels;
-    let value = (images[byte / 4u] >> ((byte % 4u) * 8u)) & 0xffu;
-    out[i] = f32(value) / 127.5 - 1.0;
+    out[i] = pixel(indices_in[i / p.pixels] * p.pixels + i % p.pixels);
 }
 
 // labels_out[b] = labels[indices[b]] (the classifier's batches).
@@ -81,24 +100,58 @@ fn gather_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
 
 // Box-Muller: each Philox block gives two pairs (u1, u2) -> four normals. u1 lies in (0, 1]
 // so log(u1) is finite; the angle is taken in [-pi, pi) where GPU sin/cos are most accurate.
-@compute @workgroup_size(256, 1, 1)
-fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let block = linear_id(wid, nwg, tid);
-    if block * 4u >= p.count {
-        return;
-    }
-    let r = random_block(block);
+fn normal_block(block: u32, stream: u32) -> vec4<f32> {
+    let r = random_block_of(block, stream);
     let u = vec4<f32>((vec4<f32>(r >> vec4<u32>(8u)) + vec4<f32>(1.0, 0.5, 1.0, 0.5)) * (1.0 / 16777216.0));
     let pi = 3.14159265358979;
     let r0 = sqrt(-2.0 * log(u.x));
     let a0 = 2.0 * pi * u.y - pi;
     let r1 = sqrt(-2.0 * log(u.z));
     let a1 = 2.0 * pi * u.w - pi;
-    let z = vec4<f32>(r0 * cos(a0), r0 * sin(a0), r1 * cos(a1), r1 * sin(a1));
+    return vec4<f32>(r0 * cos(a0), r0 * sin(a0), r1 * cos(a1), r1 * sin(a1));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let block = linear_id(wid, nwg, tid);
+    if block * 4u >= p.count {
+        return;
+    }
+    let z = normal_block(block, p.stream);
     for (var j = 0u; j < 4u; j++) {
         let i = block * 4u + j;
         if i < p.count {
             out[i] = z[j];
+        }
+    }
+}
+
+// One training iteration's draws in one dispatch: the real batch (stream p.stream, the image
+// indices computed where they are used) in the first image_workgroups workgroups, then the
+// noise of streams p.stream + 1 and + 2 into noise_out (the second at noise_stride). The same
+// bits as sample_indices + gather_images + normal_noise twice.
+@compute @workgroup_size(256, 1, 1)
+fn draw_batch(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.y * nwg.x + wid.x;
+    if g < p.image_workgroups {
+        let i = g * 256u + tid;
+        if i < p.count {
+            out[i] = pixel(image_index(i / p.pixels, p.stream) * p.pixels + i % p.pixels);
+        }
+        return;
+    }
+    let blocks = (p.noise_count + 3u) / 4u;
+    let t = (g - p.image_workgroups) * 256u + tid;
+    if t >= 2u * blocks {
+        return;
+    }
+    let s = t / blocks;
+    let block = t % blocks;
+    let z = normal_block(block, p.stream + 1u + s);
+    for (var j = 0u; j < 4u; j++) {
+        let i = block * 4u + j;
+        if i < p.noise_count {
+            noise_out[s * p.noise_stride + i] = z[j];
         }
     }
 }

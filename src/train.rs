@@ -21,7 +21,7 @@ use crate::model::{
 use crate::ops::Ops;
 use crate::ops::activation::Activation;
 use crate::ops::adam::AdamConfig;
-use crate::ops::data::{Iteration, stream};
+use crate::ops::data::{Iteration, NoisePair, stream};
 
 /// BatchNorm mode of the generator pass that makes D's fakes.
 #[derive(
@@ -284,8 +284,9 @@ impl<'a> Trainer<'a> {
         let d_net = Network::new(ctx, "D", &dl, b);
         let sampler = Network::new(ctx, "G", &gl, GRID_SAMPLES);
         let real = ctx.storage("real batch", b * IMAGE_PIXELS);
-        let z_fake = ctx.storage("z fake", b * config.z_dim);
-        let z_gen = ctx.storage("z generator", b * config.z_dim);
+        // Both noise batches in one buffer, drawn by one dispatch.
+        let noise = NoisePair::new(ctx, "z fake, z generator", b * config.z_dim);
+        let (z_fake, z_gen) = (noise.first.clone(), noise.second.clone());
         let z_sample = ctx.storage("z samples", GRID_SAMPLES * config.z_dim);
         let dlogits = ctx.storage("d logits grad", b);
         let metrics = ctx.storage("metrics", METRICS_LEN);
@@ -297,15 +298,23 @@ impl<'a> Trainer<'a> {
         if let Some(images) = images {
             // Uploaded once; stays on the GPU as u8, four pixels a word.
             let words = ctx.storage_init("training images", &images.packed_words());
-            let indices = ctx.storage("batch indices", b);
-            let data = &ops.data;
-            let draws = vec![
-                data.sample_indices(ctx, seed, stream::REAL_INDICES, it, images.count, &indices),
-                data.gather_images(ctx, IMAGE_PIXELS, &words, &indices, &real),
-                data.normal_noise(ctx, seed, stream::FAKE_NOISE, it, &z_fake),
-                data.normal_noise(ctx, seed, stream::GENERATOR_NOISE, it, &z_gen),
-            ];
-            step.extend(tag(draws, "data"));
+            // Streams REAL_INDICES, then FAKE_NOISE and GENERATOR_NOISE (the two after it).
+            const _: () = assert!(
+                stream::FAKE_NOISE == stream::REAL_INDICES + 1
+                    && stream::GENERATOR_NOISE == stream::REAL_INDICES + 2
+            );
+            let draw = ops.data.draw_batch(
+                ctx,
+                seed,
+                stream::REAL_INDICES,
+                it,
+                &words,
+                images.count,
+                IMAGE_PIXELS,
+                &real,
+                &noise,
+            );
+            step.extend(tag(vec![draw], "data"));
         }
         let train = BnMode::Train {
             update_moving: true,
@@ -324,10 +333,20 @@ impl<'a> Trainer<'a> {
                 .bce_with_logits(ctx, label, d_net.output(), &dlogits, &metrics, slot);
             tag(d, "loss")
         };
+        // The optimizers' bookkeeping for the iteration: D steps twice, G once.
+        let schedule = ops.adam.schedule(
+            ctx,
+            &config.adam,
+            d.adam_schedule(2),
+            Some(g.adam_schedule(1)),
+        );
+        step.extend(tag(vec![schedule], "adam schedule"));
         // Fakes for D.
         step.extend(g_net.forward(ctx, ops, &g, &z_fake, fake_mode));
         // D on the real batch, label 1, then on the fakes, label 0.
-        for (input, label, slot) in [(&real, 1.0, 0), (fakes, 0.0, 2)] {
+        for (adam_slot, (input, label, slot)) in
+            [(&real, 1.0, 0), (fakes, 0.0, 2)].into_iter().enumerate()
+        {
             step.extend(d_net.forward(ctx, ops, &d, input, train));
             step.extend(loss(label, slot));
             step.extend(d_net.backward(
@@ -339,7 +358,8 @@ impl<'a> Trainer<'a> {
                 true,
                 InputGrad::None,
             ));
-            step.extend(tag(d.adam_step(ctx, ops, &config.adam).to_vec(), "D adam"));
+            let update = d.adam_update(ctx, ops, &config.adam, adam_slot as u32);
+            step.extend(tag(vec![update], "D adam"));
         }
         // G through the frozen D, label 1.
         step.extend(g_net.forward(ctx, ops, &g, &z_gen, train));
@@ -365,7 +385,10 @@ impl<'a> Trainer<'a> {
             true,
             InputGrad::None,
         ));
-        step.extend(tag(g.adam_step(ctx, ops, &config.adam).to_vec(), "G adam"));
+        step.extend(tag(
+            vec![g.adam_update(ctx, ops, &config.adam, 0)],
+            "G adam",
+        ));
         step.extend(tag(vec![ops.data.advance_iteration(ctx, &counter)], "data"));
 
         // The fixed sample noise, drawn once.

@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use dcgan_wgpu::gpu::{Dispatch, GpuSlice};
 use dcgan_wgpu::ops::activation::{Activation, LEAKY_ALPHA};
-use dcgan_wgpu::ops::adam::{AdamConfig, STATE_LEN, initial_state};
+use dcgan_wgpu::ops::adam::{AdamConfig, MAX_STEPS, STATE_LEN, Schedule, initial_state};
 use dcgan_wgpu::ops::batchnorm::{BnShape, EPSILON, MOMENTUM, Stats};
 use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
 use dcgan_wgpu::ops::data::{Iteration, stream};
@@ -871,41 +871,50 @@ fn adam_matches_keras_float32() {
     let config = AdamConfig::default();
     let (param, m, v) = (upload(&theta0), output(n), output(n));
     let state = g.ctx.storage_init("adam state", &initial_state());
-    let grad = output(n);
+    let alphas = output(MAX_STEPS);
+    let grad: Vec<GpuSlice> = grads.iter().map(|gr| upload(gr)).collect();
     let mut adam = reference::adam::Adam::new(n);
     let mut theta = theta0.clone();
-    for (step, gr) in grads.iter().enumerate() {
-        g.ctx.write(&grad, gr);
-        run(&g
-            .ops
-            .adam
-            .step(&g.ctx, &config, &state, &grad, &param, &m, &v));
+    // Step 1 alone (schedule + update); steps 2 and 3 as D takes them in an iteration: one
+    // schedule of two steps, then the update of each slot.
+    let a = &g.ops.adam;
+    run(&a.step(&g.ctx, &config, &state, &alphas, &grad[0], &param, &m, &v));
+    let mut checks = vec![(1, read(&param), read(&m), read(&v))];
+    let schedule = Schedule {
+        state: &state,
+        alphas: &alphas,
+        steps: 2,
+    };
+    run(&[
+        a.schedule(&g.ctx, &config, schedule, None),
+        a.update(&g.ctx, &config, &alphas, 0, &grad[1], &param, &m, &v),
+    ]);
+    checks.push((2, read(&param), read(&m), read(&v)));
+    run(&[a.update(&g.ctx, &config, &alphas, 1, &grad[2], &param, &m, &v)]);
+    checks.push((3, read(&param), read(&m), read(&v)));
+    for ((step, got, got_m, got_v), gr) in checks.into_iter().zip(&grads) {
         adam.step(&mut theta, gr);
-        let got = read(&param);
         let exact = to_f64(&theta);
         // Keras' float32 arithmetic, operation by operation: a handful of roundings of the
         // update (|update| <= ~lr) and one of theta.
         let mag: Vec<f64> = theta.iter().map(|t| f64::from(t.abs()) + 1e-3).collect();
-        check_sum_of_products(&format!("adam step {}", step + 1), &got, &exact, &mag, 4);
+        check_sum_of_products(&format!("adam step {step}"), &got, &exact, &mag, 4);
         let same = got
             .iter()
             .zip(&theta)
             .filter(|(a, b)| a.to_bits() == b.to_bits())
             .count();
-        println!(
-            "adam step {}: {same}/{n} parameters bit-identical to the reference",
-            step + 1
-        );
+        println!("adam step {step}: {same}/{n} parameters bit-identical to the reference");
         check_sum_of_products(
             "adam m",
-            &read(&m),
+            &got_m,
             &to_f64(&adam.m),
             &abs(&to_f64(&adam.m)),
             4,
         );
         check_sum_of_products(
             "adam v",
-            &read(&v),
+            &got_v,
             &to_f64(&adam.v),
             &abs(&to_f64(&adam.v)),
             4,
@@ -957,6 +966,45 @@ fn batch_indices_are_bit_exact() {
         "sample_indices: 301 indices bit-identical, e.g. {:?}",
         &got[..5]
     );
+}
+
+#[test]
+fn draw_batch_equals_the_separate_draws() {
+    // The training step's one data dispatch: the same bits as drawing the indices, gathering
+    // and drawing each noise batch on their own (odd sizes: 7-pixel images, 5 x 9 noise).
+    use dcgan_wgpu::ops::data::NoisePair;
+    let g = gpu();
+    let (pixels, count, batch, z) = (7, 61, 5, 9);
+    let images: Vec<u8> = (0..pixels * count).map(|i| (i * 37 % 256) as u8).collect();
+    let mut packed = vec![0u32; images.len().div_ceil(4)];
+    for (i, &b) in images.iter().enumerate() {
+        packed[i / 4] |= u32::from(b) << (8 * (i % 4));
+    }
+    let img = g.ctx.storage_init("images", &packed);
+    let counter = g.ctx.storage_init("counter", &[3u32]);
+    let it = Iteration::Counter(&counter);
+    let d = &g.ops.data;
+    let (real, noise) = (
+        output(batch * pixels),
+        NoisePair::new(&g.ctx, "noise", batch * z),
+    );
+    let (indices, real2, z1, z2) = (
+        output(batch),
+        output(batch * pixels),
+        output(batch * z),
+        output(batch * z),
+    );
+    let s0 = stream::REAL_INDICES;
+    run(&[
+        d.draw_batch(&g.ctx, 9, s0, it, &img, count, pixels, &real, &noise),
+        d.sample_indices(&g.ctx, 9, s0, it, count, &indices),
+        d.gather_images(&g.ctx, pixels, &img, &indices, &real2),
+        d.normal_noise(&g.ctx, 9, s0 + 1, it, &z1),
+        d.normal_noise(&g.ctx, 9, s0 + 2, it, &z2),
+    ]);
+    check_bits("draw_batch images", &read(&real), &read(&real2));
+    check_bits("draw_batch first noise", &read(&noise.first), &read(&z1));
+    check_bits("draw_batch second noise", &read(&noise.second), &read(&z2));
 }
 
 #[test]

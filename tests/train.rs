@@ -377,9 +377,9 @@ fn tuning_state_never_changes_a_run() {
     }
 }
 
-/// The iteration at the seed's batch of 128 is shaped for a GPU: no dispatch but a GEMM reads
-/// more than 16384 elements per workgroup it launches (reductions spread over many workgroups
-/// instead of walking long columns on a few).
+/// The iteration at the seed's batch of 128 is shaped for a GPU: at most 100 dispatches, and no
+/// dispatch but a GEMM reads more than 16384 elements per workgroup it launches (reductions
+/// spread over many workgroups instead of walking long columns on a few).
 #[test]
 fn iteration_shape_fits_a_gpu() {
     let g = gpu();
@@ -407,5 +407,10 @@ fn iteration_shape_fits_a_gpu() {
                 s.workgroups
             );
         }
+        assert!(
+            shapes.len() <= 100,
+            "{arch:?}: {} dispatches per iteration",
+            shapes.len()
+        );
     }
 }

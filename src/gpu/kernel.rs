@@ -238,10 +238,11 @@ impl Kernel {
         workgroups: [u32; 3],
         elements_read: Option<u64>,
     ) -> Dispatch {
+        // Bound whole (256 bytes), enough for any struct a binding declares.
         let dummy = |buffer: &wgpu::Buffer| GpuSlice {
             buffer: buffer.clone(),
             offset: 0,
-            len: 1,
+            len: 64,
         };
         let (dummy, dummy_rw) = (dummy(&ctx.dummy), dummy(&ctx.dummy_rw));
         let mut read = 0;

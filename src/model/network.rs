@@ -33,6 +33,8 @@ pub struct NetworkParams {
     pub adam_v: GpuSlice,
     /// `[t, beta1^t, beta2^t, alpha_t]`, see `ops::adam`.
     pub adam_state: GpuSlice,
+    /// The step sizes of this iteration's steps (`ops::adam::MAX_STEPS`).
+    pub adam_alphas: GpuSlice,
     pub moving: GpuSlice,
 }
 
@@ -53,6 +55,7 @@ impl NetworkParams {
             adam_m: ctx.storage("adam m", layout.len),
             adam_v: ctx.storage("adam v", layout.len),
             adam_state: ctx.storage_init("adam state", &adam::initial_state()),
+            adam_alphas: ctx.storage("adam alphas", adam::MAX_STEPS),
             moving: ctx.storage_init("moving statistics", moving),
             layout,
             stats_layout,
@@ -75,12 +78,42 @@ impl NetworkParams {
         }
     }
 
-    /// One Adam step over all parameters.
+    /// One whole Adam step over all parameters (schedule and update).
     pub fn adam_step(&self, ctx: &GpuContext, ops: &Ops, config: &AdamConfig) -> [Dispatch; 2] {
         ops.adam.step(
             ctx,
             config,
             &self.adam_state,
+            &self.adam_alphas,
+            &self.grads,
+            &self.params,
+            &self.adam_m,
+            &self.adam_v,
+        )
+    }
+
+    /// This network's part of an iteration's Adam schedule: `steps` steps.
+    pub fn adam_schedule(&self, steps: u32) -> adam::Schedule<'_> {
+        adam::Schedule {
+            state: &self.adam_state,
+            alphas: &self.adam_alphas,
+            steps,
+        }
+    }
+
+    /// The update of step `slot` of the iteration (after `adam_schedule`).
+    pub fn adam_update(
+        &self,
+        ctx: &GpuContext,
+        ops: &Ops,
+        config: &AdamConfig,
+        slot: u32,
+    ) -> Dispatch {
+        ops.adam.update(
+            ctx,
+            config,
+            &self.adam_alphas,
+            slot,
             &self.grads,
             &self.params,
             &self.adam_m,

@@ -33,6 +33,10 @@ struct DataParams {
     pixels: u32,
     use_fixed_iteration: u32,
     fixed_iteration: u32,
+    image_workgroups: u32,
+    noise_count: u32,
+    noise_stride: u32,
+    _pad: u32,
 }
 
 /// Where a random kernel takes its iteration from.
@@ -70,7 +74,32 @@ pub struct DataOps {
     gather_images: Kernel,
     gather_labels: Kernel,
     normal_noise: Kernel,
+    draw_batch: Kernel,
     advance_iteration: Kernel,
+}
+
+/// Two noise batches of one buffer: `first` then `second`, each `len` long, the second at an
+/// offset a binding can start at.
+pub struct NoisePair {
+    pub buffer: GpuSlice,
+    pub first: GpuSlice,
+    pub second: GpuSlice,
+}
+
+impl NoisePair {
+    pub fn new(ctx: &GpuContext, label: &str, len: usize) -> Self {
+        let stride = len.div_ceil(64) * 64;
+        let buffer = ctx.storage(label, stride + len);
+        NoisePair {
+            first: buffer.range(0, len),
+            second: buffer.range(stride, len),
+            buffer,
+        }
+    }
+
+    fn stride(&self) -> usize {
+        ((self.second.offset - self.first.offset) / 4) as usize
+    }
 }
 
 impl DataOps {
@@ -81,6 +110,7 @@ impl DataOps {
             gather_images: k("gather_images")?,
             gather_labels: k("gather_labels")?,
             normal_noise: k("normal_noise")?,
+            draw_batch: k("draw_batch")?,
             advance_iteration: k("advance_iteration")?,
         })
     }
@@ -185,6 +215,47 @@ impl DataOps {
                 ("out", Bind::Storage(out)),
             ],
             grid_1d((out.len as u32).div_ceil(4).div_ceil(256)),
+        )
+    }
+
+    /// One training iteration's draws in one dispatch: `real` = images[indices] scaled, the
+    /// indices drawn from `stream` (as `sample_indices` does, without storing them), and the
+    /// noise of streams `stream + 1` and `stream + 2` into `noise` (as `normal_noise` does).
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_batch(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        stream: u32,
+        iteration: Iteration<'_>,
+        images: &GpuSlice,
+        num_images: usize,
+        pixels: usize,
+        real: &GpuSlice,
+        noise: &NoisePair,
+    ) -> Dispatch {
+        let image_workgroups = (real.len as u32).div_ceil(256);
+        let noise_blocks = (noise.first.len as u32).div_ceil(4);
+        let mut p = params(seed, stream, real.len, iteration);
+        p.num_images = num_images as u32;
+        p.pixels = pixels as u32;
+        p.image_workgroups = image_workgroups;
+        p.noise_count = noise.first.len as u32;
+        p.noise_stride = noise.stride() as u32;
+        let u = ctx.uniform("draw_batch", &p);
+        let batch = real.len / pixels;
+        self.draw_batch.dispatch_reading(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("iteration", counter_bind(iteration)),
+                ("images", Bind::Storage(images)),
+                ("out", Bind::Storage(real)),
+                ("noise_out", Bind::Storage(&noise.buffer)),
+            ],
+            grid_1d(image_workgroups + (2 * noise_blocks).div_ceil(256)),
+            // The batch's images (four pixels a word), not the whole data set.
+            Some((batch + real.len.div_ceil(4)) as u64),
         )
     }
 
