@@ -47,6 +47,10 @@ pub struct BenchReport {
     /// From the fastest single iteration.
     pub gflops_best: f64,
     pub dispatches_per_iteration: usize,
+    /// Storage buffers a training run of this configuration allocates on the GPU (weights,
+    /// optimizer state, activations, scratch, the data set), and the largest one.
+    pub gpu_memory_bytes: u64,
+    pub largest_buffer_bytes: u64,
     pub compute_passes_per_iteration: f64,
     pub submits_per_iteration: f64,
     /// Reports (metrics + a 4x4 sample grid) every 1000 iterations, the default interval.
@@ -94,7 +98,10 @@ pub fn run(
     warmup: u64,
 ) -> Result<BenchReport> {
     let flop = iteration_flops(&config) as f64;
+    let before = ctx.memory().0;
     let mut t = Trainer::new(ctx, ops, config.clone(), Some(images))?;
+    let gpu_memory_bytes = ctx.memory().0 - before;
+    let largest_buffer_bytes = ctx.memory().1;
     ops.tuner.save();
     // Warm-up: first dispatches compile shaders on some drivers.
     t.run(warmup.max(1))?;
@@ -151,6 +158,8 @@ pub fn run(
         gflops: flop / pipelined / 1e9,
         gflops_best: flop / min / 1e9,
         dispatches_per_iteration: t.dispatches_per_iteration(),
+        gpu_memory_bytes,
+        largest_buffer_bytes,
         compute_passes_per_iteration: submits,
         submits_per_iteration: submits,
         readback_bytes_per_iteration: crate::train::report_bytes() as f64 / 1000.0,
@@ -191,6 +200,12 @@ impl BenchReport {
             s,
             "throughput     {:.1} GFLOP/s pipelined, {:.1} GFLOP/s best single iteration",
             self.gflops, self.gflops_best
+        );
+        let _ = writeln!(
+            s,
+            "GPU memory     {:.1} MiB of storage buffers (largest {:.1} MiB)",
+            self.gpu_memory_bytes as f64 / 1048576.0,
+            self.largest_buffer_bytes as f64 / 1048576.0
         );
         let _ = writeln!(
             s,

@@ -400,6 +400,19 @@ impl<'a> Trainer<'a> {
             &z_sample,
         )])?;
         let sample = sampler.forward(ctx, ops, &g, &z_sample, BnMode::Inference);
+        // Every buffer is bound whole: the largest must fit a binding (a backstop to the
+        // per-activation check above, which also names the largest batch that fits).
+        let (_, largest) = ctx.memory();
+        let binding = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
+        if largest > binding {
+            bail!(
+                "--batch-size {b} needs a {largest}-byte buffer, more than the adapter's \
+                 max_storage_buffer_binding_size / max_buffer_size ({binding}); use a smaller batch"
+            );
+        }
         log::info!(
             "{} dispatches per iteration; G {} and D {} parameters",
             step.len(),

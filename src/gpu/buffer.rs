@@ -64,8 +64,15 @@ const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST);
 
 impl GpuContext {
+    fn count_allocation(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.allocated.fetch_add(bytes, Relaxed);
+        self.largest.fetch_max(bytes, Relaxed);
+    }
+
     /// A zero-initialised storage buffer of `len` 32-bit elements.
     pub fn storage(&self, label: &str, len: usize) -> GpuSlice {
+        self.count_allocation((len.max(1) * 4) as u64);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (len.max(1) * 4) as u64,
@@ -87,6 +94,7 @@ impl GpuContext {
         } else {
             bytemuck::cast_slice(data)
         };
+        self.count_allocation(contents.len() as u64);
         let buffer = self
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {

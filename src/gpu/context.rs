@@ -94,6 +94,9 @@ pub struct GpuContext {
     /// bind group).
     pub(crate) dummy: wgpu::Buffer,
     pub(crate) dummy_rw: wgpu::Buffer,
+    /// Bytes of the storage buffers allocated so far, and the largest one (`memory`).
+    pub(crate) allocated: std::sync::atomic::AtomicU64,
+    pub(crate) largest: std::sync::atomic::AtomicU64,
 }
 
 fn device_type_rank(t: wgpu::DeviceType) -> u32 {
@@ -247,6 +250,8 @@ impl GpuContext {
             lost,
             dummy,
             dummy_rw,
+            allocated: Default::default(),
+            largest: Default::default(),
         })
     }
 
@@ -280,6 +285,13 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Poll(e.to_string()))?;
         self.check()
+    }
+
+    /// Bytes of storage buffers allocated so far (all of a run's GPU memory but pipelines and
+    /// the few uniform and staging buffers), and the largest single one.
+    pub fn memory(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.allocated.load(Relaxed), self.largest.load(Relaxed))
     }
 
     pub fn describe(&self) -> String {

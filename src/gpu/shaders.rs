@@ -140,14 +140,30 @@ pub const ALL: &[ShaderSource] = &[
 ];
 
 impl ShaderSource {
+    /// The module's WGSL: its files in order, each under a comment naming it, with every
+    /// directive (`diagnostic(...);`, `enable ...;`) moved to the start, where WGSL requires
+    /// them (a file may need one; it cannot know what precedes it). Moved lines leave an empty
+    /// line, so error positions within a file stay right.
     pub fn source(&self) -> String {
-        let mut s = String::new();
+        let is_directive = |line: &str| {
+            let l = line.trim_start();
+            l.starts_with("diagnostic(") || l.starts_with("enable ") || l.starts_with("requires ")
+        };
+        let mut head = String::new();
+        let mut body = String::new();
         for (file, text) in self.files {
-            s.push_str(&format!("// ---- shaders/{file} ----\n"));
-            s.push_str(text);
-            s.push('\n');
+            body.push_str(&format!("// ---- shaders/{file} ----\n"));
+            for line in text.lines() {
+                if is_directive(line) {
+                    head.push_str(line.trim());
+                    head.push('\n');
+                } else {
+                    body.push_str(line);
+                }
+                body.push('\n');
+            }
         }
-        s
+        head + &body
     }
 
     /// Parses and validates the module with naga, returning it with its analysis (which

@@ -299,7 +299,8 @@ impl GemmKernels {
         if self.subgroup_preferred {
             c.push(("subgroup", Driver::Subgroup { splits }));
         }
-        if n <= NARROW_CANDIDATE_N {
+        // Narrow does not split K: with a split it sums in another order.
+        if n <= NARROW_CANDIDATE_N && splits == 1 {
             c.push(("narrow", Driver::Narrow));
         }
         c

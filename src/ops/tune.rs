@@ -131,7 +131,7 @@ impl Tuner {
             }
         };
         if !same {
-            log::warn!("{id}: not bit-identical to the fixed choice on this adapter; not used");
+            log::info!("{id}: not bit-identical to the fixed choice on this adapter; not used");
         }
         self.lock_verified().insert(id, same);
         same
