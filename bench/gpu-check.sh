@@ -32,6 +32,10 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         shutil.copy(m["executable"], ".gpu-check/test-" + m["target"]["name"])
 '
+    # The device tool carries at most 64 MiB with the working tree: strip and compress (the
+    # binaries go from about 44 MB to 12 MB).
+    strip .gpu-check/dcgan-wgpu .gpu-check/test-*
+    gzip -9 .gpu-check/dcgan-wgpu .gpu-check/test-*
     # Test and asset paths are compiled in (CARGO_MANIFEST_DIR): `run` links this path there.
     pwd >.gpu-check/built-at
     # The Vulkan loader (the device machine has the NVIDIA driver, not always the loader).
@@ -42,6 +46,10 @@ for line in sys.stdin:
     grep -qx '/.gpu-check/' .git/info/exclude || echo '/.gpu-check/' >>.git/info/exclude
     grep -qx '/.gl/' .git/info/exclude || echo '/.gl/' >>.git/info/exclude
     ls -la .gpu-check .gl
+    local tree carried
+    tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+    carried=$(du -sb .gpu-check .gl | awk '{s += $1} END {print s}')
+    echo "working tree ${tree} bytes + carried ${carried} bytes (the device tool takes 67108864)"
 }
 
 run() {
@@ -60,12 +68,17 @@ run() {
     fi
     export DCGAN_BACKEND=vulkan XDG_RUNTIME_DIR=/tmp/xdg DCGAN_WGPU_CACHE_DIR="$out/cache"
     mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-    local bin=.gpu-check/dcgan-wgpu
+    local bins=/tmp/gpu-check-bin
+    mkdir -p "$bins"
+    for f in .gpu-check/*.gz; do
+        gunzip -c "$f" >"$bins/$(basename "$f" .gz)" && chmod +x "$bins/$(basename "$f" .gz)"
+    done
+    local bin=$bins/dcgan-wgpu
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/nvidia-smi.txt" 2>&1
     $bin adapters >"$out/adapters.txt" 2>&1
 
     echo "== kernel tests"
-    for t in .gpu-check/test-*; do
+    for t in "$bins"/test-*; do
         timeout 150 "$t" --test-threads 4 >"$out/$(basename "$t").log" 2>&1
         echo "$(basename "$t") exit $?" | tee -a "$out/tests.txt"
     done
@@ -81,7 +94,8 @@ run() {
     # GPU_CHECK_TRAIN_S shortens it (to try the script on a machine without a GPU).
     local budget=${GPU_CHECK_TRAIN_S:-240}
     local t0=$SECONDS
-    timeout -s INT $budget $bin --iterations 20000 --batch-size 128 --eval-every 5000 \
+    # SIGINT is the program's Ctrl-C: it stops after the current chunk with a checkpoint (130).
+    timeout -s INT --preserve-status $budget $bin --iterations 20000 --batch-size 128 --eval-every 5000 \
         --checkpoint-interval 1000 --quiet --out-dir "$out/train" >"$out/train.log" 2>&1
     local train_exit=$? train_s=$((SECONDS - t0))
 
@@ -125,7 +139,7 @@ result = {
         "stopped_after_s": train_s,
         "exit": train_exit,
         "completed_20000": train_exit == 0,
-        "iterations_done": int(rows[-1]["iteration"]) if rows else 0,
+        "iterations_done": 20000 if train_exit == 0 else int((re.findall(r"interrupted at iteration (\d+)", text("train.log")) or ["0"])[-1]),
         "reports": [r for r in rows if r.get("fid")] + rows[-1:],
         "log_tail": text("train.log")[-3000:],
     },
