@@ -145,21 +145,16 @@ fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
 var<workgroup> tile_a: array<vec4<f32>, 128>;
 var<workgroup> tile_b: array<vec4<f32>, 128>;
 
+// One 64x64 output tile per workgroup of 64 invocations (tile row and split from tile_of).
 @compute @workgroup_size(64, 1, 1)
 fn gemm_tiled(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    tiled_tile(tid, wid.x, tile_of(wid, nwg));
-}
-
-// One 64x64 output tile (column tile `tx`, tile row and split `ts`) by the 64 invocations of a
-// workgroup, any subgroup layout (also the fallback of gemm_subgroup). Must be called in
-// workgroup-uniform control flow (barriers).
-fn tiled_tile(tid: u32, tile_x: u32, ts: vec2<u32>) {
+    let ts = tile_of(wid, nwg);
     let m0 = ts.x * 64u;
-    let n0 = tile_x * 64u;
+    let n0 = wid.x * 64u;
     enter_row(m0);
     let kr = k_range(ts.y);
     // Loading: thread tid fills A's row tid and B's row tid / 8, columns 8 (tid % 8)..+8.
