@@ -133,3 +133,47 @@ fn subgroup_operations_stay_in_the_subgroup_modules() {
         );
     }
 }
+
+/// Every entry point fits WebGPU's default limits, which browsers and some drivers report: at
+/// most 8 storage buffers (maxStorageBuffersPerShaderStage) and 16 KiB of workgroup memory
+/// (maxComputeWorkgroupStorageSize), counting what naga's analysis says it uses.
+#[test]
+fn every_kernel_fits_webgpu_default_limits() {
+    let mut checked = 0;
+    for s in shaders::ALL {
+        let (module, info) = s.parse().unwrap_or_else(|e| panic!("{e}"));
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        for (i, ep) in module.entry_points.iter().enumerate() {
+            let uses = info.get_entry_point(i);
+            let (mut storage, mut workgroup_bytes) = (0, 0);
+            for (handle, var) in module.global_variables.iter() {
+                if uses[handle].is_empty() {
+                    continue;
+                }
+                match var.space {
+                    naga::AddressSpace::Storage { .. } => storage += 1,
+                    naga::AddressSpace::WorkGroup => {
+                        workgroup_bytes += layouter[var.ty].size;
+                    }
+                    _ => {}
+                }
+            }
+            assert!(
+                storage <= 8,
+                "{}::{}: {storage} storage buffers",
+                s.name,
+                ep.name
+            );
+            assert!(
+                workgroup_bytes <= 16384,
+                "{}::{}: {workgroup_bytes} bytes of workgroup memory",
+                s.name,
+                ep.name
+            );
+            checked += 1;
+        }
+    }
+    println!("{checked} entry points within 8 storage buffers and 16 KiB of workgroup memory");
+    assert!(checked > 30);
+}
