@@ -399,6 +399,15 @@ fn train(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode> {
     // Everything that can be checked without a GPU is checked first.
     let images = args.model.images(&config)?;
     output::prepare_dir(&args.out_dir)?;
+    // First Ctrl-C: stop cleanly with a checkpoint; second: leave at once. Installed before the
+    // GPU start-up (kernel tuning can take a while on a CPU), so an early Ctrl-C also ends with
+    // a checkpoint at the first chance instead of killing the process.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current iterations (Ctrl-C again to quit at once)...");
+    });
     let ctx = args.model.gpu.context()?;
     let ops = args.model.tune.ops(&ctx)?;
     let mut trainer = Trainer::new(&ctx, &ops, config, Some(&images))?;
@@ -421,13 +430,6 @@ fn train(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode> {
             println!("resuming at iteration {}", c.iteration);
         }
     }
-    // First Ctrl-C: stop cleanly with a checkpoint; second: leave at once.
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after the current iterations (Ctrl-C again to quit at once)...");
-    });
     let eval_every = args.eval_every.unwrap_or(args.sample_interval);
     let evaluator = if eval_every == 0 {
         None
