@@ -235,3 +235,82 @@ fn out_index(m: u32, n: u32) -> u32 {
     }
     return m * p.n + n;
 }
+
+// ---- 16-byte operand loads for gemm_wide (only where the host found the layout aligned:
+// every channel count a vec4 walks a multiple of 4) ----
+// A is contiguous along k (channels of a tap) in the forward and input-gradient mappings,
+// along m (channels of a tap) in the weight gradient; B along n (output channels) in the
+// forward and weight gradient, along k (output channels) in the input gradient.
+
+fn a_along_m() -> bool {
+    return OP == CONV_BACKWARD_WEIGHT;
+}
+
+fn b_along_k() -> bool {
+    return OP == CONV_BACKWARD_INPUT;
+}
+
+fn input4(b: u32, iy: i32, ix: i32, c: u32) -> vec4<f32> {
+    if iy < 0 || ix < 0 || iy >= i32(p.in_h) || ix >= i32(p.in_w) {
+        return vec4<f32>(0.0);
+    }
+    return a_src4[(((b * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c + c) / 4u];
+}
+
+// A[m][k..k+4] (k along) or A[m..m+4][k] (m along), zeros past the edges.
+fn load_a4(m: u32, k: u32) -> vec4<f32> {
+    switch OP {
+        case CONV_BACKWARD_WEIGHT: {
+            if m >= p.m {
+                return vec4<f32>(0.0);
+            }
+            if p.bias_row != 0u && m + 1u == p.m {
+                return vec4<f32>(1.0, 0.0, 0.0, 0.0);
+            }
+            let tap = m / p.in_c;
+            let hw = p.out_h * p.out_w;
+            let r = k % hw;
+            let iy = i32((r / p.out_w) * p.stride + tap / p.kernel_w) - i32(p.pad_top);
+            let ix = i32((r % p.out_w) * p.stride + tap % p.kernel_w) - i32(p.pad_left);
+            // The ones row comes right after the last data row (a multiple of 4): its own vec4.
+            return input4(k / hw, iy, ix, m % p.in_c);
+        }
+        case CONV_BACKWARD_INPUT: {
+            if m >= p.m || !row_stored(m) {
+                return vec4<f32>(0.0);
+            }
+            let local = class_local(m);
+            let hw = cls.h * cls.w;
+            let r = local % hw;
+            let t = k / p.out_c;
+            let oy = i32((cls.y + p.pad_top) / p.stride + r / cls.w) - i32(t / cls.taps_w);
+            let ox = i32((cls.x + p.pad_left) / p.stride + r % cls.w) - i32(t % cls.taps_w);
+            if oy < 0 || ox < 0 || oy >= i32(p.out_h) || ox >= i32(p.out_w) {
+                return vec4<f32>(0.0);
+            }
+            return a_src4[((((local / hw) * p.out_h + u32(oy)) * p.out_w + u32(ox)) * p.out_c + k % p.out_c) / 4u];
+        }
+        default: {
+            if m >= p.m {
+                return vec4<f32>(0.0);
+            }
+            let hw = p.out_h * p.out_w;
+            let r = m % hw;
+            let tap = k / p.in_c;
+            let iy = i32((r / p.out_w) * p.stride + tap / p.kernel_w) - i32(p.pad_top);
+            let ix = i32((r % p.out_w) * p.stride + tap % p.kernel_w) - i32(p.pad_left);
+            return input4(m / hw, iy, ix, k % p.in_c);
+        }
+    }
+}
+
+// B[k][n..n+4] (n along) or B[k..k+4][n] (k along); callers keep k < K and n < N.
+fn load_b4(k: u32, n: u32) -> vec4<f32> {
+    if OP == CONV_BACKWARD_INPUT {
+        let t = k / p.out_c;
+        let ky = cls.tap_y0 + p.stride * (t / cls.taps_w);
+        let kx = cls.tap_x0 + p.stride * (t % cls.taps_w);
+        return b_src4[(((ky * p.kernel_w + kx) * p.in_c + n) * p.out_c + k % p.out_c) / 4u];
+    }
+    return b_src4[(k * p.out_c + n) / 4u];
+}

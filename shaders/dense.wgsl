@@ -75,3 +75,36 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
 fn out_index(m: u32, n: u32) -> u32 {
     return m * p.n + n;
 }
+
+// ---- 16-byte operand loads for gemm_wide (only where the host found the layout aligned:
+// the dimension a vec4 walks a multiple of 4) ----
+
+fn a_along_m() -> bool {
+    return OP == DENSE_BACKWARD_WEIGHT;
+}
+
+fn b_along_k() -> bool {
+    return OP == DENSE_BACKWARD_INPUT;
+}
+
+// A[m][k..k+4] (x or dy, row-major) or A[m..m+4][k] (x^T), zeros past the edges.
+fn load_a4(m: u32, k: u32) -> vec4<f32> {
+    if m >= p.m {
+        return vec4<f32>(0.0);
+    }
+    if OP == DENSE_BACKWARD_WEIGHT {
+        if is_ones_row(m) {
+            return vec4<f32>(1.0, 0.0, 0.0, 0.0);
+        }
+        return a_src4[(k * (p.m - p.bias_row) + m) / 4u];
+    }
+    return a_src4[(m * p.k + k) / 4u];
+}
+
+// B[k][n..n+4] (W or dy, row-major) or B[k..k+4][n] (W^T); callers keep k < K and n < N.
+fn load_b4(k: u32, n: u32) -> vec4<f32> {
+    if OP == DENSE_BACKWARD_INPUT {
+        return b_src4[(n * p.k + k) / 4u];
+    }
+    return b_src4[(k * p.n + n) / 4u];
+}

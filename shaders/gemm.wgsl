@@ -81,6 +81,9 @@ struct GemmParams {
 @group(0) @binding(6) var<storage, read> saved: array<f32>;
 // Bias row: the bias gradient.
 @group(0) @binding(7) var<storage, read_write> bias_out: array<f32>;
+// gemm_wide: the operands again, read 16 bytes at a time.
+@group(0) @binding(8) var<storage, read> a_src4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> b_src4: array<vec4<f32>>;
 
 fn bias_at(n: u32) -> f32 {
     if p.has_bias != 0u {

@@ -21,11 +21,15 @@ use dcgan_wgpu::reference;
 
 /// Every GEMM driver the adapter can run, for the odd shapes.
 fn drivers() -> Vec<Driver> {
+    // Wide falls back to tiled where a shape is not 16-byte aligned; the aligned shapes below
+    // (and the DCGAN's) run it.
     let mut d = vec![
         Driver::Auto,
         Driver::Narrow,
         Driver::Tiled { splits: 1 },
         Driver::Tiled { splits: 3 },
+        Driver::Wide { splits: 1 },
+        Driver::Wide { splits: 3 },
     ];
     // Wherever subgroups exist, at any size: sizes 8 to 64 take the shuffle path, others the
     // tiled fallback inside the same kernel (lavapipe: LP_NATIVE_VECTOR_WIDTH=128 gives 4 lanes,
@@ -125,12 +129,15 @@ fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
 
 #[test]
 fn dense_odd_shapes_every_driver() {
+    // The last two are 16-byte aligned (inputs and outputs multiples of 4) for `Wide`.
     let shapes = [
         (3, 7, 5),
         (5, 33, 70),
         (1, 100, 1),
         (9, 2, 130),
         (70, 65, 17),
+        (7, 36, 68),
+        (130, 20, 12),
     ];
     for (n, &(batch, inputs, outputs)) in shapes.iter().enumerate() {
         for driver in drivers() {
@@ -265,12 +272,15 @@ fn conv2d_padding_matches_keras() {
 
 #[test]
 fn conv2d_odd_shapes_every_driver() {
+    // The last two are 16-byte aligned (channels multiples of 4) for `Wide`.
     let shapes = [
         (3, 9, 9, 5, 7, 1),
         (3, 9, 9, 5, 6, 2),
         (2, 10, 7, 3, 17, 2),
         (1, 5, 6, 70, 1, 1),
         (4, 8, 8, 1, 66, 2),
+        (3, 9, 9, 4, 8, 2),
+        (2, 7, 10, 12, 20, 1),
     ];
     for (n, &(batch, in_h, in_w, in_c, out_c, stride)) in shapes.iter().enumerate() {
         for driver in drivers() {
@@ -375,12 +385,14 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
 
 #[test]
 fn conv_transpose_odd_shapes_every_driver() {
+    // The last one is 16-byte aligned (channels multiples of 4) for `Wide`.
     let shapes = [
         (3, 9, 9, 5, 7, 1),
         (3, 9, 9, 5, 6, 2),
         (2, 4, 5, 3, 17, 2),
         (1, 5, 3, 70, 1, 2),
         (4, 7, 7, 1, 66, 1),
+        (3, 5, 4, 12, 8, 2),
     ];
     for (n, &(batch, in_h, in_w, in_c, out_c, stride)) in shapes.iter().enumerate() {
         for driver in drivers() {
@@ -1174,7 +1186,11 @@ fn gemm_drivers_agree_bit_for_bit() {
     // The autotuner may pick any unsplit driver; each output is the same sequential sum over k
     // in all of them, so a run's bits do not depend on the choice.
     let g = gpu();
-    let mut choices = vec![Driver::Tiled { splits: 1 }, Driver::Narrow];
+    let mut choices = vec![
+        Driver::Tiled { splits: 1 },
+        Driver::Narrow,
+        Driver::Wide { splits: 1 },
+    ];
     if g.ctx.has_subgroups() {
         choices.push(Driver::Subgroup { splits: 1 });
     }

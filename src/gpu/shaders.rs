@@ -1,8 +1,10 @@
 //! The WGSL sources, embedded at compile time, and their validation through naga.
 //!
-//! A shader module is one file of `shaders/`, or an op file followed by a shared driver: the
-//! implicit-GEMM families (`dense`, `conv`) each define `load_a`/`load_b` for their operands and
-//! append `gemm.wgsl`, which owns the tiling, the split-K reduction and the store.
+//! A shader module is one file of `shaders/`, or an op file followed by shared drivers: the
+//! implicit-GEMM families (`dense`, `conv`) each define `load_a`/`load_b` (and the 16-byte
+//! `load_a4`/`load_b4`) for their operands and append `gemm.wgsl`, which owns the tiling, the
+//! split-K reduction and the store, and `gemm_wide.wgsl` (or, where subgroups exist,
+//! `gemm_subgroup.wgsl`).
 
 use super::GpuError;
 
@@ -39,6 +41,7 @@ pub const DENSE: ShaderSource = ShaderSource {
         wgsl!("epilogue.wgsl"),
         wgsl!("dense.wgsl"),
         wgsl!("gemm.wgsl"),
+        wgsl!("gemm_wide.wgsl"),
     ],
     subgroups: false,
     variants: GEMM_MAPPINGS,
@@ -49,6 +52,7 @@ pub const CONV: ShaderSource = ShaderSource {
         wgsl!("epilogue.wgsl"),
         wgsl!("conv.wgsl"),
         wgsl!("gemm.wgsl"),
+        wgsl!("gemm_wide.wgsl"),
     ],
     subgroups: false,
     variants: GEMM_MAPPINGS,

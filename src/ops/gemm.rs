@@ -126,7 +126,11 @@ pub struct GemmKernels {
     tuner: std::sync::Arc<Tuner>,
     tiled: Kernel,
     narrow: Kernel,
+    wide: Kernel,
     splitk_sum: Kernel,
+    /// `dense` or `conv`, and the operand mapping: what decides 16-byte alignment.
+    family: &'static str,
+    op: u32,
     /// Whether K may split (weight gradients).
     splittable: bool,
     /// Present where the adapter has subgroups (correct at any size and lane layout).
@@ -147,6 +151,9 @@ pub enum Driver {
     Subgroup { splits: u32 },
     /// One thread per output.
     Narrow,
+    /// 16-byte loads, double-buffered 16-deep K tiles (`gemm_wide.wgsl`); where the layout is
+    /// not aligned for it, the tiled driver runs instead.
+    Wide { splits: u32 },
 }
 
 impl GemmKernels {
@@ -171,6 +178,9 @@ impl GemmKernels {
             tuner,
             tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
+            wide: Kernel::new(ctx, shader, "gemm_wide", &c)?,
+            family: shader.name,
+            op,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
             splittable: op == 2,
             subgroup,
@@ -223,6 +233,8 @@ impl GemmKernels {
                 ("p", Bind::Uniform(u)),
                 ("a_src", Bind::Storage(a)),
                 ("b_src", Bind::Storage(b)),
+                ("a_src4", Bind::Storage(a)),
+                ("b_src4", Bind::Storage(b)),
                 ("bias", bias_bind),
                 ("saved", saved_bind),
                 ("bias_out", bias_out_bind),
@@ -242,12 +254,13 @@ impl GemmKernels {
                         .dispatch_reading(ctx, &binds(&u, out), wg, Some(read)),
                 ]
             }
-            Driver::Tiled { splits } | Driver::Subgroup { splits } => {
+            Driver::Tiled { splits } | Driver::Subgroup { splits } | Driver::Wide { splits } => {
                 let kernel = match driver {
                     Driver::Subgroup { .. } => self
                         .subgroup
                         .as_ref()
                         .expect("the subgroup driver needs an adapter with subgroups"),
+                    Driver::Wide { .. } if self.wide_aligned(&params) => &self.wide,
                     _ => &self.tiled,
                 };
                 let splits = if self.splittable { splits } else { 1 };
@@ -294,8 +307,27 @@ impl GemmKernels {
         }
     }
 
-    fn candidates(&self, n: u32, splits: u32) -> Vec<(&'static str, Driver)> {
+    /// Whether `gemm_wide`'s 16-byte loads line up for this GEMM: every dimension a vec4
+    /// walks is a multiple of 4 (then every vec4 starts at a multiple of 4 elements).
+    fn wide_aligned(&self, p: &GemmParams) -> bool {
+        let four = |x: u32| x.is_multiple_of(4);
+        match (self.family, self.op) {
+            ("dense", 0) => four(p.k) && four(p.n),
+            ("dense", 1) => four(p.k),
+            ("dense", _) => four(p.m - p.bias_row) && four(p.n),
+            ("conv", 0) => four(p.in_c) && four(p.out_c),
+            ("conv", 1) => four(p.out_c),
+            ("conv", _) => four(p.in_c) && four(p.out_c),
+            _ => false,
+        }
+    }
+
+    fn candidates(&self, params: &GemmParams, splits: u32) -> Vec<(&'static str, Driver)> {
+        let n = params.n;
         let mut c = vec![("tiled", Driver::Tiled { splits })];
+        if self.wide_aligned(params) {
+            c.push(("wide", Driver::Wide { splits }));
+        }
         if self.subgroup_preferred {
             c.push(("subgroup", Driver::Subgroup { splits }));
         }
@@ -318,7 +350,7 @@ impl GemmKernels {
         splits: u32,
     ) -> Vec<Dispatch> {
         let fixed = self.default_driver(params.n, splits);
-        let candidates = self.candidates(params.n, splits);
+        let candidates = self.candidates(&params, splits);
         if !self.tuner.enabled() || candidates.len() == 1 {
             return self.record(ctx, params, a, b, epilogue, out, fixed);
         }
