@@ -2,13 +2,16 @@
 //! replayed every iteration; nothing is uploaded or read back inside an iteration.
 //!
 //! One iteration (BatchNorm modes as measured against Keras 2, see README):
-//! 1. real batch: random indices and the gather, all on the GPU; noise z1 and z2 ~ N(0, 1);
+//! 0. the optimizers' bookkeeping for the iteration (D steps twice, G once), one dispatch;
+//! 1. real batch: random indices and the gather, all on the GPU; noise z1 and z2 ~ N(0, 1)
+//!    (one dispatch);
 //! 2. fakes = G(z1), training-mode BN updating G's moving statistics (`--fake-bn train`,
 //!    default) or inference-mode BN (`--fake-bn inference`, the post's `generator.predict`);
 //! 3. D: one Adam step on the real batch (label 1), one on the fakes (label 0), both in
 //!    training mode, updating D's moving statistics;
 //! 4. G: one Adam step on D(G(z2)) with label 1; G in training mode (updating its moving
 //!    statistics), D frozen: batch statistics, moving statistics untouched, weights unchanged;
+//!    D's input gradient is taken through G's tanh in the same GEMM;
 //! 5. the GPU iteration counter advances, which re-keys every random draw.
 
 use anyhow::{Context, Result, bail};

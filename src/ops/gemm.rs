@@ -1,5 +1,6 @@
 //! The implicit-GEMM driver (`shaders/gemm.wgsl`) shared by the dense and conv families: the
-//! parameter block, the choice between the tiled and the narrow driver, and split-K.
+//! parameter block and epilogues, the drivers (tiled, subgroup, narrow, wide), the fixed choice
+//! and the tuning candidates with their bit-identity check, and split-K.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -95,7 +96,7 @@ impl<'a> Epilogue<'a> {
     }
 }
 
-/// Output tile edge of `gemm_tiled` and `gemm_subgroup`, and the K step split-K chunks are a
+/// Output tile edge of `gemm_tiled`, `gemm_subgroup` and `gemm_wide`, and the K step split-K chunks are a
 /// multiple of.
 const TILE: u32 = 64;
 const TILE_K: u32 = 8;
