@@ -16,8 +16,8 @@ const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c (
 // row iy gets tap ky only when (iy + pad_top - ky) is a multiple of s. So each parity class
 // (class_y, class_x) of input pixels is a GEMM over just that class's taps (ky = tap_y0 + s*t):
 // no multiply by a structural zero, s*s times less work than a gather over all taps. The
-// classes share one dispatch: class c owns rows class_row0[c].. (padded to whole 64-row tiles,
-// so a workgroup's tile is in one class), and enter_row() loads the class of a row range.
+// classes share one dispatch: class c owns rows class_row0[c].. (padded to whole 128-row
+// tiles, so a workgroup's tile is in one class), and enter_row() loads the class of a row range.
 // With a bias row (weight gradient), A's last row is all ones: its results are db.
 
 override OP: u32 = CONV_FORWARD;

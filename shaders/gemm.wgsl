@@ -56,7 +56,7 @@ struct GemmParams {
     // The last row of A is ones and its results go to bias_out.
     bias_row: u32,
     // Strided input gradients (conv.wgsl): up to 4 parity classes in one GEMM, class c's rows
-    // from class_row0[c] (a multiple of 64, so a tile holds one class).
+    // from class_row0[c] (a multiple of 128, so a tile of any driver holds one class).
     classes: u32,
     _pad0: u32,
     class_y: vec4<u32>,

@@ -28,8 +28,22 @@ fn drivers() -> Vec<Driver> {
         Driver::Narrow,
         Driver::Tiled { splits: 1 },
         Driver::Tiled { splits: 3 },
-        Driver::Wide { splits: 1 },
-        Driver::Wide { splits: 3 },
+        Driver::Wide {
+            splits: 1,
+            rows: 64,
+        },
+        Driver::Wide {
+            splits: 3,
+            rows: 64,
+        },
+        Driver::Wide {
+            splits: 1,
+            rows: 128,
+        },
+        Driver::Wide {
+            splits: 3,
+            rows: 128,
+        },
     ];
     // Wherever subgroups exist, at any size: sizes 8 to 64 take the shuffle path, others the
     // tiled fallback inside the same kernel (lavapipe: LP_NATIVE_VECTOR_WIDTH=128 gives 4 lanes,
@@ -1189,7 +1203,14 @@ fn gemm_drivers_agree_bit_for_bit() {
     let mut choices = vec![
         Driver::Tiled { splits: 1 },
         Driver::Narrow,
-        Driver::Wide { splits: 1 },
+        Driver::Wide {
+            splits: 1,
+            rows: 64,
+        },
+        Driver::Wide {
+            splits: 1,
+            rows: 128,
+        },
     ];
     if g.ctx.has_subgroups() {
         choices.push(Driver::Subgroup { splits: 1 });

@@ -136,44 +136,53 @@ fn subgroup_operations_stay_in_the_subgroup_modules() {
 
 /// Every entry point fits WebGPU's default limits, which browsers and some drivers report: at
 /// most 8 storage buffers (maxStorageBuffersPerShaderStage) and 16 KiB of workgroup memory
-/// (maxComputeWorkgroupStorageSize), counting what naga's analysis says it uses.
+/// (maxComputeWorkgroupStorageSize), counting what naga's analysis says it uses with each set
+/// of constants the program compiles. The one exception, gemm_wide's 128-row tiles (24 KiB),
+/// is compiled only where the adapter reports the room (`ops::gemm`).
 #[test]
 fn every_kernel_fits_webgpu_default_limits() {
     let mut checked = 0;
     for s in shaders::ALL {
         let (module, info) = s.parse().unwrap_or_else(|e| panic!("{e}"));
-        let mut layouter = naga::proc::Layouter::default();
-        layouter.update(module.to_ctx()).unwrap();
-        for (i, ep) in module.entry_points.iter().enumerate() {
-            let uses = info.get_entry_point(i);
-            let (mut storage, mut workgroup_bytes) = (0, 0);
-            for (handle, var) in module.global_variables.iter() {
-                if uses[handle].is_empty() {
-                    continue;
-                }
-                match var.space {
-                    naga::AddressSpace::Storage { .. } => storage += 1,
-                    naga::AddressSpace::WorkGroup => {
-                        workgroup_bytes += layouter[var.ty].size;
+        for constants in s.variants {
+            let tall = constants.contains(&("WIDE_ROWS", 128.0));
+            let pc: naga::back::PipelineConstants =
+                constants.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            let (module, info) =
+                naga::back::pipeline_constants::process_overrides(&module, &info, None, &pc)
+                    .unwrap_or_else(|e| panic!("{} {constants:?}: {e}", s.name));
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(module.to_ctx()).unwrap();
+            for (i, ep) in module.entry_points.iter().enumerate() {
+                let uses = info.get_entry_point(i);
+                let (mut storage, mut workgroup_bytes) = (0, 0);
+                for (handle, var) in module.global_variables.iter() {
+                    if uses[handle].is_empty() {
+                        continue;
                     }
-                    _ => {}
+                    match var.space {
+                        naga::AddressSpace::Storage { .. } => storage += 1,
+                        naga::AddressSpace::WorkGroup => {
+                            workgroup_bytes += layouter[var.ty].size;
+                        }
+                        _ => {}
+                    }
                 }
+                let what = format!("{}::{} {constants:?}", s.name, ep.name);
+                assert!(storage <= 8, "{what}: {storage} storage buffers");
+                let limit = if tall && ep.name == "gemm_wide" {
+                    24576
+                } else {
+                    16384
+                };
+                assert!(
+                    workgroup_bytes <= limit,
+                    "{what}: {workgroup_bytes} bytes of workgroup memory"
+                );
+                checked += 1;
             }
-            assert!(
-                storage <= 8,
-                "{}::{}: {storage} storage buffers",
-                s.name,
-                ep.name
-            );
-            assert!(
-                workgroup_bytes <= 16384,
-                "{}::{}: {workgroup_bytes} bytes of workgroup memory",
-                s.name,
-                ep.name
-            );
-            checked += 1;
         }
     }
-    println!("{checked} entry points within 8 storage buffers and 16 KiB of workgroup memory");
-    assert!(checked > 30);
+    println!("{checked} entry points (with their constants) within the limits");
+    assert!(checked > 60);
 }

@@ -23,8 +23,18 @@ pub struct ShaderSource {
 
 /// No overridable constants: one variant with the defaults.
 const DEFAULTS: &[&[(&str, f64)]] = &[&[]];
-/// The GEMM families compile one pipeline per operand mapping (`OP` in dense.wgsl, conv.wgsl).
-const GEMM_MAPPINGS: &[&[(&str, f64)]] = &[&[("OP", 0.0)], &[("OP", 1.0)], &[("OP", 2.0)]];
+/// The GEMM families compile one pipeline per operand mapping (`OP` in dense.wgsl, conv.wgsl),
+/// and gemm_wide also with 128-row tiles (`WIDE_ROWS`).
+const GEMM_MAPPINGS: &[&[(&str, f64)]] = &[
+    &[("OP", 0.0)],
+    &[("OP", 1.0)],
+    &[("OP", 2.0)],
+    &[("OP", 0.0), ("WIDE_ROWS", 128.0)],
+    &[("OP", 1.0), ("WIDE_ROWS", 128.0)],
+    &[("OP", 2.0), ("WIDE_ROWS", 128.0)],
+];
+/// The subgroup modules have no gemm_wide.
+const SUBGROUP_GEMM_MAPPINGS: &[&[(&str, f64)]] = &[&[("OP", 0.0)], &[("OP", 1.0)], &[("OP", 2.0)]];
 
 macro_rules! wgsl {
     ($file:literal) => {
@@ -68,7 +78,7 @@ pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
         wgsl!("gemm_subgroup.wgsl"),
     ],
     subgroups: true,
-    variants: GEMM_MAPPINGS,
+    variants: SUBGROUP_GEMM_MAPPINGS,
 };
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
@@ -79,7 +89,7 @@ pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
         wgsl!("gemm_subgroup.wgsl"),
     ],
     subgroups: true,
-    variants: GEMM_MAPPINGS,
+    variants: SUBGROUP_GEMM_MAPPINGS,
 };
 pub const COLUMN_SUM: ShaderSource = ShaderSource {
     name: "column_sum",

@@ -218,7 +218,7 @@ impl ConvOps {
         );
         // One GEMM over the parity classes of input pixels, each over only the taps that reach
         // it (conv.wgsl); stride 1 is a single class with every tap. A dispatch takes up to 4
-        // classes (a stride of 2 has 4), each class's rows starting on a 64-row tile.
+        // classes (a stride of 2 has 4), each class's rows starting on a 128-row tile.
         let (_, pad_top, _) = same_padding(s.in_h, s.kernel, s.stride);
         let (_, pad_left, _) = same_padding(s.in_w, s.kernel, s.stride);
         let classes: Vec<(usize, usize)> = (0..s.stride.min(s.in_h))
@@ -242,7 +242,8 @@ impl ConvOps {
                 p.k = p.k.max((taps_h * taps_w * s.out_c) as u32);
                 let class_rows = (s.batch * class_h * class_w) as u32;
                 p.m = rows + class_rows;
-                rows += class_rows.div_ceil(64) * 64;
+                // Classes start on 128-row tiles (the largest a driver has).
+                rows += class_rows.div_ceil(128) * 128;
             }
             dispatches.extend(
                 self.backward_input

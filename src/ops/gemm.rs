@@ -100,6 +100,8 @@ impl<'a> Epilogue<'a> {
 /// multiple of.
 const TILE: u32 = 64;
 const TILE_K: u32 = 8;
+/// Workgroup memory of gemm_wide with 128-row tiles: 2 x 16 x (128 + 64) floats.
+const WIDE_TALL_BYTES: u32 = 2 * 16 * (128 + 64) * 4;
 /// Below this many output columns the tiled drivers waste most of each 64-wide tile.
 const NARROW_N: u32 = 16;
 /// Up to this many columns the narrow driver is a tuning candidate.
@@ -128,6 +130,8 @@ pub struct GemmKernels {
     tiled: Kernel,
     narrow: Kernel,
     wide: Kernel,
+    /// 128-row tiles: 24 KiB of workgroup memory, compiled where the adapter allows it.
+    wide_tall: Option<Kernel>,
     splitk_sum: Kernel,
     /// `dense` or `conv`, and the operand mapping: what decides 16-byte alignment.
     family: &'static str,
@@ -152,9 +156,10 @@ pub enum Driver {
     Subgroup { splits: u32 },
     /// One thread per output.
     Narrow,
-    /// 16-byte loads, double-buffered 16-deep K tiles (`gemm_wide.wgsl`); where the layout is
-    /// not aligned for it, the tiled driver runs instead.
-    Wide { splits: u32 },
+    /// 16-byte loads, double-buffered 16-deep K tiles (`gemm_wide.wgsl`), tiles of `rows` (64
+    /// or 128) x 64; where the layout is not aligned for it, or the adapter lacks the workgroup
+    /// memory of 128-row tiles, the tiled driver runs instead.
+    Wide { splits: u32, rows: u32 },
 }
 
 impl GemmKernels {
@@ -180,6 +185,12 @@ impl GemmKernels {
             tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             wide: Kernel::new(ctx, shader, "gemm_wide", &c)?,
+            wide_tall: if ctx.limits.max_compute_workgroup_storage_size >= WIDE_TALL_BYTES {
+                let c = [("OP", f64::from(op)), ("WIDE_ROWS", 128.0)];
+                Some(Kernel::new(ctx, shader, "gemm_wide", &c)?)
+            } else {
+                None
+            },
             family: shader.name,
             op,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
@@ -255,14 +266,25 @@ impl GemmKernels {
                         .dispatch_reading(ctx, &binds(&u, out), wg, Some(read)),
                 ]
             }
-            Driver::Tiled { splits } | Driver::Subgroup { splits } | Driver::Wide { splits } => {
-                let kernel = match driver {
-                    Driver::Subgroup { .. } => self
-                        .subgroup
-                        .as_ref()
-                        .expect("the subgroup driver needs an adapter with subgroups"),
-                    Driver::Wide { .. } if self.wide_aligned(&params) => &self.wide,
-                    _ => &self.tiled,
+            Driver::Tiled { splits }
+            | Driver::Subgroup { splits }
+            | Driver::Wide { splits, .. } => {
+                let (kernel, tile_rows) = match driver {
+                    Driver::Subgroup { .. } => (
+                        self.subgroup
+                            .as_ref()
+                            .expect("the subgroup driver needs an adapter with subgroups"),
+                        TILE,
+                    ),
+                    Driver::Wide { rows: 128, .. }
+                        if self.wide_aligned(&params) && self.wide_tall.is_some() =>
+                    {
+                        (self.wide_tall.as_ref().expect("tall"), 128)
+                    }
+                    Driver::Wide { rows: 64, .. } if self.wide_aligned(&params) => {
+                        (&self.wide, TILE)
+                    }
+                    _ => (&self.tiled, TILE),
                 };
                 let splits = if self.splittable { splits } else { 1 };
                 // Each split covers a whole number of K tiles.
@@ -270,7 +292,7 @@ impl GemmKernels {
                 let splits = k.div_ceil(k_chunk).max(1);
                 params.k_chunk = k_chunk;
                 params.splits = splits;
-                let grid = tile_grid(n.div_ceil(TILE), m.div_ceil(TILE), splits);
+                let grid = tile_grid(n.div_ceil(TILE), m.div_ceil(tile_rows), splits);
                 if splits == 1 {
                     let u = ctx.uniform("gemm", &params);
                     return vec![kernel.dispatch_reading(ctx, &binds(&u, out), grid, Some(read))];
@@ -327,7 +349,10 @@ impl GemmKernels {
         let n = params.n;
         let mut c = vec![("tiled", Driver::Tiled { splits })];
         if self.wide_aligned(params) {
-            c.push(("wide", Driver::Wide { splits }));
+            c.push(("wide", Driver::Wide { splits, rows: 64 }));
+            if self.wide_tall.is_some() {
+                c.push(("wide128", Driver::Wide { splits, rows: 128 }));
+            }
         }
         if self.subgroup_preferred {
             c.push(("subgroup", Driver::Subgroup { splits }));
