@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::config::{GRID_SAMPLES, TrainConfig};
 use crate::model::{self, ParamLayout};
-use crate::train::{GRID_SAMPLES, TrainConfig};
 
 pub const FORMAT: &str = "dcgan-wgpu-checkpoint";
 pub const VERSION: &str = "1";

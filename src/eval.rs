@@ -223,12 +223,12 @@ pub fn calibrate(
         .flat_map(|(i, _)| test_scaled[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec())
         .collect();
     add(format!("MNIST test, {count} zeros and ones"), &two)?;
-    let noise: Vec<f32> = crate::reference::rng::normals(7, 0, 9, count * IMAGE_PIXELS)
+    let noise: Vec<f32> = crate::random::normals(7, 0, 9, count * IMAGE_PIXELS)
         .into_iter()
         .map(|v| ((v * 0.5).tanh()) as f32)
         .collect();
     let uniform: Vec<f32> = {
-        let idx = crate::reference::rng::sample_indices(7, 0, 10, count * IMAGE_PIXELS, 256);
+        let idx = crate::random::sample_indices(7, 0, 10, count * IMAGE_PIXELS, 256);
         idx.iter().map(|&v| v as f32 / 127.5 - 1.0).collect()
     };
     add(format!("uniform noise, {count} images"), &uniform)?;

@@ -9,7 +9,7 @@ use crate::checkpoint::Checkpoint;
 use crate::gpu::GpuContext;
 use crate::model::{self, BnMode, IMAGE_PIXELS, Network, NetworkParams};
 use crate::ops::Ops;
-use crate::reference::rng;
+use crate::random as rng;
 
 /// Random stream of `generate`'s latent vectors (distinct from training's).
 pub const GENERATE_STREAM: u32 = 4;

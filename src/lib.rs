@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod classifier;
+pub mod config;
 pub mod data;
 pub mod eval;
 pub mod generate;
@@ -16,5 +17,6 @@ pub mod ops;
 pub mod output;
 pub mod plot;
 pub mod quality;
+pub mod random;
 pub mod reference;
 pub mod train;

@@ -147,7 +147,7 @@ impl ModelArgs {
             .clone()
             .unwrap_or_else(|| PathBuf::from(data::VENDORED_MNIST));
         let images = data::load_training_images(&dir)?;
-        config.validate(Some(&images))?;
+        config.validate(Some(images.count))?;
         Ok(images)
     }
 }

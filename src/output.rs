@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::config::Metrics;
 use crate::plot::LossPoint;
 use crate::quality::Scores;
-use crate::train::Metrics;
 
 /// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
 const SCALE: usize = 3;

@@ -16,139 +16,15 @@
 
 use anyhow::{Context, Result, bail};
 
+pub use crate::config::{FakeBn, GRID_SAMPLES, Metrics, TrainConfig};
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
 use crate::model::{
-    self, Arch, BnMode, IMAGE_PIXELS, InputGrad, Network, NetworkParams, ParamLayout, Upstream,
+    self, BnMode, IMAGE_PIXELS, InputGrad, Network, NetworkParams, ParamLayout, Upstream,
 };
 use crate::ops::Ops;
 use crate::ops::activation::Activation;
-use crate::ops::adam::AdamConfig;
 use crate::ops::data::{Iteration, NoisePair, stream};
-
-/// BatchNorm mode of the generator pass that makes D's fakes.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum FakeBn {
-    /// Batch statistics, updating G's moving statistics (Keras 2's actual behaviour).
-    #[default]
-    Train,
-    /// Moving statistics (`generator.predict` as the post's code reads); degenerates.
-    Inference,
-}
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainConfig {
-    pub iterations: u64,
-    pub batch_size: usize,
-    pub sample_interval: u64,
-    pub z_dim: usize,
-    pub adam: AdamConfig,
-    pub seed: u64,
-    pub arch: Arch,
-    pub fake_bn: FakeBn,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            iterations: 20_000,
-            batch_size: 128,
-            sample_interval: 1000,
-            z_dim: 100,
-            adam: AdamConfig::default(),
-            seed: 0,
-            arch: Arch::Full,
-            fake_bn: FakeBn::Train,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Rejects impossible values before any GPU work.
-    pub fn validate(&self, images: Option<&Images>) -> Result<()> {
-        if self.iterations == 0 {
-            bail!("--iterations must be at least 1");
-        }
-        if self.batch_size == 0 {
-            bail!("--batch-size must be at least 1");
-        }
-        if self.sample_interval == 0 {
-            bail!("--sample-interval must be at least 1");
-        }
-        if self.z_dim == 0 {
-            bail!("--z-dim must be at least 1");
-        }
-        let lr = self.adam.learning_rate;
-        if !(lr.is_finite() && lr > 0.0) {
-            bail!("--learning-rate must be a positive number, got {lr}");
-        }
-        let b1 = self.adam.beta1;
-        if !(0.0..1.0).contains(&b1) {
-            bail!("--beta1 must be in [0, 1), got {b1}");
-        }
-        if let Some(images) = images
-            && self.batch_size > images.count
-        {
-            bail!(
-                "--batch-size {} is larger than the data set ({} images)",
-                self.batch_size,
-                images.count
-            );
-        }
-        Ok(())
-    }
-}
-
-/// The figures of one iteration, as the loss kernel wrote them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Metrics {
-    pub d_loss_real: f32,
-    pub d_acc_real: f32,
-    pub d_loss_fake: f32,
-    pub d_acc_fake: f32,
-    pub g_loss: f32,
-}
-
-impl Metrics {
-    /// From the metrics buffer's layout.
-    pub fn from_slice(m: &[f32]) -> Metrics {
-        Metrics {
-            d_loss_real: m[0],
-            d_acc_real: m[1],
-            d_loss_fake: m[2],
-            d_acc_fake: m[3],
-            g_loss: m[4],
-        }
-    }
-
-    /// The seed's `0.5 * np.add(d_loss_real, d_loss_fake)`.
-    pub fn d_loss(&self) -> f32 {
-        0.5 * (self.d_loss_real + self.d_loss_fake)
-    }
-    pub fn d_acc(&self) -> f32 {
-        0.5 * (self.d_acc_real + self.d_acc_fake)
-    }
-    /// The seed's report line: `N [D loss: f, acc.: p%] [G loss: f]`.
-    pub fn line(&self, iteration: u64) -> String {
-        format!(
-            "{iteration} [D loss: {:.6}, acc.: {:.2}%] [G loss: {:.6}]",
-            self.d_loss(),
-            100.0 * self.d_acc(),
-            self.g_loss
-        )
-    }
-}
 
 /// Floating-point operations (2 per multiply-add of the dense and convolution layers) of one
 /// training iteration: G forward twice, D forward three times, D's backward with weight
@@ -159,9 +35,6 @@ pub fn iteration_flops(config: &TrainConfig) -> u64 {
     let (d_fwd, d_bwd, d_input) = model::pass_macs(&model::discriminator(config.arch), b);
     2 * (2 * g_fwd + g_bwd + 3 * d_fwd + 2 * d_bwd + d_input)
 }
-
-/// Number of images in a sample grid (4 x 4).
-pub const GRID_SAMPLES: usize = 16;
 
 /// Offsets of the initialisation seeds of the two networks.
 const G_INIT_SALT: u64 = 0x4745_4E45_5241_544F; // "GENERATO"
@@ -265,7 +138,7 @@ impl<'a> Trainer<'a> {
         config: TrainConfig,
         images: Option<&Images>,
     ) -> Result<Self> {
-        config.validate(images)?;
+        config.validate(images.map(|i| i.count))?;
         let b = config.batch_size;
         let gl = model::generator(config.arch, config.z_dim);
         let dl = model::discriminator(config.arch);

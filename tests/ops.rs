@@ -980,7 +980,7 @@ fn batch_indices_are_bit_exact() {
         ),
     ]);
     let got: Vec<u32> = g.ctx.read(&idx).unwrap();
-    let expected = reference::rng::sample_indices(seed, 7, stream::REAL_INDICES, 301, 60000);
+    let expected = dcgan_wgpu::random::sample_indices(seed, 7, stream::REAL_INDICES, 301, 60000);
     assert_eq!(got, expected);
     assert_eq!(
         g.ctx.read::<u32>(&fixed).unwrap(),
@@ -1076,7 +1076,7 @@ fn normal_noise_matches_reference_and_is_standard_normal() {
         &z,
     )]);
     let got = read(&z);
-    let expected = reference::rng::normals(seed, 3, stream::FAKE_NOISE, n);
+    let expected = dcgan_wgpu::random::normals(seed, 3, stream::FAKE_NOISE, n);
     // Vulkan allows sin/cos an absolute error of 2^-11 on [-pi, pi] and log 3 ulp; times the
     // radius (at most sqrt(2 ln 2^24) = 5.8) that is 3e-3.
     check_close("normal_noise", &got, &expected, 1e-5, 3e-3);
@@ -1123,7 +1123,7 @@ fn iteration_counter_advances_and_changes_the_draw() {
     check_close(
         "iteration 1 noise",
         &b,
-        &reference::rng::normals(9, 1, stream::GENERATOR_NOISE, 64),
+        &dcgan_wgpu::random::normals(9, 1, stream::GENERATOR_NOISE, 64),
         1e-5,
         3e-3,
     );

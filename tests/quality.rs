@@ -143,7 +143,7 @@ fn real_digits_score_far_better_than_noise() {
         data::load_split(std::path::Path::new(data::VENDORED_MNIST), Split::Test).unwrap();
     let real = &classifier::scaled(&test)[..1000 * 784];
     let real_scores = eval::score_images(&g.ctx, &g.ops, &c, real).unwrap();
-    let idx = dcgan_wgpu::reference::rng::sample_indices(1, 0, 0, 1000 * 784, 256);
+    let idx = dcgan_wgpu::random::sample_indices(1, 0, 0, 1000 * 784, 256);
     let noise: Vec<f32> = idx.iter().map(|&v| v as f32 / 127.5 - 1.0).collect();
     let noise_scores = eval::score_images(&g.ctx, &g.ops, &c, &noise).unwrap();
     println!("real: {real_scores:?}\nnoise: {noise_scores:?}");

@@ -274,7 +274,7 @@ fn bce_gradient_and_forms() {
 #[test]
 fn philox_known_answers() {
     // Random123's kat_vectors for philox4x32_10.
-    use reference::rng::philox4x32_10;
+    use dcgan_wgpu::random::philox4x32_10;
     assert_eq!(
         philox4x32_10([0; 4], [0; 2]),
         [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
@@ -294,7 +294,7 @@ fn philox_known_answers() {
 
 #[test]
 fn glorot_uniform_matches_keras() {
-    use reference::init;
+    use dcgan_wgpu::model::init;
     // fan_in = kh*kw*in, fan_out = kh*kw*out for a conv kernel; (in, out) for dense.
     assert_eq!(init::fans(&[100, 12544]), (100, 12544));
     assert_eq!(init::fans(&[3, 3, 128, 256]), (1152, 2304));

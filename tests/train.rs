@@ -107,20 +107,20 @@ fn one_iteration_matches_the_cpu_reference() {
         let m = t.metrics().unwrap();
         // The iteration's inputs, still in their buffers, drawn on the GPU from (seed, 0, stream).
         let (real, z_fake, z_gen) = (read(&t.real), read(&t.z_fake), read(&t.z_gen));
-        let indices = reference::rng::sample_indices(11, 0, stream::REAL_INDICES, batch, 40);
+        let indices = dcgan_wgpu::random::sample_indices(11, 0, stream::REAL_INDICES, batch, 40);
         let expected_real = reference::data::gather_images(&images.pixels, 784, &indices);
         check_close("real batch", &real, &to_f64(&expected_real), 0.0, 2.5e-7);
         check_close(
             "z fake",
             &z_fake,
-            &reference::rng::normals(11, 0, stream::FAKE_NOISE, batch * 100),
+            &dcgan_wgpu::random::normals(11, 0, stream::FAKE_NOISE, batch * 100),
             1e-5,
             3e-3,
         );
         check_close(
             "z gen",
             &z_gen,
-            &reference::rng::normals(11, 0, stream::GENERATOR_NOISE, batch * 100),
+            &dcgan_wgpu::random::normals(11, 0, stream::GENERATOR_NOISE, batch * 100),
             1e-5,
             3e-3,
         );

@@ -5,42 +5,13 @@
 //! how the NHWC activation buffers are laid out, so they are no-ops here and not listed.
 //! The discriminator's output is the logit: the sigmoid is fused into the loss.
 
+pub mod init;
 pub mod network;
 pub mod params;
 
+pub use crate::config::{Arch, IMAGE_PIXELS};
 pub use network::{BnMode, InputGrad, Network, NetworkParams, Upstream};
 pub use params::ParamLayout;
-
-/// Which variant of the seed's networks to build.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Arch {
-    /// The post's text and the book: G has the 14x14x64 ConvTranspose + BN + LeakyReLU block;
-    /// D has one BatchNorm after its third conv.
-    #[default]
-    Full,
-    /// The post's code, literally: no 64-channel block in G, two BatchNorms after D's conv3.
-    SeedCode,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Full => "full",
-            Arch::SeedCode => "seed-code",
-        }
-    }
-}
 
 /// One layer of a network. Spatial shapes are per sample, NHWC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +204,6 @@ pub const CLASSIFIER_FEATURES_LAYER: usize = 7;
 pub const CLASSIFIER_FEATURES: usize = 128;
 
 /// Pixels of one image.
-pub const IMAGE_PIXELS: usize = 28 * 28;
 
 impl LayerSpec {
     /// Multiply-adds of the forward pass for `batch` samples (dense and convolution layers;

@@ -5,8 +5,8 @@
 
 use rand::SeedableRng;
 
+use super::init;
 use super::{Layer, LayerSpec, layer_params};
-use crate::reference::init;
 
 pub const ALIGN: usize = 64;
 

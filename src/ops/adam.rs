@@ -5,27 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-/// Adam's hyper-parameters; the defaults are Keras'. Kept in double precision like Keras'
-/// Python floats: `1 - beta` must be evaluated in double and rounded once (0.1f), not as
-/// 1f - 0.9f = 0.100000024.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AdamConfig {
-    pub learning_rate: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub epsilon: f64,
-}
-
-impl Default for AdamConfig {
-    fn default() -> Self {
-        AdamConfig {
-            learning_rate: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-        }
-    }
-}
+pub use crate::config::AdamConfig;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

@@ -11,10 +11,8 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod data;
 pub mod dense;
-pub mod init;
 pub mod loss;
 pub mod model;
-pub mod rng;
 pub mod softmax;
 
 /// TensorFlow 'same' padding of one spatial dimension: (output size, padding before).

@@ -1,4 +1,5 @@
-//! Philox4x32-10 and the derived batch indices and normals, in plain 64-bit integer Rust.
+//! Philox4x32-10 and the batch indices and normals derived from it, on the CPU: the latent
+//! vectors of `generate` and `evaluate`, and the check of the GPU draws (`shaders/philox.wgsl`).
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
