@@ -10,10 +10,9 @@
 //!
 //! Metadata: `format` = `dcgan-wgpu-checkpoint`, `version`, `iteration` (completed iterations:
 //! the random streams continue from there) and `config` (the run's configuration as JSON).
-//! Files are written to a temporary name and renamed, so a crash never leaves a broken one.
+//! Bytes in, bytes out: where the file goes (and that it is replaced atomically) is the shell's.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -27,24 +26,14 @@ pub const FILE_NAME: &str = "checkpoint.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read checkpoint {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write checkpoint {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("{path} is not a readable safetensors file (truncated or damaged?): {what}")]
-    Unreadable { path: PathBuf, what: String },
+    Unreadable { path: String, what: String },
     #[error("{path} is not a dcgan-wgpu checkpoint: {what}")]
-    Foreign { path: PathBuf, what: String },
+    Foreign { path: String, what: String },
     #[error(
         "checkpoint {path} does not match its configuration ({what}): damaged, or made by another version"
     )]
-    Mismatch { path: PathBuf, what: String },
+    Mismatch { path: String, what: String },
 }
 
 /// One network's persistent state, in its flat layouts.
@@ -90,8 +79,8 @@ impl Checkpoint {
         ]
     }
 
-    /// Writes the checkpoint atomically (temporary file + rename).
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+    /// The safetensors file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut tensors: Vec<(String, TensorView<'_>)> = Vec::new();
         fn put<'a>(
             tensors: &mut Vec<(String, TensorView<'a>)>,
@@ -165,36 +154,19 @@ impl Checkpoint {
                 serde_json::to_string(&self.config).expect("config json"),
             ),
         ]);
-        let bytes = safetensors::tensor::serialize(tensors, Some(metadata)).map_err(|e| {
-            CheckpointError::Write {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            }
-        })?;
-        let tmp = path.with_extension("safetensors.tmp");
-        let write = || -> std::io::Result<()> {
-            std::fs::write(&tmp, &bytes)?;
-            // Data on disk before the rename makes it visible.
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|source| CheckpointError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        // Only tensor views the layouts made (shapes match their data) go in.
+        safetensors::tensor::serialize(tensors, Some(metadata)).expect("serialize a checkpoint")
     }
 
-    /// Reads and validates a checkpoint.
-    pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-        let p = || path.to_path_buf();
-        let bytes =
-            std::fs::read(path).map_err(|source| CheckpointError::Io { path: p(), source })?;
+    /// Parses and validates a checkpoint; `name` (a path, a file name) goes into the errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Checkpoint, CheckpointError> {
+        let p = || name.to_string();
         let (_, meta) =
-            SafeTensors::read_metadata(&bytes).map_err(|e| CheckpointError::Unreadable {
+            SafeTensors::read_metadata(bytes).map_err(|e| CheckpointError::Unreadable {
                 path: p(),
                 what: e.to_string(),
             })?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Unreadable {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Unreadable {
             path: p(),
             what: e.to_string(),
         })?;

@@ -7,9 +7,8 @@
 //! and its accuracies.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::data::Images;
@@ -18,17 +17,14 @@ use crate::model::{
     self, BnMode, CLASSIFIER_FEATURES, CLASSIFIER_FEATURES_LAYER, IMAGE_PIXELS, Network,
     NetworkParams, ParamLayout,
 };
-use crate::model::{InputGrad, Upstream};
+use crate::model::{Gradients, InputGrad, Upstream};
 use crate::ops::Ops;
 use crate::ops::adam::AdamConfig;
 use crate::ops::data::{Iteration, stream};
 use crate::quality::Gaussian;
 
-/// The shipped classifier, found relative to the crate like the vendored MNIST.
-pub const SHIPPED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/classifier/mnist_classifier.safetensors"
-);
+/// The shipped classifier, relative to the repository (shells decide where to look).
+pub const SHIPPED: &str = "assets/classifier/mnist_classifier.safetensors";
 /// The test-set prefix whose accuracy is recorded for the shipped-weights test.
 pub const SUBSET: usize = 2000;
 const CLASSES: usize = 10;
@@ -82,7 +78,7 @@ impl Scorer {
         let params = NetworkParams::new(ctx, &layers, params, &[]);
         let net = Network::new(ctx, "C", &layers, batch);
         let probs = ctx.storage("classifier probabilities", batch * CLASSES);
-        let mut pass = net.forward(ctx, ops, &params, &input, BnMode::Inference);
+        let mut pass = net.forward(&ops.recorder(ctx), &params, &input, BnMode::Inference);
         pass.extend(tag(
             vec![
                 ops.softmax
@@ -106,16 +102,17 @@ impl Scorer {
     }
 
     /// Reads the last batch's (features, probabilities).
-    pub fn read(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub async fn read(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>)> {
         let [f, p] = ctx
-            .read_many::<f32>(&[&self.net.acts[CLASSIFIER_FEATURES_LAYER], &self.probs])?
+            .read_many::<f32>(&[&self.net.acts[CLASSIFIER_FEATURES_LAYER], &self.probs])
+            .await?
             .try_into()
             .expect("two buffers");
         Ok((f, p))
     }
 
     /// Features (n x 128) and probabilities (n x 10) of images ([n, 784] in [-1, 1]).
-    pub fn score(&self, ctx: &GpuContext, images: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub async fn score(&self, ctx: &GpuContext, images: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
         let n = images.len() / IMAGE_PIXELS;
         let (mut features, mut probs) = (
             Vec::with_capacity(n * CLASSIFIER_FEATURES),
@@ -126,8 +123,8 @@ impl Scorer {
             let mut padded = chunk.to_vec();
             padded.resize(self.batch * IMAGE_PIXELS, 0.0);
             ctx.write(&self.input, &padded);
-            ctx.run(&self.pass)?;
-            let (f, p) = self.read(ctx)?;
+            ctx.run(&self.pass).await?;
+            let (f, p) = self.read(ctx).await?;
             features.extend_from_slice(&f[..rows * CLASSIFIER_FEATURES]);
             probs.extend_from_slice(&p[..rows * CLASSES]);
         }
@@ -162,7 +159,7 @@ pub fn accuracy(probs: &[f32], labels: &[u8]) -> f64 {
 
 /// Trains the classifier; `epoch_done(epoch, last batch loss, last batch accuracy, test
 /// accuracy)` after each epoch. Returns the weights and the test accuracy.
-pub fn train(
+pub async fn train(
     ctx: &GpuContext,
     ops: &Ops,
     (train_images, train_labels): (&Images, &[u8]),
@@ -207,25 +204,24 @@ pub fn train(
                 .gather_images(ctx, IMAGE_PIXELS, &images, &indices, &x),
             ops.data.gather_labels(ctx, &labels, &indices, &y),
         ];
-        d.extend(net.forward(ctx, ops, &params, &x, BnMode::Inference));
+        d.extend(net.forward(&ops.recorder(ctx), &params, &x, BnMode::Inference));
         d.extend(
             ops.softmax
                 .cross_entropy(ctx, CLASSES, net.output(), &y, &dlogits, &metrics, 0),
         );
         d.extend(net.backward(
-            ctx,
-            ops,
+            &ops.recorder(ctx),
             &params,
             &x,
             Upstream::Output(&dlogits),
-            true,
+            Gradients::Weights,
             InputGrad::None,
         ));
         let adam = AdamConfig {
             learning_rate: lr,
             ..AdamConfig::default()
         };
-        d.extend(params.adam_step(ctx, ops, &adam));
+        d.extend(params.adam_step(&ops.recorder(ctx), &adam));
         d.push(ops.data.advance_iteration(ctx, &counter));
         d
     };
@@ -256,20 +252,24 @@ pub fn train(
                 }
             }
             ctx.queue.submit([encoder.finish()]);
-            ctx.wait()?;
+            ctx.finished().await?;
             left -= n;
         }
-        let m: Vec<f32> = ctx.read(&metrics)?;
-        ctx.write(&scorer.params().params, &ctx.read::<f32>(&params.params)?);
-        let (_, probs) = scorer.score(ctx, &test)?;
+        let m: Vec<f32> = ctx.read(&metrics).await?;
+        ctx.write(
+            &scorer.params().params,
+            &ctx.read::<f32>(&params.params).await?,
+        );
+        let (_, probs) = scorer.score(ctx, &test).await?;
         test_accuracy = accuracy(&probs, test_labels);
         epoch_done(epoch, m[0], m[1], test_accuracy);
     }
-    Ok((ctx.read(&params.params)?, test_accuracy))
+    Ok((ctx.read(&params.params).await?, test_accuracy))
 }
 
 impl ClassifierFile {
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// The safetensors bytes of the file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let layers = model::classifier();
         let layout = ParamLayout::trainable(&layers);
         let d = self.reference.dim();
@@ -297,29 +297,17 @@ impl ClassifierFile {
                 bytemuck::cast_slice(&self.reference.cov),
             )?,
         ));
-        let bytes = safetensors::tensor::serialize(tensors, Some(self.metadata.clone()))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+        Ok(safetensors::tensor::serialize(
+            tensors,
+            Some(self.metadata.clone()),
+        )?)
     }
 
-    pub fn load(path: &Path) -> Result<ClassifierFile> {
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "cannot read the classifier {} (make one with `dcgan-wgpu classifier`)",
-                path.display()
-            )
-        })?;
-        let bad = |what: String| {
-            anyhow::anyhow!("{} is not a dcgan-wgpu classifier: {what}", path.display())
-        };
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    /// Parses a classifier file; `name` (its path, for a shell) goes into the errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<ClassifierFile> {
+        let bad = |what: String| anyhow::anyhow!("{name} is not a dcgan-wgpu classifier: {what}");
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let layout = ParamLayout::trainable(&model::classifier());
         let mut params = vec![0.0f32; layout.len];
         for e in &layout.entries {
@@ -351,10 +339,5 @@ impl ClassifierFile {
             reference,
             metadata: meta.metadata().clone().unwrap_or_default(),
         })
-    }
-
-    /// The shipped classifier, or the one at `path`.
-    pub fn find(path: Option<&Path>) -> Result<ClassifierFile> {
-        ClassifierFile::load(&path.map_or_else(|| PathBuf::from(SHIPPED), Path::to_path_buf))
     }
 }

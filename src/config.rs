@@ -8,6 +8,16 @@ pub const IMAGE_PIXELS: usize = 28 * 28;
 /// Number of images in a sample grid (4 x 4).
 pub const GRID_SAMPLES: usize = 16;
 
+/// What only a shell may lend the engine: a clock and a way to wait for a future on the spot.
+/// The command line lends one (pollster and `Instant`) to time kernel variants at start-up;
+/// a browser tab lends none, so nothing in the engine waits or reads a clock by itself.
+pub trait Host: Send + Sync {
+    /// Seconds since some fixed moment.
+    fn seconds(&self) -> f64;
+    /// Runs `f` to completion before returning.
+    fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>);
+}
+
 /// A configuration value that cannot run, with the message a user sees.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]

@@ -1,9 +1,7 @@
 //! Scoring generated digits: during training on a fixed set of samples, from a checkpoint, or
 //! from PNG files; and the calibration of the scores on known image sets.
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::classifier::{ClassifierFile, Scorer, scaled};
 use crate::data::Images;
@@ -43,7 +41,7 @@ impl Evaluator {
         let net = Network::new(ctx, "G", &layers, batch);
         let z = ctx.storage("evaluation noise", batch * z_dim);
         let scorer = Scorer::on(ctx, ops, &classifier.params, net.output().clone());
-        let forward = net.forward(ctx, ops, g, &z, BnMode::Inference);
+        let forward = net.forward(&ops.recorder(ctx), g, &z, BnMode::Inference);
         let chunks = (0..samples.div_ceil(batch))
             .map(|k| {
                 let mut d = vec![ops.data.normal_noise(
@@ -66,11 +64,11 @@ impl Evaluator {
         }
     }
 
-    pub fn evaluate(&self, ctx: &GpuContext) -> Result<Scores> {
+    pub async fn evaluate(&self, ctx: &GpuContext) -> Result<Scores> {
         let (mut features, mut probs) = (Vec::new(), Vec::new());
         for (k, chunk) in self.chunks.iter().enumerate() {
-            ctx.run(chunk)?;
-            let (f, p) = self.scorer.read(ctx)?;
+            ctx.run(chunk).await?;
+            let (f, p) = self.scorer.read(ctx).await?;
             let rows = (self.samples - k * self.scorer.batch).min(self.scorer.batch);
             features.extend_from_slice(&f[..rows * model::CLASSIFIER_FEATURES]);
             probs.extend_from_slice(&p[..rows * 10]);
@@ -80,7 +78,7 @@ impl Evaluator {
 }
 
 /// Scores images ([n, 784] in [-1, 1]) against the classifier's MNIST test statistics.
-pub fn score_images(
+pub async fn score_images(
     ctx: &GpuContext,
     ops: &Ops,
     classifier: &ClassifierFile,
@@ -90,56 +88,8 @@ pub fn score_images(
         bail!("need at least 2 images to score (FID needs a covariance)");
     }
     let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
-    let (features, probs) = scorer.score(ctx, images)?;
+    let (features, probs) = scorer.score(ctx, images).await?;
     Ok(score(&features, &probs, &classifier.reference))
-}
-
-/// 28x28 images from a PNG file or a directory of them: a 28x28 PNG is one image, a sample grid
-/// as this program writes it (84-pixel tiles, 2-pixel gaps) is split into its tiles. Pixels
-/// are read as gray (colour averaged) and scaled to [-1, 1].
-pub fn load_pngs(path: &Path) -> Result<Vec<f32>> {
-    let files: Vec<std::path::PathBuf> = if path.is_dir() {
-        let mut f: Vec<_> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
-            .collect();
-        f.sort();
-        f
-    } else {
-        vec![path.to_path_buf()]
-    };
-    if files.is_empty() {
-        bail!("{} holds no PNG files", path.display());
-    }
-    let mut images = Vec::new();
-    for file in &files {
-        let (w, h, gray) = crate::output::read_png_gray(file)?;
-        let to_unit = |v: u8| f32::from(v) / 127.5 - 1.0;
-        if (w, h) == (28, 28) {
-            images.extend(gray.iter().map(|&v| to_unit(v)));
-        } else if w >= 86 && h >= 86 && (w - 2) % 86 == 0 && (h - 2) % 86 == 0 {
-            let (cols, rows) = ((w - 2) / 86, (h - 2) / 86);
-            for r in 0..rows {
-                for c in 0..cols {
-                    let (x0, y0) = (2 + c * 86, 2 + r * 86);
-                    for y in 0..28 {
-                        for x in 0..28 {
-                            // The grid upscales 3x by repetition: the middle pixel is the sample.
-                            images.push(to_unit(gray[(y0 + 3 * y + 1) * w + x0 + 3 * x + 1]));
-                        }
-                    }
-                }
-            }
-        } else {
-            bail!(
-                "{}: a {w}x{h} image is neither a 28x28 digit nor a dcgan-wgpu sample grid",
-                file.display()
-            );
-        }
-    }
-    Ok(images)
 }
 
 /// One row of the calibration table.
@@ -175,7 +125,7 @@ pub fn blur(images: &[f32]) -> Vec<f32> {
 /// The scores of known image sets, so a reader knows what a number means: real MNIST test
 /// digits (one half scored against the other half's statistics, and against the whole test
 /// set), training digits, blurred digits, a two-class subset, and uniform noise.
-pub fn calibrate(
+pub async fn calibrate(
     ctx: &GpuContext,
     ops: &Ops,
     classifier: &ClassifierFile,
@@ -186,8 +136,12 @@ pub fn calibrate(
     let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
     let test_scaled = scaled(test);
     let half = test.count / 2;
-    let (fa, pa) = scorer.score(ctx, &test_scaled[..half * IMAGE_PIXELS])?;
-    let (fb, _) = scorer.score(ctx, &test_scaled[half * IMAGE_PIXELS..])?;
+    let (fa, pa) = scorer
+        .score(ctx, &test_scaled[..half * IMAGE_PIXELS])
+        .await?;
+    let (fb, _) = scorer
+        .score(ctx, &test_scaled[half * IMAGE_PIXELS..])
+        .await?;
     let d = model::CLASSIFIER_FEATURES;
     let mut halves = score(&fa, &pa, &Gaussian::fit(&fb, d));
     halves.fid = frechet_distance(&Gaussian::fit(&fa, d), &Gaussian::fit(&fb, d));
@@ -195,26 +149,6 @@ pub fn calibrate(
         set: format!("MNIST test, first {half} vs last {half}"),
         scores: halves,
     }];
-    let mut add = |set: String, images: &[f32]| -> Result<()> {
-        let (f, p) = scorer.score(ctx, images)?;
-        rows.push(Calibration {
-            set,
-            scores: score(&f, &p, &classifier.reference),
-        });
-        Ok(())
-    };
-    add(
-        format!("MNIST test, first {count}"),
-        &test_scaled[..count * IMAGE_PIXELS],
-    )?;
-    add(
-        format!("MNIST training, first {count}"),
-        &scaled(train)[..count * IMAGE_PIXELS],
-    )?;
-    add(
-        format!("MNIST test, first {count}, 3x3 box blur"),
-        &blur(&test_scaled[..count * IMAGE_PIXELS]),
-    )?;
     let two: Vec<f32> = test_labels
         .iter()
         .enumerate()
@@ -222,7 +156,6 @@ pub fn calibrate(
         .take(count)
         .flat_map(|(i, _)| test_scaled[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec())
         .collect();
-    add(format!("MNIST test, {count} zeros and ones"), &two)?;
     let noise: Vec<f32> = crate::random::normals(7, 0, 9, count * IMAGE_PIXELS)
         .into_iter()
         .map(|v| ((v * 0.5).tanh()) as f32)
@@ -231,10 +164,32 @@ pub fn calibrate(
         let idx = crate::random::sample_indices(7, 0, 10, count * IMAGE_PIXELS, 256);
         idx.iter().map(|&v| v as f32 / 127.5 - 1.0).collect()
     };
-    add(format!("uniform noise, {count} images"), &uniform)?;
-    add(
-        format!("Gaussian noise through tanh, {count} images"),
-        &noise,
-    )?;
+    let sets: [(String, Vec<f32>); 6] = [
+        (
+            format!("MNIST test, first {count}"),
+            test_scaled[..count * IMAGE_PIXELS].to_vec(),
+        ),
+        (
+            format!("MNIST training, first {count}"),
+            scaled(train)[..count * IMAGE_PIXELS].to_vec(),
+        ),
+        (
+            format!("MNIST test, first {count}, 3x3 box blur"),
+            blur(&test_scaled[..count * IMAGE_PIXELS]),
+        ),
+        (format!("MNIST test, {count} zeros and ones"), two),
+        (format!("uniform noise, {count} images"), uniform),
+        (
+            format!("Gaussian noise through tanh, {count} images"),
+            noise,
+        ),
+    ];
+    for (set, images) in sets {
+        let (f, p) = scorer.score(ctx, &images).await?;
+        rows.push(Calibration {
+            set,
+            scores: score(&f, &p, &classifier.reference),
+        });
+    }
     Ok(rows)
 }

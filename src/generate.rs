@@ -1,9 +1,7 @@
-//! `dcgan-wgpu generate`: samples from a checkpoint's generator on the GPU, with inference-mode
+//! Sampling: images from a checkpoint's generator on the GPU, with inference-mode
 //! BatchNorm (the moving statistics), as Keras' `predict` does.
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::checkpoint::Checkpoint;
 use crate::gpu::GpuContext;
@@ -60,7 +58,7 @@ pub fn slerp_path(a: &[f32], b: &[f32], steps: usize) -> Vec<f32> {
 }
 
 /// G's images for the given latent vectors, in [-1, 1].
-pub fn generate(
+pub async fn generate(
     ctx: &GpuContext,
     ops: &Ops,
     checkpoint: &Checkpoint,
@@ -73,25 +71,15 @@ pub fn generate(
     let batch = count.clamp(1, MAX_BATCH);
     let net = Network::new(ctx, "G", &layers, batch);
     let input = ctx.storage("latents", batch * z_dim);
-    let pass = net.forward(ctx, ops, &params, &input, BnMode::Inference);
+    let pass = net.forward(&ops.recorder(ctx), &params, &input, BnMode::Inference);
     let mut images = Vec::with_capacity(count * IMAGE_PIXELS);
     for chunk in z.chunks(batch * z_dim) {
         let mut padded = chunk.to_vec();
         padded.resize(batch * z_dim, 0.0);
         ctx.write(&input, &padded);
-        ctx.run(&pass)?;
-        let out: Vec<f32> = ctx.read(net.output())?;
+        ctx.run(&pass).await?;
+        let out: Vec<f32> = ctx.read(net.output()).await?;
         images.extend_from_slice(&out[..chunk.len() / z_dim * IMAGE_PIXELS]);
     }
     Ok(images)
-}
-
-/// Writes each image as its own PNG (28x28, grayscale) into `dir`.
-pub fn write_separate(dir: &Path, images: &[f32]) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (i, img) in images.chunks(IMAGE_PIXELS).enumerate() {
-        let px: Vec<u8> = img.iter().map(|&v| crate::output::to_u8(v)).collect();
-        crate::output::write_gray_png(&dir.join(format!("sample_{i:05}.png")), 28, 28, &px)?;
-    }
-    Ok(())
 }

@@ -1,10 +1,18 @@
-//! dcgan-wgpu: a DCGAN trained on MNIST entirely on the GPU with hand-written WGSL kernels.
+//! dcgan-wgpu's engine: a DCGAN trained on MNIST entirely on the GPU with hand-written WGSL
+//! kernels. It holds no platform: it never touches a file, the environment, a signal or a
+//! clock, and every wait on the GPU is a future, so the same code runs under the command line
+//! (`src/main.rs`, `src/cli/`) and in a browser tab.
 //!
-//! - [`gpu`]: the wgpu runtime (adapter, device, buffers, readback, kernels).
-//! - [`ops`]: one host module per kernel family, owning its pipelines.
-//! - [`reference`]: a plain CPU implementation of every op, the yardstick of the tests.
+//! From the bottom up:
+//! - [`config`]: plain descriptions of a run (imports nothing of the crate's);
+//! - [`gpu`]: the wgpu runtime (adapter, device, buffers, readback ring, kernels);
+//! - [`ops`]: one host module per kernel family, owning its pipelines;
+//! - [`model`]: the networks as layer lists, their flat parameters, GPU networks;
+//! - [`session`]: a training run, advanced by chunks; [`checkpoint`]: its file format;
+//! - [`data`] (IDX parsing), [`random`] (Philox on the CPU), [`generate`] (sampling),
+//!   [`classifier`], [`quality`] and [`eval`] (scores);
+//! - [`reference`]: a plain CPU implementation of every op, used only by the tests.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod classifier;
 pub mod config;
@@ -12,11 +20,10 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod gpu;
+pub mod grid;
 pub mod model;
 pub mod ops;
-pub mod output;
-pub mod plot;
 pub mod quality;
 pub mod random;
 pub mod reference;
-pub mod train;
+pub mod session;

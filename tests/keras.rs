@@ -14,10 +14,11 @@ use dcgan_wgpu::gpu::GpuSlice;
 use dcgan_wgpu::model::{
     self, Arch, BnMode, Layer, LayerSpec, Network, NetworkParams, ParamLayout,
 };
-use dcgan_wgpu::model::{InputGrad, Upstream};
+use dcgan_wgpu::model::{Gradients, InputGrad, Upstream};
 use dcgan_wgpu::ops::activation::Activation;
 use dcgan_wgpu::ops::adam::AdamConfig;
 use dcgan_wgpu::ops::batchnorm::{BnShape, Stats};
+use pollster::FutureExt as _;
 
 /// Keras' LeakyReLU in float32 (the trimming script checked this formula against Keras' own
 /// outputs bit for bit, which is why those outputs are not stored).
@@ -52,7 +53,15 @@ fn replay_layers(
     let mut prev = input.to_vec();
     for (i, spec) in layers.iter().enumerate() {
         let (x, samples) = pad_to_batch(&prev, spec.in_len);
-        run_all(network.layer_forward(&g.ctx, &g.ops, params, i, &x, &network.acts[i], mode, None));
+        run_all(network.layer_forward(
+            &g.ops.recorder(&g.ctx),
+            params,
+            i,
+            &x,
+            &network.acts[i],
+            mode,
+            None,
+        ));
         let ours = read(&network.acts[i]);
         let label = format!("{} {step}.{net}.{}", v.key, spec.name);
         let expected = match spec.layer {
@@ -85,7 +94,7 @@ fn replay_layers(
 }
 
 fn run_all(d: Vec<dcgan_wgpu::gpu::Dispatch>) {
-    gpu().ctx.run(&d).expect("GPU run");
+    gpu().ctx.run(&d).block_on().expect("GPU run");
 }
 
 fn params_on_gpu(layers: &[LayerSpec], params: &[f32], moving: &[f32]) -> NetworkParams {
@@ -314,7 +323,7 @@ fn gradients_match_keras() {
             let input = fx.tensor(v.key, input);
             let x = upload(&input);
             // Our forward pass folds our batch statistics into the moving statistics.
-            run_all(d_net.forward(&g.ctx, &g.ops, &p, &x, train));
+            run_all(d_net.forward(&g.ops.recorder(&g.ctx), &p, &x, train));
             let mut expected = moving.clone();
             update_moving(v, &d_stats, &mut expected, step, "D", &dl);
             check_e(
@@ -331,12 +340,11 @@ fn gradients_match_keras() {
                     .loss
                     .bce_with_logits(&g.ctx, label, d_net.output(), &dlogits, &metrics, 0);
             d.extend(d_net.backward(
-                &g.ctx,
-                &g.ops,
+                &g.ops.recorder(&g.ctx),
                 &p,
                 &x,
                 Upstream::Output(&dlogits),
-                true,
+                Gradients::Weights,
                 InputGrad::None,
             ));
             run_all(d);
@@ -351,10 +359,9 @@ fn gradients_match_keras() {
         let g_net = Network::new(&g.ctx, "G", &gl, BATCH);
         let z2 = fx.tensor(v.key, "input.z2");
         let z = upload(&z2);
-        let mut d = g_net.forward(&g.ctx, &g.ops, &gp, &z, train);
+        let mut d = g_net.forward(&g.ops.recorder(&g.ctx), &gp, &z, train);
         d.extend(d_net.forward(
-            &g.ctx,
-            &g.ops,
+            &g.ops.recorder(&g.ctx),
             &dp,
             g_net.output(),
             BnMode::Train {
@@ -394,21 +401,19 @@ fn gradients_match_keras() {
         // The plain input gradient (Keras' grad.fakes), then G's backward through its tanh
         // (training fuses the tanh into D's input gradient instead; tests/train.rs runs that).
         d.extend(d_net.backward(
-            &g.ctx,
-            &g.ops,
+            &g.ops.recorder(&g.ctx),
             &dp,
             g_net.output(),
             Upstream::Output(&dlogits),
-            false,
+            Gradients::None,
             InputGrad::Plain,
         ));
         d.extend(g_net.backward(
-            &g.ctx,
-            &g.ops,
+            &g.ops.recorder(&g.ctx),
             &gp,
             &z,
             Upstream::Output(&d_net.input_grad),
-            true,
+            Gradients::Weights,
             InputGrad::None,
         ));
         run_all(d);
@@ -449,7 +454,7 @@ fn adam_and_moving_statistics_match_keras() {
                 &p.grads,
                 &flat_from_fixture(v, &d_layout, &format!("{step}.grad.D")),
             );
-            let mut d = p.adam_step(&g.ctx, &g.ops, &config).to_vec();
+            let mut d = p.adam_step(&g.ops.recorder(&g.ctx), &config).to_vec();
             for l in dl
                 .iter()
                 .filter(|l| matches!(l.layer, Layer::BatchNorm { .. }))
@@ -498,7 +503,7 @@ fn adam_and_moving_statistics_match_keras() {
             );
         }
         assert_eq!(
-            g.ctx.read::<u32>(&p.adam_state).unwrap()[0],
+            g.ctx.read::<u32>(&p.adam_state).block_on().unwrap()[0],
             2,
             "adam.D.iterations"
         );

@@ -18,6 +18,7 @@ use dcgan_wgpu::ops::dense::DenseShape;
 use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
 use dcgan_wgpu::ops::reduce::Blocks;
 use dcgan_wgpu::reference;
+use pollster::FutureExt as _;
 
 /// Every GEMM driver the adapter can run, for the odd shapes.
 fn drivers() -> Vec<Driver> {
@@ -83,7 +84,7 @@ fn reduction_depth(rows: usize, cols: usize) -> usize {
 }
 
 fn run(dispatches: &[Dispatch]) {
-    gpu().ctx.run(dispatches).expect("GPU run");
+    gpu().ctx.run(dispatches).block_on().expect("GPU run");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -946,7 +947,7 @@ fn adam_matches_keras_float32() {
             4,
         );
     }
-    let st: Vec<u32> = g.ctx.read(&state).unwrap();
+    let st: Vec<u32> = g.ctx.read(&state).block_on().unwrap();
     assert_eq!(st.len(), STATE_LEN);
     assert_eq!(st[0], 3, "step count");
 }
@@ -979,11 +980,11 @@ fn batch_indices_are_bit_exact() {
             &fixed,
         ),
     ]);
-    let got: Vec<u32> = g.ctx.read(&idx).unwrap();
+    let got: Vec<u32> = g.ctx.read(&idx).block_on().unwrap();
     let expected = dcgan_wgpu::random::sample_indices(seed, 7, stream::REAL_INDICES, 301, 60000);
     assert_eq!(got, expected);
     assert_eq!(
-        g.ctx.read::<u32>(&fixed).unwrap(),
+        g.ctx.read::<u32>(&fixed).block_on().unwrap(),
         expected,
         "fixed iteration = counter"
     );
@@ -1117,7 +1118,7 @@ fn iteration_counter_advances_and_changes_the_draw() {
             &b,
         ),
     ]);
-    assert_eq!(g.ctx.read::<u32>(&counter).unwrap(), vec![1]);
+    assert_eq!(g.ctx.read::<u32>(&counter).block_on().unwrap(), vec![1]);
     let (a, b) = (read(&a), read(&b));
     assert_ne!(a, b);
     check_close(
@@ -1339,6 +1340,7 @@ fn tuning_check_tells_equal_bits_from_a_different_summation() {
     let check = |fixed, candidate| {
         kernels
             .identical(&g.ctx, p, &x, &dy, Epilogue::NONE, &dw, fixed, candidate)
+            .block_on()
             .unwrap()
     };
     let tiled = Driver::Tiled { splits: 1 };
@@ -1357,11 +1359,11 @@ fn tuning_check_tells_equal_bits_from_a_different_summation() {
 
 #[test]
 fn tuner_chooses_a_correct_variant_and_caches_it() {
-    use dcgan_wgpu::ops::{Ops, tune::Tuner};
+    use dcgan_wgpu::ops::Ops;
     let g = gpu();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuning.json");
-    let ops = Ops::with_tuner(&g.ctx, Tuner::with_cache(&g.ctx, Some(path.clone()))).unwrap();
+    let ops = Ops::with_tuner(&g.ctx, common::tuner_with_file(&g.ctx, &path)).unwrap();
     let s = ConvShape {
         batch: 3,
         in_h: 9,
@@ -1395,11 +1397,11 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
         &reference::conv::forward(&geo, &abs(&xd), &abs(&wd), &zero),
         45,
     );
-    ops.tuner.save();
+    common::save_tuner(&ops, &path);
     let text = std::fs::read_to_string(&path).expect("the cache was written");
     assert!(text.contains("conv OP=0"), "{text}");
     // A new tuner reads the choice back instead of timing again.
-    let again = Tuner::with_cache(&g.ctx, Some(path));
+    let again = common::tuner_with_file(&g.ctx, &path);
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let key = json["adapters"]
         .as_object()

@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use dcgan_wgpu::classifier::{self, ClassifierFile};
-use dcgan_wgpu::data::{self, Split};
+use dcgan_wgpu::data::Split;
 use dcgan_wgpu::eval;
 use dcgan_wgpu::quality::{Gaussian, frechet_distance, score};
+use pollster::FutureExt as _;
 
 fn diagonal(mean: &[f64], var: &[f64]) -> Gaussian {
     let d = mean.len();
@@ -75,34 +76,88 @@ fn inception_score_histogram_and_confidence() {
     assert_eq!(s.confident, 0.0);
 }
 
-#[test]
-fn sample_grids_and_single_digits_load_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut r = rng(1600);
-    let images: Vec<f32> = random(&mut r, 6 * 784, 1.0).0;
-    dcgan_wgpu::output::write_grid(&dir.path().join("grid.png"), &images, 2, 3).unwrap();
-    let loaded = eval::load_pngs(&dir.path().join("grid.png")).unwrap();
-    assert_eq!(loaded.len(), images.len());
-    for (a, b) in loaded.iter().zip(&images) {
-        assert!(
-            (a - b).abs() <= 1.0 / 127.5 + 1e-6,
-            "8-bit quantisation only: {a} vs {b}"
-        );
+/// A grid as a tool would draw it: `rows` x `cols` digits (u8) upscaled `scale` times, `pad`
+/// pixels of `background` around and between them.
+fn draw_grid(
+    digits: &[Vec<u8>],
+    rows: usize,
+    cols: usize,
+    scale: usize,
+    pad: usize,
+    background: u8,
+) -> (usize, usize, Vec<u8>) {
+    let step = 28 * scale + pad;
+    let (w, h) = (cols * step + pad, rows * step + pad);
+    let mut px = vec![background; w * h];
+    for (n, d) in digits.iter().enumerate() {
+        let (x0, y0) = (pad + (n % cols) * step, pad + (n / cols) * step);
+        for y in 0..28 * scale {
+            for x in 0..28 * scale {
+                px[(y0 + y) * w + x0 + x] = d[(y / scale) * 28 + x / scale];
+            }
+        }
     }
-    let single = dir.path().join("one");
-    dcgan_wgpu::generate::write_separate(&single, &images[..2 * 784]).unwrap();
-    assert_eq!(eval::load_pngs(&single).unwrap().len(), 2 * 784);
-    let odd = dir.path().join("odd.png");
-    dcgan_wgpu::output::write_gray_png(&odd, 30, 20, &[0; 600]).unwrap();
-    let e = eval::load_pngs(&odd).unwrap_err().to_string();
-    assert!(
-        e.contains("neither a 28x28 digit nor a dcgan-wgpu sample grid"),
-        "{e}"
-    );
+    (w, h, px)
+}
+
+/// `evaluate --images` reads this program's grids, torchvision's `save_image` grids (8x8, 2 px
+/// of padding: 242x242), plain mosaics (32x32 tiles: 896x896, which is also 16x16 at 2x: the
+/// digits tell them apart), a given layout, and refuses what no layout fits.
+#[test]
+fn grids_from_any_tool_load_back() {
+    use dcgan_wgpu::grid;
+    let mut r = rng(1600);
+    let digits: Vec<Vec<u8>> = (0..1024)
+        .map(|_| {
+            random(&mut r, 784, 1.0)
+                .0
+                .iter()
+                .map(|v| ((v + 1.0) * 127.5).round() as u8)
+                .collect()
+        })
+        .collect();
+    let want = |n: usize| -> Vec<f32> {
+        digits[..n]
+            .iter()
+            .flatten()
+            .map(|&v| f32::from(v) / 127.5 - 1.0)
+            .collect()
+    };
+    for (rows, cols, scale, pad, bg) in [
+        (2, 3, 3, 2, 128),
+        (8, 8, 1, 2, 0),
+        (32, 32, 1, 0, 0),
+        (4, 4, 2, 4, 255),
+    ] {
+        let (w, h, px) = draw_grid(&digits[..rows * cols], rows, cols, scale, pad, bg);
+        let got = grid::digits(w, h, &px, None).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+        assert_eq!(
+            got,
+            want(rows * cols),
+            "{rows}x{cols} at {scale}x, pad {pad} ({w}x{h})"
+        );
+        let given = grid::digits(w, h, &px, Some((rows, cols, pad))).unwrap();
+        assert_eq!(given, got);
+    }
+    assert_eq!(grid::digits(28, 28, &digits[0], None).unwrap(), want(1));
+    let e = grid::digits(30, 20, &[0; 600], None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--grid ROWSxCOLS --pad N"), "{e}");
+    let (w, h, px) = draw_grid(&digits[..64], 8, 8, 1, 2, 0);
+    let e = grid::digits(w, h, &px, Some((7, 8, 2)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not 7x8 tiles"), "{e}");
 }
 
 fn shipped() -> ClassifierFile {
-    ClassifierFile::find(None).expect("the shipped classifier (assets/classifier)")
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/classifier/mnist_classifier.safetensors"
+    );
+    let bytes = std::fs::read(path).expect("the shipped classifier (assets/classifier)");
+    ClassifierFile::from_bytes(&bytes, path).unwrap()
 }
 
 #[test]
@@ -117,12 +172,12 @@ fn shipped_classifier_keeps_its_recorded_accuracy() {
         stated >= 0.99,
         "the shipped classifier is stated at {stated}"
     );
-    let (test, labels) =
-        data::load_split(std::path::Path::new(data::VENDORED_MNIST), Split::Test).unwrap();
+    let (test, labels) = common::vendored_split(Split::Test);
     let images = classifier::scaled(&test);
     let scorer = classifier::Scorer::new(&g.ctx, &g.ops, &c.params, 500);
     let (_, probs) = scorer
         .score(&g.ctx, &images[..classifier::SUBSET * 784])
+        .block_on()
         .unwrap();
     let accuracy = classifier::accuracy(&probs, &labels[..classifier::SUBSET]);
     println!(
@@ -139,13 +194,16 @@ fn shipped_classifier_keeps_its_recorded_accuracy() {
 fn real_digits_score_far_better_than_noise() {
     let g = gpu();
     let c = shipped();
-    let (test, _) =
-        data::load_split(std::path::Path::new(data::VENDORED_MNIST), Split::Test).unwrap();
+    let (test, _) = common::vendored_split(Split::Test);
     let real = &classifier::scaled(&test)[..1000 * 784];
-    let real_scores = eval::score_images(&g.ctx, &g.ops, &c, real).unwrap();
+    let real_scores = eval::score_images(&g.ctx, &g.ops, &c, real)
+        .block_on()
+        .unwrap();
     let idx = dcgan_wgpu::random::sample_indices(1, 0, 0, 1000 * 784, 256);
     let noise: Vec<f32> = idx.iter().map(|&v| v as f32 / 127.5 - 1.0).collect();
-    let noise_scores = eval::score_images(&g.ctx, &g.ops, &c, &noise).unwrap();
+    let noise_scores = eval::score_images(&g.ctx, &g.ops, &c, &noise)
+        .block_on()
+        .unwrap();
     println!("real: {real_scores:?}\nnoise: {noise_scores:?}");
     assert!(
         real_scores.fid * 20.0 < noise_scores.fid,

@@ -4,6 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+fn load(path: &Path) -> dcgan_wgpu::checkpoint::Checkpoint {
+    let bytes = std::fs::read(path).unwrap();
+    dcgan_wgpu::checkpoint::Checkpoint::from_bytes(&bytes, "checkpoint").unwrap()
+}
+
 fn dcgan() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"));
     // Keep the kernel tuning cache out of the user's home.
@@ -88,11 +93,7 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     assert!(out.contains("resuming at iteration 4"), "{out}");
     assert_eq!(csv(&split), csv(&whole), "losses of 4 + 4 iterations vs 8");
     // The checkpoints at the end hold the same state, bit for bit.
-    use dcgan_wgpu::checkpoint::Checkpoint;
-    let (a, b) = (
-        Checkpoint::load(&whole.join("checkpoint.safetensors")).unwrap(),
-        Checkpoint::load(&ckpt).unwrap(),
-    );
+    let (a, b) = (load(&whole.join("checkpoint.safetensors")), load(&ckpt));
     assert!(a.iteration == 8 && a == b, "final checkpoints differ");
     for f in ["losses.png", "progress.png", "samples_000008.png"] {
         assert!(split.join(f).is_file(), "{f}");
@@ -248,11 +249,64 @@ fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
         err.contains("interrupted at iteration") && err.contains("--resume"),
         "{err}"
     );
-    let c = dcgan_wgpu::checkpoint::Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    let c = load(&out.join("checkpoint.safetensors"));
     assert!(
         c.iteration > 0 && err.contains(&format!("interrupted at iteration {}", c.iteration)),
         "{err}"
     );
+    // The hint is a command that works as printed: this program's path, and `cargo run` too.
+    let exe = env!("CARGO_BIN_EXE_dcgan-wgpu");
+    assert!(err.contains(&format!("  {exe} --resume ")), "{err}");
+    assert!(err.contains("cargo run --release -- --resume "), "{err}");
+}
+
+/// `dcgan-wgpu ... 2>&1 | tee log`, then the pipe closes (tee killed) and Ctrl-C: the run still
+/// writes its checkpoint and exits 130, though every line it prints after that meets EPIPE.
+#[test]
+fn ctrl_c_under_a_closed_pipe_still_saves_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = dcgan()
+        .args([
+            "--iterations",
+            "100000",
+            "--batch-size",
+            "4",
+            "--sample-interval",
+            "1",
+            "--out-dir",
+            s(&out),
+            "--eval-every",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read until training reports, then close both pipes while it goes on printing.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("[D loss:") {
+        line.clear();
+        use std::io::BufRead;
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "no report line");
+    }
+    drop(stdout);
+    drop(child.stderr.take());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    assert_eq!(
+        code,
+        Some(130),
+        "a closed pipe must not stop the run another way"
+    );
+    let c = load(&out.join("checkpoint.safetensors"));
+    assert!(c.iteration > 1, "checkpoint at iteration {}", c.iteration);
 }
 
 #[test]
@@ -282,7 +336,7 @@ fn device_loss_stops_the_run_and_keeps_the_last_checkpoint() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    let c = dcgan_wgpu::checkpoint::Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    let c = load(&out.join("checkpoint.safetensors"));
     assert_eq!(c.iteration, 4);
 }
 
@@ -426,12 +480,16 @@ fn a_batch_beyond_the_buffer_limits_names_the_limit() {
 /// A small MNIST-format data set (the first images of the vendored one) for quick commands.
 fn small_mnist(dir: &Path, train: usize, test: usize) {
     use std::io::Write;
-    let src = Path::new(dcgan_wgpu::data::VENDORED_MNIST);
+
     for (split, n) in [
         (dcgan_wgpu::data::Split::Train, train),
         (dcgan_wgpu::data::Split::Test, test),
     ] {
-        let (images, labels) = dcgan_wgpu::data::load_split(src, split).unwrap();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist");
+        let [i, l] = split
+            .file_names()
+            .map(|n| std::fs::read(format!("{root}/{n}.gz")).unwrap());
+        let (images, labels) = dcgan_wgpu::data::parse_split((&i, "i"), (&l, "l")).unwrap();
         let prefix = if split == dcgan_wgpu::data::Split::Train {
             "train"
         } else {
@@ -470,7 +528,8 @@ fn classifier_command_trains_and_writes_weights_and_statistics() {
         printed.contains("epoch 1/1") && printed.contains("test accuracy"),
         "{printed}"
     );
-    let c = dcgan_wgpu::classifier::ClassifierFile::load(&out).unwrap();
+    let c = dcgan_wgpu::classifier::ClassifierFile::from_bytes(&std::fs::read(&out).unwrap(), "c")
+        .unwrap();
     assert_eq!(c.reference.dim(), 128);
     assert!(c.metadata["command"].starts_with("dcgan-wgpu classifier --epochs 1"));
     let accuracy: f64 = c.metadata["test_accuracy"].parse().unwrap();

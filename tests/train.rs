@@ -5,11 +5,13 @@ mod common;
 
 use common::fixture::*;
 use common::*;
+use dcgan_wgpu::config::{FakeBn, TrainConfig};
 use dcgan_wgpu::data::Images;
 use dcgan_wgpu::model::{self, Arch, BnMode, ParamLayout};
 use dcgan_wgpu::ops::data::stream;
 use dcgan_wgpu::reference::{self, model::RefNet};
-use dcgan_wgpu::train::{FakeBn, TrainConfig, Trainer};
+use dcgan_wgpu::session::Session;
+use pollster::FutureExt as _;
 
 /// Parameters whose gradient is mathematically zero (a bias feeding a training-mode BN; the
 /// seed-code bn3.beta feeding bn3b): float32 noise that Adam normalises into updates of up to
@@ -99,12 +101,14 @@ fn one_iteration_matches_the_cpu_reference() {
             ..Default::default()
         };
         let batch = config.batch_size;
-        let mut t = Trainer::new(&g.ctx, &g.ops, config.clone(), Some(&images)).unwrap();
+        let mut t = Session::new(&g.ctx, &g.ops, config.clone(), Some(&images))
+            .block_on()
+            .unwrap();
         let (gl, dl) = (model::generator(arch, 100), model::discriminator(arch));
         let mut gref = RefNet::new(&gl, read(&t.g.params), read(&t.g.moving));
         let mut dref = RefNet::new(&dl, read(&t.d.params), read(&t.d.moving));
-        t.run(1).unwrap();
-        let m = t.metrics().unwrap();
+        t.advance(1, false).block_on().unwrap();
+        let m = t.metrics().block_on().unwrap();
         // The iteration's inputs, still in their buffers, drawn on the GPU from (seed, 0, stream).
         let (real, z_fake, z_gen) = (read(&t.real), read(&t.z_fake), read(&t.z_gen));
         let indices = dcgan_wgpu::random::sample_indices(11, 0, stream::REAL_INDICES, batch, 40);
@@ -188,7 +192,7 @@ fn one_iteration_matches_the_cpu_reference() {
             2e-5,
         );
         assert_eq!(
-            g.ctx.read::<u32>(&t.counter).unwrap(),
+            g.ctx.read::<u32>(&t.counter).block_on().unwrap(),
             vec![1],
             "iteration counter"
         );
@@ -209,7 +213,9 @@ fn one_iteration_from_keras_state_ends_at_keras_weights() {
             fake_bn: FakeBn::Inference,
             ..Default::default()
         };
-        let mut t = Trainer::new(&g.ctx, &g.ops, config, None).unwrap();
+        let mut t = Session::new(&g.ctx, &g.ops, config, None)
+            .block_on()
+            .unwrap();
         let (gl, dl) = (
             model::generator(v.arch, Z_DIM),
             model::discriminator(v.arch),
@@ -227,8 +233,8 @@ fn one_iteration_from_keras_state_ends_at_keras_weights() {
         g.ctx.write(&t.real, &fx.tensor(v.key, "input.real"));
         g.ctx.write(&t.z_fake, &fx.tensor(v.key, "input.z1"));
         g.ctx.write(&t.z_gen, &fx.tensor(v.key, "input.z2"));
-        t.run(1).unwrap();
-        let m = t.metrics().unwrap();
+        t.advance(1, false).block_on().unwrap();
+        let m = t.metrics().block_on().unwrap();
         println!(
             "{}: d_loss {} acc {} g_loss {}",
             v.key,
@@ -302,7 +308,7 @@ fn one_iteration_from_keras_state_ends_at_keras_weights() {
 /// prefer each driver for every GEMM: parameters, Adam state and losses must match bit for bit.
 #[test]
 fn tuning_state_never_changes_a_run() {
-    use dcgan_wgpu::ops::{Ops, tune::Tuner};
+    use dcgan_wgpu::ops::Ops;
     let g = gpu();
     let images = synthetic_images(200, 21);
     let config = TrainConfig {
@@ -310,12 +316,16 @@ fn tuning_state_never_changes_a_run() {
         seed: 5,
         ..Default::default()
     };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tuning.json");
     let run = |ops: &Ops| {
-        let mut t = Trainer::new(&g.ctx, ops, config.clone(), Some(&images)).unwrap();
-        ops.tuner.save();
-        t.run(2).unwrap();
-        let m = t.metrics().unwrap();
-        let c = t.snapshot().unwrap();
+        let mut t = Session::new(&g.ctx, ops, config.clone(), Some(&images))
+            .block_on()
+            .unwrap();
+        common::save_tuner(ops, &path);
+        t.advance(2, false).block_on().unwrap();
+        let m = t.metrics().block_on().unwrap();
+        let c = t.snapshot().block_on().unwrap();
         let mut bits: Vec<u32> = [m.d_loss_real, m.d_loss_fake, m.g_loss]
             .iter()
             .map(|v| v.to_bits())
@@ -328,10 +338,8 @@ fn tuning_state_never_changes_a_run() {
         bits
     };
     let fixed = run(&g.ops);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tuning.json");
     let tuned = |label: &str| {
-        let ops = Ops::with_tuner(&g.ctx, Tuner::with_cache(&g.ctx, Some(path.clone()))).unwrap();
+        let ops = Ops::with_tuner(&g.ctx, common::tuner_with_file(&g.ctx, &path)).unwrap();
         let bits = run(&ops);
         let differing = bits.iter().zip(&fixed).filter(|(a, b)| a != b).count();
         assert_eq!(
@@ -390,7 +398,9 @@ fn iteration_shape_fits_a_gpu() {
             arch,
             ..Default::default()
         };
-        let t = Trainer::new(&g.ctx, &g.ops, config, Some(&images)).unwrap();
+        let t = Session::new(&g.ctx, &g.ops, config, Some(&images))
+            .block_on()
+            .unwrap();
         let shapes = t.dispatch_shapes();
         let mut census = std::collections::BTreeMap::<&str, usize>::new();
         for s in &shapes {

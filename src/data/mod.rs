@@ -1,33 +1,22 @@
-//! MNIST-format (IDX) data: the four files of MNIST or Fashion-MNIST, gzipped or not.
+//! MNIST-format (IDX) data: the four files of MNIST or Fashion-MNIST, gzipped or not, parsed
+//! from their bytes (a shell finds and reads the files: the command line from a directory,
+//! the web page from the server beside it).
 //!
 //! A small reader of our own rather than the `mnist` crate: that crate reads only uncompressed
 //! files and panics on a missing or malformed one, while a user should get an error naming the
 //! file and what is wrong with it.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-
-/// The vendored MNIST copy, found relative to the crate so `cargo run` works from anywhere.
-pub const VENDORED_MNIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist");
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
+/// A file that is not what it should be; `path` is the name the shell gave it.
 #[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error(
-        "data directory {0} does not exist (pass --data-dir with the four MNIST-format IDX files)"
-    )]
-    MissingDir(PathBuf),
-    #[error("{file}: not found in {dir} (looked for {file} and {file}.gz)")]
-    MissingFile { dir: PathBuf, file: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {what}")]
-    Corrupt { path: PathBuf, what: String },
+#[error("{path}: {what}")]
+pub struct DataError {
+    pub path: String,
+    pub what: String,
 }
 
 /// A set of 8-bit grayscale images, row-major, one after another.
@@ -73,42 +62,29 @@ impl Split {
             Split::Test => "t10k",
         }
     }
+
+    /// The file names of the split's images and labels (each may also come gzipped, `.gz`).
+    pub fn file_names(self) -> [String; 2] {
+        [
+            format!("{}-images-idx3-ubyte", self.prefix()),
+            format!("{}-labels-idx1-ubyte", self.prefix()),
+        ]
+    }
 }
 
-/// Finds `name` or `name.gz` in `dir`.
-pub fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::MissingDir(dir.to_path_buf()));
-    }
-    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err(DataError::MissingFile {
-        dir: dir.to_path_buf(),
-        file: name.to_string(),
-    })
-}
-
-/// The whole file, decompressed when it is gzipped (by its magic bytes, not its name).
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
+/// The bytes, decompressed when they are gzipped (by their magic bytes, not their name).
+fn maybe_gunzip<'a>(bytes: &'a [u8], path: &str) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(bytes)
             .read_to_end(&mut out)
-            .map_err(|e| DataError::Corrupt {
-                path: path.to_path_buf(),
+            .map_err(|e| DataError {
+                path: path.to_string(),
                 what: format!("gzip stream is damaged or truncated ({e})"),
             })?;
-        Ok(out)
+        Ok(out.into())
     } else {
-        Ok(raw)
+        Ok(bytes.into())
     }
 }
 
@@ -119,13 +95,13 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 /// Checks the header (magic, then `dims` big-endian sizes) and the payload length; returns the
 /// sizes and the payload.
 fn parse_idx<'a>(
-    path: &Path,
+    path: &str,
     bytes: &'a [u8],
     magic: u32,
     dims: usize,
 ) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let corrupt = |what: String| DataError::Corrupt {
-        path: path.to_path_buf(),
+    let corrupt = |what: String| DataError {
+        path: path.to_string(),
         what,
     };
     let header = 4 + 4 * dims;
@@ -170,22 +146,20 @@ fn parse_idx<'a>(
     Ok((sizes, payload))
 }
 
-/// Reads an IDX image file of 28x28 images.
-pub fn load_images(path: &Path) -> Result<Images, DataError> {
-    let bytes = read_maybe_gzip(path)?;
+/// Parses an IDX image file of 28x28 images (gzipped or not); `path` names it in errors.
+pub fn parse_images(bytes: &[u8], path: &str) -> Result<Images, DataError> {
+    let bytes = maybe_gunzip(bytes, path)?;
     let (sizes, payload) = parse_idx(path, &bytes, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (sizes[0], sizes[1], sizes[2]);
+    let corrupt = |what: String| DataError {
+        path: path.to_string(),
+        what,
+    };
     if (rows, cols) != (28, 28) {
-        return Err(DataError::Corrupt {
-            path: path.to_path_buf(),
-            what: format!("images are {rows}x{cols}, expected 28x28"),
-        });
+        return Err(corrupt(format!("images are {rows}x{cols}, expected 28x28")));
     }
     if count == 0 {
-        return Err(DataError::Corrupt {
-            path: path.to_path_buf(),
-            what: "holds no images".into(),
-        });
+        return Err(corrupt("holds no images".into()));
     }
     Ok(Images {
         count,
@@ -195,37 +169,31 @@ pub fn load_images(path: &Path) -> Result<Images, DataError> {
     })
 }
 
-/// Reads an IDX label file (values 0..=9).
-pub fn load_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = read_maybe_gzip(path)?;
+/// Parses an IDX label file (values 0..=9).
+pub fn parse_labels(bytes: &[u8], path: &str) -> Result<Vec<u8>, DataError> {
+    let bytes = maybe_gunzip(bytes, path)?;
     let (_, payload) = parse_idx(path, &bytes, LABELS_MAGIC, 1)?;
     if let Some(bad) = payload.iter().find(|&&l| l > 9) {
-        return Err(DataError::Corrupt {
-            path: path.to_path_buf(),
+        return Err(DataError {
+            path: path.to_string(),
             what: format!("label {bad} is not a digit class 0-9"),
         });
     }
     Ok(payload.to_vec())
 }
 
-/// Images and labels of one split, checked to have the same count.
-pub fn load_split(dir: &Path, split: Split) -> Result<(Images, Vec<u8>), DataError> {
-    let images = load_images(&find(
-        dir,
-        &format!("{}-images-idx3-ubyte", split.prefix()),
-    )?)?;
-    let labels_path = find(dir, &format!("{}-labels-idx1-ubyte", split.prefix()))?;
-    let labels = load_labels(&labels_path)?;
+/// Images and labels of one split, checked to have the same count: (bytes, name) of each file.
+pub fn parse_split(
+    (images, images_path): (&[u8], &str),
+    (labels, labels_path): (&[u8], &str),
+) -> Result<(Images, Vec<u8>), DataError> {
+    let images = parse_images(images, images_path)?;
+    let labels = parse_labels(labels, labels_path)?;
     if labels.len() != images.count {
-        return Err(DataError::Corrupt {
-            path: labels_path,
+        return Err(DataError {
+            path: labels_path.to_string(),
             what: format!("{} labels for {} images", labels.len(), images.count),
         });
     }
     Ok((images, labels))
-}
-
-/// The training images (what the GAN trains on).
-pub fn load_training_images(dir: &Path) -> Result<Images, DataError> {
-    load_images(&find(dir, "train-images-idx3-ubyte")?)
 }

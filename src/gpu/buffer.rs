@@ -130,9 +130,9 @@ impl GpuContext {
         }
     }
 
-    /// Copies the slices into one staging buffer, waits, and returns their contents. This is the
-    /// only readback path: tests read tensors, training reads its small metrics buffer.
-    pub fn read_many<T: Pod>(&self, srcs: &[&GpuSlice]) -> Result<Vec<Vec<T>>, GpuError> {
+    /// Copies the slices into one staging buffer and resolves to their contents once the GPU
+    /// has them (checkpoints, tests, scores; training reports go through `readback::Ring`).
+    pub async fn read_many<T: Pod>(&self, srcs: &[&GpuSlice]) -> Result<Vec<Vec<T>>, GpuError> {
         assert_eq!(std::mem::size_of::<T>(), 4);
         let total: u64 = srcs.iter().map(|s| s.bytes()).sum();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -154,7 +154,7 @@ impl GpuContext {
             at += s.bytes();
         }
         self.queue.submit([encoder.finish()]);
-        let bytes = map_read(self, &staging, total)?;
+        let bytes = map_read(self, &staging, total).await?;
         let mut out = Vec::with_capacity(srcs.len());
         let mut at = 0usize;
         for s in srcs {
@@ -165,13 +165,13 @@ impl GpuContext {
         Ok(out)
     }
 
-    pub fn read<T: Pod>(&self, src: &GpuSlice) -> Result<Vec<T>, GpuError> {
-        Ok(self.read_many(&[src])?.remove(0))
+    pub async fn read<T: Pod>(&self, src: &GpuSlice) -> Result<Vec<T>, GpuError> {
+        Ok(self.read_many(&[src]).await?.remove(0))
     }
 }
 
-/// Maps `staging` (after the copies into it were submitted), waits and returns its bytes.
-pub(crate) fn map_read(
+/// Maps `staging` (after the copies into it were submitted) and resolves to its bytes.
+pub(crate) async fn map_read(
     ctx: &GpuContext,
     staging: &wgpu::Buffer,
     len: u64,
@@ -179,14 +179,15 @@ pub(crate) fn map_read(
     if len == 0 {
         return Ok(Vec::new());
     }
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = futures_channel::oneshot::channel();
     staging.map_async(wgpu::MapMode::Read, ..len, move |r| {
         let _ = tx.send(r);
     });
-    ctx.wait()?;
-    rx.recv()
+    ctx.drive(None);
+    rx.await
         .map_err(|e| GpuError::Map(e.to_string()))?
         .map_err(|e| GpuError::Map(e.to_string()))?;
+    ctx.check()?;
     let bytes = {
         let view = staging
             .get_mapped_range(..len)

@@ -32,19 +32,6 @@ impl BackendChoice {
             BackendChoice::Gl => wgpu::Backends::GL,
         }
     }
-
-    /// Reads `DCGAN_BACKEND` (`auto`, `vulkan`, `metal`, `dx12`, `gl`); used by the tests so CI can
-    /// run the same kernel tests on lavapipe (Vulkan) and llvmpipe (GL).
-    pub fn from_env() -> Result<Self, GpuError> {
-        match std::env::var("DCGAN_BACKEND") {
-            Err(_) => Ok(BackendChoice::Auto),
-            Ok(s) => <Self as clap::ValueEnum>::from_str(&s, true).map_err(|_| {
-                GpuError::Config(format!(
-                    "DCGAN_BACKEND={s:?} is not one of auto, vulkan, metal, dx12, gl"
-                ))
-            }),
-        }
-    }
 }
 
 impl fmt::Display for BackendChoice {
@@ -68,13 +55,19 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
 }
 
-impl GpuOptions {
-    /// Options for tests: backend from `DCGAN_BACKEND`, adapter name from `DCGAN_ADAPTER`.
-    pub fn from_env() -> Result<Self, GpuError> {
-        Ok(GpuOptions {
-            backend: BackendChoice::from_env()?,
-            adapter_name: std::env::var("DCGAN_ADAPTER").ok(),
-        })
+/// Resolves once the work submitted before it was made is done (`GpuContext::done_marker`).
+pub struct SubmissionDone(futures_channel::oneshot::Receiver<()>);
+
+impl SubmissionDone {
+    /// `index`: the last submission it covers (natively, what to wait for).
+    pub async fn wait(
+        self,
+        ctx: &GpuContext,
+        index: &wgpu::SubmissionIndex,
+    ) -> Result<(), GpuError> {
+        ctx.drive(Some(index));
+        self.0.await.map_err(|e| GpuError::Poll(e.to_string()))?;
+        ctx.check()
     }
 }
 
@@ -146,9 +139,9 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// Every adapter wgpu can see for the given backends, in the order a run would prefer them.
-pub fn list_adapters(backend: BackendChoice) -> Vec<wgpu::Adapter> {
+pub async fn list_adapters(backend: BackendChoice) -> Vec<wgpu::Adapter> {
     let instance = new_instance(backend.backends());
-    let mut adapters = pollster::block_on(instance.enumerate_adapters(backend.backends()));
+    let mut adapters = instance.enumerate_adapters(backend.backends()).await;
     adapters.sort_by_key(|a| {
         let info = a.get_info();
         (
@@ -162,8 +155,8 @@ pub fn list_adapters(backend: BackendChoice) -> Vec<wgpu::Adapter> {
 impl GpuContext {
     /// Picks the adapter, requests a device with the adapter's own limits and every optional
     /// feature the project can use, and installs the error and device-lost handlers.
-    pub fn new(options: &GpuOptions) -> Result<Self, GpuError> {
-        let adapters = list_adapters(options.backend);
+    pub async fn new(options: &GpuOptions) -> Result<Self, GpuError> {
+        let adapters = list_adapters(options.backend).await;
         let available: Vec<String> = adapters
             .iter()
             .map(|a| describe_adapter(&a.get_info()))
@@ -191,15 +184,17 @@ impl GpuContext {
         // The WebGPU defaults cap storage bindings at 128 MiB and buffers at 256 MiB; ask for
         // what the adapter really has so large batches fit where the hardware allows.
         let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("dcgan-wgpu"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| GpuError::RequestDevice(describe_adapter(&info), e.to_string()))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("dcgan-wgpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(describe_adapter(&info), e.to_string()))?;
 
         let uncaptured = Arc::new(Mutex::new(None));
         let sink = uncaptured.clone();
@@ -271,20 +266,62 @@ impl GpuContext {
         Ok(())
     }
 
-    /// Marks the device lost and destroys it, as a driver reset would: the test hook behind
-    /// `DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT`, to check that a run stops cleanly.
+    /// Marks the device lost and destroys it, as a driver reset would: the one fault a test can
+    /// inject (`Fault::DeviceLoss` in a session), to check that a run stops cleanly.
     pub fn simulate_device_loss(&self) {
         *self.lost.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some("simulated device loss (DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT)".to_string());
+            Some("simulated device loss (a test's injected fault)".to_string());
         self.device.destroy();
     }
 
-    /// Blocks until all submitted work has finished.
-    pub fn wait(&self) -> Result<(), GpuError> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Poll(e.to_string()))?;
+    /// Resolves once all submitted work has finished.
+    pub async fn finished(&self) -> Result<(), GpuError> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.drive(None);
+        rx.await.map_err(|e| GpuError::Poll(e.to_string()))?;
         self.check()
+    }
+
+    /// Lets wgpu deliver the callbacks the engine's futures wait for. In a browser the event
+    /// loop delivers them and the future yields to it; natively wgpu delivers them only inside
+    /// `Device::poll`, so the future asks for them here, waiting for the queue as a native
+    /// shell's `pollster::block_on` would have to anyway (a failed poll shows up in `check`).
+    /// `until`: the submission the caller needs (None: all of them).
+    pub(crate) fn drive(&self, until: Option<&wgpu::SubmissionIndex>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let poll = wgpu::PollType::Wait {
+                submission_index: until.cloned(),
+                timeout: None,
+            };
+            if let Err(e) = self.device.poll(poll) {
+                log::warn!("polling the device: {e}");
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = until;
+    }
+
+    /// Hands over the callbacks whose work is done, without waiting (natively; the browser
+    /// does this by itself).
+    pub(crate) fn poll_now(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Err(e) = self.device.poll(wgpu::PollType::Poll) {
+            log::warn!("polling the device: {e}");
+        }
+    }
+
+    /// A future that resolves once everything submitted so far is done; made now, awaited
+    /// whenever the caller needs it.
+    pub fn done_marker(&self) -> SubmissionDone {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        SubmissionDone(rx)
     }
 
     /// Bytes of storage buffers allocated so far (all of a run's GPU memory but pipelines and

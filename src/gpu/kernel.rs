@@ -176,6 +176,10 @@ impl Kernel {
             format!("{}::{entry}[{}]", shader.name, c.join(","))
         };
         let device = &ctx.device;
+        // Natively an error scope resolves at once, so a bad kernel is named here. In a browser
+        // it would resolve later; there no scope is pushed and the error reaches the context's
+        // uncaptured-error handler (`GpuContext::check`), still naming the pipeline.
+        #[cfg(not(target_arch = "wasm32"))]
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(&label),
@@ -203,7 +207,8 @@ impl Kernel {
             },
             cache: None,
         });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(Some(e)) = futures_util::FutureExt::now_or_never(scope.pop()) {
             return Err(GpuError::Shader {
                 name: label,
                 message: e.to_string(),
@@ -295,8 +300,8 @@ impl Kernel {
 }
 
 impl GpuContext {
-    /// Records the dispatches into one compute pass, submits, and waits for completion.
-    pub fn run<'a>(
+    /// Records the dispatches into one compute pass, submits, and resolves once they are done.
+    pub async fn run<'a>(
         &self,
         dispatches: impl IntoIterator<Item = &'a Dispatch>,
     ) -> Result<(), GpuError> {
@@ -313,6 +318,6 @@ impl GpuContext {
             }
         }
         self.queue.submit([encoder.finish()]);
-        self.wait()
+        self.finished().await
     }
 }

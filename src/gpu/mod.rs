@@ -4,11 +4,12 @@
 pub mod buffer;
 pub mod context;
 pub mod kernel;
+pub mod readback;
 pub mod shaders;
 pub mod timing;
 
 pub use buffer::{GpuSlice, Uniform};
-pub use context::{BackendChoice, GpuContext, GpuOptions};
+pub use context::{BackendChoice, GpuContext, GpuOptions, SubmissionDone};
 pub use kernel::{Bind, Dispatch, Kernel, tag};
 
 /// Everything that can go wrong on the GPU side, each with a message a user can act on.

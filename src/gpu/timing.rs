@@ -31,8 +31,26 @@ impl TimingMethod {
     }
 }
 
-/// Runs the dispatches once, in order, and returns each one's GPU time in seconds.
-pub fn dispatch_times(
+/// Runs the dispatches once, in order, and resolves to each one's GPU time in seconds.
+pub async fn dispatch_times(
+    ctx: &GpuContext,
+    method: TimingMethod,
+    dispatches: &[Dispatch],
+) -> Result<Vec<f64>, GpuError> {
+    // A query set holds at most 4096 queries: time long lists in pieces.
+    const MAX_QUERIES: usize = 4096;
+    let per = match method {
+        TimingMethod::InsidePass => MAX_QUERIES - 1,
+        TimingMethod::PerPass => MAX_QUERIES / 2,
+    };
+    let mut times = Vec::with_capacity(dispatches.len());
+    for chunk in dispatches.chunks(per) {
+        times.extend(time_chunk(ctx, method, chunk).await?);
+    }
+    Ok(times)
+}
+
+async fn time_chunk(
     ctx: &GpuContext,
     method: TimingMethod,
     dispatches: &[Dispatch],
@@ -43,18 +61,6 @@ pub fn dispatch_times(
         TimingMethod::PerPass => 2 * n,
     };
     let mut times = Vec::with_capacity(n);
-    // A query set holds at most 4096 queries: time long lists in pieces.
-    const MAX_QUERIES: usize = 4096;
-    if count > MAX_QUERIES {
-        let per = match method {
-            TimingMethod::InsidePass => MAX_QUERIES - 1,
-            TimingMethod::PerPass => MAX_QUERIES / 2,
-        };
-        for chunk in dispatches.chunks(per) {
-            times.extend(dispatch_times(ctx, method, chunk)?);
-        }
-        return Ok(times);
-    }
     let device = &ctx.device;
     let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
         label: Some("dispatch timestamps"),
@@ -101,7 +107,7 @@ pub fn dispatch_times(
     encoder.resolve_query_set(&queries, 0..count as u32, &resolve, 0);
     encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
     ctx.queue.submit([encoder.finish()]);
-    let raw = super::buffer::map_read(ctx, &staging, bytes)?;
+    let raw = super::buffer::map_read(ctx, &staging, bytes).await?;
     let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
     let period = f64::from(ctx.queue.get_timestamp_period()) * 1e-9;
     for i in 0..n {

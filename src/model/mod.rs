@@ -10,7 +10,8 @@ pub mod network;
 pub mod params;
 
 pub use crate::config::{Arch, IMAGE_PIXELS};
-pub use network::{BnMode, InputGrad, Network, NetworkParams, Upstream};
+pub use crate::ops::Recorder;
+pub use network::{BnMode, Gradients, InputGrad, Network, NetworkParams, Upstream};
 pub use params::ParamLayout;
 
 /// One layer of a network. Spatial shapes are per sample, NHWC.
@@ -202,8 +203,6 @@ pub fn classifier() -> Vec<LayerSpec> {
 pub const CLASSIFIER_FEATURES_LAYER: usize = 7;
 /// Width of those features.
 pub const CLASSIFIER_FEATURES: usize = 128;
-
-/// Pixels of one image.
 
 impl LayerSpec {
     /// Multiply-adds of the forward pass for `batch` samples (dense and convolution layers;

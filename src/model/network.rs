@@ -4,7 +4,7 @@
 
 use super::{Layer, LayerSpec, ParamLayout};
 use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
-use crate::ops::Ops;
+use crate::ops::Recorder;
 use crate::ops::activation::Activation;
 use crate::ops::adam::{self, AdamConfig};
 use crate::ops::batchnorm::{BnShape, Stats};
@@ -79,9 +79,9 @@ impl NetworkParams {
     }
 
     /// One whole Adam step over all parameters (schedule and update).
-    pub fn adam_step(&self, ctx: &GpuContext, ops: &Ops, config: &AdamConfig) -> [Dispatch; 2] {
-        ops.adam.step(
-            ctx,
+    pub fn adam_step(&self, r: &Recorder<'_>, config: &AdamConfig) -> [Dispatch; 2] {
+        r.ops.adam.step(
+            r.ctx,
             config,
             &self.adam_state,
             &self.adam_alphas,
@@ -102,15 +102,9 @@ impl NetworkParams {
     }
 
     /// The update of step `slot` of the iteration (after `adam_schedule`).
-    pub fn adam_update(
-        &self,
-        ctx: &GpuContext,
-        ops: &Ops,
-        config: &AdamConfig,
-        slot: u32,
-    ) -> Dispatch {
-        ops.adam.update(
-            ctx,
+    pub fn adam_update(&self, r: &Recorder<'_>, config: &AdamConfig, slot: u32) -> Dispatch {
+        r.ops.adam.update(
+            r.ctx,
             config,
             &self.adam_alphas,
             slot,
@@ -184,8 +178,7 @@ impl Network {
     #[allow(clippy::too_many_arguments)]
     pub fn layer_forward(
         &self,
-        ctx: &GpuContext,
-        ops: &Ops,
+        r: &Recorder<'_>,
         p: &NetworkParams,
         i: usize,
         x: &GpuSlice,
@@ -193,6 +186,7 @@ impl Network {
         mode: BnMode,
         activation: Option<Activation>,
     ) -> Vec<Dispatch> {
+        let (ctx, ops) = (r.ctx, r.ops);
         let spec = &self.layers[i];
         let name = spec.name;
         let b = self.batch;
@@ -283,8 +277,7 @@ impl Network {
     /// gradient comes from its output, the layer's own from its input).
     pub fn forward(
         &self,
-        ctx: &GpuContext,
-        ops: &Ops,
+        r: &Recorder<'_>,
         p: &NetworkParams,
         input: &GpuSlice,
         mode: BnMode,
@@ -305,15 +298,14 @@ impl Network {
             let fusable = !matches!(self.layers[i].layer, Layer::LeakyRelu | Layer::Tanh);
             let scope = format!("{}.{} forward", self.name, self.layers[i].name);
             if let (Some(act), true) = (next, fusable) {
-                let fused =
-                    self.layer_forward(ctx, ops, p, i, x, &self.acts[i + 1], mode, Some(act));
+                let fused = self.layer_forward(r, p, i, x, &self.acts[i + 1], mode, Some(act));
                 d.extend(tag(
                     fused,
                     &format!("{scope} + {}", self.layers[i + 1].name),
                 ));
                 i += 2;
             } else {
-                let layer = self.layer_forward(ctx, ops, p, i, x, &self.acts[i], mode, None);
+                let layer = self.layer_forward(r, p, i, x, &self.acts[i], mode, None);
                 d.extend(tag(layer, &scope));
                 i += 1;
             }
@@ -322,8 +314,8 @@ impl Network {
     }
 
     /// The backward pass after a training-mode forward from `input`, given the gradient
-    /// `upstream`. `weights`: write the weight and bias gradients into `p.grads` (BatchNorm's
-    /// dgamma and dbeta are always written: its input gradient is computed from them).
+    /// `upstream`. `grads`: whether to write the weight and bias gradients into `p.grads`
+    /// (BatchNorm's dgamma and dbeta are always written: its input gradient needs them).
     /// `input_grad`: whether (and how) to write d loss / d input into `self.input_grad`.
     ///
     /// An activation layer's backward is fused into the input-gradient GEMM of the layer after
@@ -332,14 +324,15 @@ impl Network {
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
-        ctx: &GpuContext,
-        ops: &Ops,
+        r: &Recorder<'_>,
         p: &NetworkParams,
         input: &GpuSlice,
         upstream: Upstream<'_>,
-        weights: bool,
+        grads: Gradients,
         input_grad: InputGrad,
     ) -> Vec<Dispatch> {
+        let (ctx, ops) = (r.ctx, r.ops);
+        let weights = grads == Gradients::Weights;
         let n = self.layers.len();
         let is_gemm = |i: usize| {
             matches!(
@@ -577,6 +570,15 @@ pub enum Upstream<'a> {
     /// d loss / d (the input of the last layer, an activation): already through it (G's tanh
     /// is taken by D's input gradient, whose epilogue knows its saved output).
     BeforeOutputActivation(&'a GpuSlice),
+}
+
+/// Which parameter gradients a backward pass writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gradients {
+    /// Weights and biases, into the network's gradient buffer (a training step).
+    Weights,
+    /// None: the network is frozen (D inside G's step), only gradients flow through it.
+    None,
 }
 
 /// Which gradient with respect to the network's input a backward pass writes.

@@ -388,7 +388,8 @@ impl GemmKernels {
         let same_bits = |name: &str, d: Driver| {
             d == fixed
                 || self.tuner.verified(&key, name, || {
-                    self.identical(ctx, params, a, b, epilogue, out, fixed, d)
+                    self.tuner
+                        .wait_for(self.identical(ctx, params, a, b, epilogue, out, fixed, d))
                 })
         };
         if let Some(name) = self.tuner.cached(&key)
@@ -419,7 +420,7 @@ impl GemmKernels {
     /// Whether `candidate` stores the same bits as `fixed` for this GEMM: both run on one set
     /// of random operands (and bias) with the real buffers' lengths and the same epilogue.
     #[allow(clippy::too_many_arguments)]
-    pub fn identical(
+    pub async fn identical(
         &self,
         ctx: &GpuContext,
         params: GemmParams,
@@ -451,11 +452,11 @@ impl GemmKernels {
         };
         let mut d = self.record(ctx, params, &ra, &rb, e(0), &outs[0], fixed);
         d.extend(self.record(ctx, params, &ra, &rb, e(1), &outs[1], candidate));
-        ctx.run(&d)?;
+        ctx.run(&d).await?;
         let mut results: Vec<&GpuSlice> = outs.iter().collect();
         results.extend(bias_grads.iter().flatten());
         // Out 0, out 1, then bias gradient 0, bias gradient 1 where there is one.
-        let r = ctx.read_many::<u32>(&results)?;
+        let r = ctx.read_many::<u32>(&results).await?;
         let same = r[0] == r[1] && (r.len() == 2 || r[2] == r[3]);
         Ok(same)
     }

@@ -15,6 +15,13 @@ pub mod tune;
 
 use crate::gpu::{GpuContext, GpuError};
 
+/// What records dispatches: the device and the compiled kernels, passed as one.
+#[derive(Clone, Copy)]
+pub struct Recorder<'a> {
+    pub ctx: &'a GpuContext,
+    pub ops: &'a Ops,
+}
+
 /// Every kernel the program uses, compiled once.
 pub struct Ops {
     pub tuner: std::sync::Arc<tune::Tuner>,
@@ -29,6 +36,10 @@ pub struct Ops {
 }
 
 impl Ops {
+    pub fn recorder<'a>(&'a self, ctx: &'a GpuContext) -> Recorder<'a> {
+        Recorder { ctx, ops: self }
+    }
+
     /// The kernels with the fixed GEMM driver choice (tests, and `--no-tune`).
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Self::with_tuner(ctx, tune::Tuner::disabled())

@@ -1,6 +1,9 @@
 //! Kernel-variant autotuning: where a GEMM has a real choice of driver (tiled, subgroup,
-//! narrow), time each once at start-up on the real buffers and keep the fastest, cached on
-//! disk per adapter and driver version so later runs start at once.
+//! narrow, wide), time each once at start-up on the real buffers and keep the fastest, cached
+//! per adapter and driver version so later runs start at once. The engine neither waits nor
+//! reads a clock of its own: tuning happens only where a shell lends it a [`Host`] (the command
+//! line does; a browser tab runs the fixed choice), and the cache goes in and out as JSON text
+//! the shell stores where it likes.
 //!
 //! The candidates differ only in how work is spread over threads: each output is still one
 //! sequential sum over k (and split-K, chosen by a fixed rule, is the same for all). That is not
@@ -11,11 +14,11 @@
 //! whatever the cache holds (`tests/train.rs::tuning_state_never_changes_a_run`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Host;
 use crate::gpu::{Dispatch, GpuContext, GpuError};
 
 /// The cache file: per adapter key, per GEMM key, the chosen driver.
@@ -28,23 +31,13 @@ struct CacheFile {
 const VERSION: u32 = 1;
 
 pub struct Tuner {
-    enabled: bool,
-    path: Option<PathBuf>,
+    /// What waits and reads the clock; None: no tuning (the fixed choice).
+    host: Option<Arc<dyn Host>>,
     adapter: String,
     choices: Mutex<BTreeMap<String, String>>,
     /// `key | candidate` -> whether it gave the fixed choice's bits (checked once a process).
     verified: Mutex<BTreeMap<String, bool>>,
     dirty: Mutex<bool>,
-}
-
-/// `$DCGAN_WGPU_CACHE_DIR`, else the platform's cache directory: `$XDG_CACHE_HOME` or
-/// `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows (then
-/// `dcgan-wgpu/tuning.json` inside).
-pub fn default_cache_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("DCGAN_WGPU_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("dcgan-wgpu")))?;
-    Some(dir.join("tuning.json"))
 }
 
 /// The adapter and driver version a tuning result belongs to.
@@ -60,8 +53,7 @@ impl Tuner {
     /// No tuning: the fixed choice (subgroup where available, narrow for N < 16).
     pub fn disabled() -> Self {
         Tuner {
-            enabled: false,
-            path: None,
+            host: None,
             adapter: String::new(),
             choices: Mutex::new(BTreeMap::new()),
             verified: Mutex::new(BTreeMap::new()),
@@ -69,20 +61,18 @@ impl Tuner {
         }
     }
 
-    /// Tuning with the cache at `path` (read now if it exists; a damaged cache is ignored
-    /// with a warning and rewritten).
-    pub fn with_cache(ctx: &GpuContext, path: Option<PathBuf>) -> Self {
+    /// Tuning on `host`, starting from a cache's text (None: no cache yet; a damaged or old
+    /// cache is ignored with a warning and replaced by `cache_text`).
+    pub fn new(ctx: &GpuContext, host: Arc<dyn Host>, cache: Option<&str>) -> Self {
         let adapter = adapter_key(ctx);
         let mut choices = BTreeMap::new();
-        if let Some(p) = &path
-            && let Ok(text) = std::fs::read_to_string(p)
-        {
-            match serde_json::from_str::<CacheFile>(&text) {
+        if let Some(text) = cache {
+            match serde_json::from_str::<CacheFile>(text) {
                 Ok(c) if c.version == VERSION => {
                     choices = c.adapters.get(&adapter).cloned().unwrap_or_default();
                 }
-                Ok(_) => log::warn!("{}: old tuning cache format, retuning", p.display()),
-                Err(e) => log::warn!("{}: unreadable tuning cache ({e}), retuning", p.display()),
+                Ok(_) => log::warn!("old tuning cache format, retuning"),
+                Err(e) => log::warn!("unreadable tuning cache ({e}), retuning"),
             }
         }
         log::info!(
@@ -90,8 +80,7 @@ impl Tuner {
             choices.len()
         );
         Tuner {
-            enabled: true,
-            path,
+            host: Some(host),
             adapter,
             choices: Mutex::new(choices),
             verified: Mutex::new(BTreeMap::new()),
@@ -100,7 +89,22 @@ impl Tuner {
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.host.is_some()
+    }
+
+    /// Waits for `f` on the host (tuning only happens where there is one).
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let host = self.host.as_ref().expect("tuning without a host");
+        let mut out = None;
+        host.block_on(Box::pin(async {
+            out = Some(f.await);
+        }));
+        out.expect("the host ran the future to completion")
+    }
+
+    /// `verified`'s check, waiting for the GPU on the host.
+    pub fn wait_for<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.block_on(f)
     }
 
     pub fn cached(&self, key: &str) -> Option<String> {
@@ -151,10 +155,10 @@ impl Tuner {
     ) -> Result<usize, GpuError> {
         let mut best = (0, f64::INFINITY);
         for (i, (name, dispatches)) in candidates.iter().enumerate() {
-            ctx.run(dispatches)?;
+            self.block_on(ctx.run(dispatches))?;
             let mut fastest = f64::INFINITY;
             for _ in 0..2 {
-                let t = time(ctx, dispatches)?;
+                let t = self.time(ctx, dispatches)?;
                 fastest = fastest.min(t);
             }
             log::debug!("tune {key}: {name} {:.3} ms", fastest * 1e3);
@@ -170,17 +174,15 @@ impl Tuner {
         Ok(best.0)
     }
 
-    /// Writes new choices to the cache file (atomically: a temporary file, then a rename).
-    /// Failing to write only costs the next run its tuning time, so it is a warning.
-    pub fn save(&self) {
+    /// The cache to store, merged into `previous` (the stored text, which may hold other
+    /// adapters), when this tuner chose anything new; None when nothing changed.
+    pub fn cache_text(&self, previous: Option<&str>) -> Option<String> {
         let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(path) = &self.path else { return };
         if !*dirty {
-            return;
+            return None;
         }
-        let mut file = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<CacheFile>(&t).ok())
+        let mut file = previous
+            .and_then(|t| serde_json::from_str::<CacheFile>(t).ok())
             .filter(|c| c.version == VERSION)
             .unwrap_or(CacheFile {
                 version: VERSION,
@@ -192,36 +194,24 @@ impl Tuner {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         file.adapters.insert(self.adapter.clone(), choices);
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(
-                &tmp,
-                serde_json::to_string_pretty(&file).unwrap_or_default(),
-            )?;
-            std::fs::rename(&tmp, path)
-        };
-        match write() {
-            Ok(()) => *dirty = false,
-            Err(e) => log::warn!(
-                "could not save the kernel tuning cache {}: {e}",
-                path.display()
-            ),
-        }
+        *dirty = false;
+        serde_json::to_string_pretty(&file).ok()
     }
-}
 
-/// GPU time of the dispatches: timestamp queries where available, else the host clock.
-fn time(ctx: &GpuContext, dispatches: &[Dispatch]) -> Result<f64, GpuError> {
-    use crate::gpu::timing::{TimingMethod, dispatch_times};
-    match TimingMethod::for_adapter(ctx) {
-        Some(m) => Ok(dispatch_times(ctx, m, dispatches)?.iter().sum()),
-        None => {
-            let t = std::time::Instant::now();
-            ctx.run(dispatches)?;
-            Ok(t.elapsed().as_secs_f64())
+    /// GPU time of the dispatches: timestamp queries where available, else the host's clock.
+    fn time(&self, ctx: &GpuContext, dispatches: &[Dispatch]) -> Result<f64, GpuError> {
+        use crate::gpu::timing::{TimingMethod, dispatch_times};
+        match TimingMethod::for_adapter(ctx) {
+            Some(m) => Ok(self
+                .block_on(dispatch_times(ctx, m, dispatches))?
+                .iter()
+                .sum()),
+            None => {
+                let host = self.host.as_ref().expect("tuning without a host");
+                let t = host.seconds();
+                self.block_on(ctx.run(dispatches))?;
+                Ok(host.seconds() - t)
+            }
         }
     }
 }

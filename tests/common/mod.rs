@@ -4,6 +4,7 @@
 
 pub mod fixture;
 
+use pollster::FutureExt as _;
 use std::sync::OnceLock;
 
 use dcgan_wgpu::gpu::{GpuContext, GpuOptions, GpuSlice};
@@ -47,8 +48,8 @@ pub fn gpu() -> GpuGuard {
 fn shared_gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let options = GpuOptions::from_env().unwrap_or_else(|e| panic!("{e}"));
-        let ctx = GpuContext::new(&options).unwrap_or_else(|e| {
+        let options = options_from_env();
+        let ctx = pollster::block_on(GpuContext::new(&options)).unwrap_or_else(|e| {
             panic!("the GPU tests need an adapter: {e}");
         });
         eprintln!("testing on {}", ctx.describe());
@@ -86,7 +87,7 @@ pub fn output(n: usize) -> GpuSlice {
 }
 
 pub fn read(s: &GpuSlice) -> Vec<f32> {
-    gpu().ctx.read(s).expect("readback")
+    gpu().ctx.read(s).block_on().expect("readback")
 }
 
 /// Unit roundoff of f32.
@@ -171,4 +172,56 @@ pub fn check_bits(name: &str, got: &[f32], expected: &[f32]) {
         );
     }
     println!("{name}: {} values bit-identical", got.len());
+}
+
+/// A split of the vendored MNIST (gzipped IDX files), as a shell reads it.
+pub fn vendored_split(split: dcgan_wgpu::data::Split) -> (dcgan_wgpu::data::Images, Vec<u8>) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist");
+    let [images, labels] = split
+        .file_names()
+        .map(|n| std::fs::read(format!("{root}/{n}.gz")).expect("vendored MNIST"));
+    dcgan_wgpu::data::parse_split((&images, "images"), (&labels, "labels")).expect("MNIST")
+}
+
+/// The adapter the tests run on: backend from `DCGAN_BACKEND` (so CI runs the same tests on
+/// lavapipe and on GL), name from `DCGAN_ADAPTER`.
+pub fn options_from_env() -> GpuOptions {
+    use clap::ValueEnum;
+    let backend = match std::env::var("DCGAN_BACKEND") {
+        Err(_) => dcgan_wgpu::gpu::BackendChoice::Auto,
+        Ok(s) => dcgan_wgpu::gpu::BackendChoice::from_str(&s, true).unwrap_or_else(|_| {
+            panic!("DCGAN_BACKEND={s:?} is not one of auto, vulkan, metal, dx12, gl")
+        }),
+    };
+    GpuOptions {
+        backend,
+        adapter_name: std::env::var("DCGAN_ADAPTER").ok(),
+    }
+}
+
+/// The host a native shell lends the tuner (the command line's is the same).
+struct TestHost(std::time::Instant);
+
+impl dcgan_wgpu::config::Host for TestHost {
+    fn seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+    fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
+        pollster::block_on(f)
+    }
+}
+
+/// A tuner starting from the cache file at `path` (if any), as the command line makes one.
+pub fn tuner_with_file(ctx: &GpuContext, path: &std::path::Path) -> dcgan_wgpu::ops::tune::Tuner {
+    let text = std::fs::read_to_string(path).ok();
+    let host = std::sync::Arc::new(TestHost(std::time::Instant::now()));
+    dcgan_wgpu::ops::tune::Tuner::new(ctx, host, text.as_deref())
+}
+
+/// Stores the tuner's new choices at `path`, as the command line does.
+pub fn save_tuner(ops: &Ops, path: &std::path::Path) {
+    let previous = std::fs::read_to_string(path).ok();
+    if let Some(text) = ops.tuner.cache_text(previous.as_deref()) {
+        std::fs::write(path, text).unwrap();
+    }
 }

@@ -7,11 +7,52 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::data::Images;
-use crate::gpu::GpuContext;
-use crate::gpu::timing::TimingMethod;
-use crate::ops::Ops;
-use crate::train::{DispatchShape, TrainConfig, Trainer, iteration_flops};
+use clap::Args;
+use dcgan_wgpu::config::TrainConfig;
+use dcgan_wgpu::data::Images;
+use dcgan_wgpu::gpu::GpuContext;
+use dcgan_wgpu::gpu::timing::TimingMethod;
+use dcgan_wgpu::ops::Ops;
+use dcgan_wgpu::session::{DispatchShape, Session, iteration_flops, report_bytes};
+
+use super::ModelArgs;
+use crate::say;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Timed iterations (each measured alone, then again pipelined).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Untimed iterations first (shader compilation happens here on some drivers).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let config = args.model.config(args.iterations, 1000);
+    let images = args.model.images(&config)?;
+    let ctx = args.model.gpu.context()?;
+    let ops = args.model.tune.ops(&ctx)?;
+    let report = pollster::block_on(measure(
+        &ctx,
+        &ops,
+        config,
+        &images,
+        args.iterations,
+        args.warmup,
+    ))?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        say!("{}", report.table().trim_end());
+    }
+    Ok(())
+}
 
 /// Iterations per submit in training (and in the pipelined measurement here).
 pub const PIPELINE_CHUNK: u64 = 16;
@@ -89,7 +130,7 @@ fn shares(times: &[(String, f64)]) -> Vec<Share> {
 
 /// Warms up, times `iterations` iterations alone and pipelined, and breaks one iteration down
 /// by kernel and by layer.
-pub fn run(
+async fn measure(
     ctx: &GpuContext,
     ops: &Ops,
     config: TrainConfig,
@@ -99,43 +140,51 @@ pub fn run(
 ) -> Result<BenchReport> {
     let flop = iteration_flops(&config) as f64;
     let before = ctx.memory().0;
-    let mut t = Trainer::new(ctx, ops, config.clone(), Some(images))?;
+    let mut t = Session::new(ctx, ops, config.clone(), Some(images)).await?;
     let gpu_memory_bytes = ctx.memory().0 - before;
     let largest_buffer_bytes = ctx.memory().1;
-    ops.tuner.save();
+    super::save_tuning(ops);
     // Warm-up: first dispatches compile shaders on some drivers.
-    t.run(warmup.max(1))?;
-    t.finish()?;
+    t.advance(warmup.max(1), false).await?;
+    t.finish().await?;
 
     let mut single = Vec::new();
     for _ in 0..iterations {
         let start = Instant::now();
-        t.run(1)?;
-        t.finish()?;
+        t.advance(1, false).await?;
+        t.finish().await?;
         single.push(start.elapsed().as_secs_f64());
     }
     single.sort_by(f64::total_cmp);
 
-    let (host_before, submits_before) = (t.host_time, t.submits);
+    let submits_before = t.submits;
+    let mut host_time = 0.0;
     let start = Instant::now();
     let mut left = iterations;
     while left > 0 {
         let n = left.min(PIPELINE_CHUNK);
-        t.run(n)?;
+        // Host time: recording and submitting, not waiting.
+        let recording = Instant::now();
+        t.submit(n, false)?;
+        host_time += recording.elapsed().as_secs_f64();
+        t.settle().await?;
         left -= n;
     }
-    t.finish()?;
+    t.finish().await?;
     let pipelined = start.elapsed().as_secs_f64() / iterations as f64;
-    let host = (t.host_time - host_before).as_secs_f64() / iterations as f64;
+    let host = host_time / iterations as f64;
     let submits = (t.submits - submits_before) as f64 / iterations as f64;
 
     let (method, breakdown) = match TimingMethod::for_adapter(ctx) {
-        Some(m) => (m.describe().to_string(), t.time_step()?.unwrap_or_default()),
+        Some(m) => (
+            m.describe().to_string(),
+            t.time_step().await?.unwrap_or_default(),
+        ),
         None => (
             "no timestamp queries on this adapter: host wall clock per dispatch (includes submit \
              and wait overhead)"
                 .to_string(),
-            t.time_step_wall_clock()?,
+            t.time_step_on_host(super::host().as_ref()).await?,
         ),
     };
     let kernels: Vec<(String, f64)> = breakdown.iter().map(|(k, _, s)| (k.clone(), *s)).collect();
@@ -162,7 +211,7 @@ pub fn run(
         largest_buffer_bytes,
         compute_passes_per_iteration: submits,
         submits_per_iteration: submits,
-        readback_bytes_per_iteration: crate::train::report_bytes() as f64 / 1000.0,
+        readback_bytes_per_iteration: report_bytes() as f64 / 1000.0,
         host_ms_per_iteration: host * 1e3,
         kernel_timing: method,
         kernel_ms_per_iteration: kernels.iter().map(|k| k.1).sum::<f64>() * 1e3,

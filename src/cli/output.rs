@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::config::Metrics;
-use crate::plot::LossPoint;
-use crate::quality::Scores;
+use super::plot::LossPoint;
+use dcgan_wgpu::config::Metrics;
+use dcgan_wgpu::quality::Scores;
 
 /// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
 const SCALE: usize = 3;
@@ -196,7 +196,7 @@ pub fn write_progress(dir: &Path, until: u64) -> Result<()> {
         let (w, h, px) = read_png_gray(path)?;
         images.push((format!("iteration {it}"), w, h, px));
     }
-    crate::plot::tiled_png(&dir.join("progress.png"), &images, 5)
+    super::plot::tiled_png(&dir.join("progress.png"), &images, 5)
 }
 
 /// Reads a PNG as 8-bit gray (colour averaged): (width, height, pixels).

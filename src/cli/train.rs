@@ -1,0 +1,426 @@
+//! `dcgan-wgpu [OPTIONS]`: trains, writing the seed's report lines, the sample grids, the loss
+//! log and plots, and checkpoints; Ctrl-C stops with a checkpoint (exit 130), also when the
+//! output goes into a pipe that has closed.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use dcgan_wgpu::checkpoint::{self, Checkpoint};
+use dcgan_wgpu::config::TrainConfig;
+use dcgan_wgpu::eval::Evaluator;
+use dcgan_wgpu::session::{Fault, Report, Session};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output::{LossLog, grid_path, write_grid};
+use super::{ModelArgs, load_checkpoint, resume_hint, save_checkpoint};
+use crate::{say, tell};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training iterations in all (each: one D step on a real batch, one on a fake batch, one G
+    /// step); with --resume, the total to reach.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Report losses and write a sample grid every this many iterations.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    sample_interval: u64,
+    /// Write OUT_DIR/checkpoint.safetensors every this many iterations [default: the sample
+    /// interval]; always at the end and on Ctrl-C.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval: Option<u64>,
+    /// Continue the run saved in this checkpoint (its configuration is used; options given
+    /// here must agree with it).
+    #[arg(long, value_name = "PATH")]
+    resume: Option<PathBuf>,
+    /// Where losses.csv, losses.png, the sample grids, progress.png and the checkpoint go
+    /// (created if missing).
+    #[arg(long, default_value = "out")]
+    out_dir: PathBuf,
+    /// Print nothing but errors (the files are written as usual).
+    #[arg(long)]
+    quiet: bool,
+    /// Score the generator (FID, Inception Score, classes) every this many iterations, at a
+    /// report [default: the sample interval]; 0 turns scoring off.
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Samples (from a fixed set of latent vectors) each score is computed on.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    eval_samples: u64,
+    /// The classifier that scores [default: the shipped assets/classifier/mnist_classifier.safetensors].
+    #[arg(long, value_name = "PATH")]
+    classifier: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Set by Ctrl-C: the run stops at the end of the current chunk and writes a checkpoint.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// At most this many iterations per submit: enough to amortise a submit on a fast GPU.
+const MAX_CHUNK: u64 = 16;
+/// Chunks are sized to take about this long, so Ctrl-C is honoured within about this time even
+/// on slow adapters, and a driver watchdog (e.g. Windows' 2 s TDR) stays far away.
+const CHUNK_SECONDS: f64 = 0.25;
+
+pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode> {
+    let mut config = args.model.config(args.iterations, args.sample_interval);
+    let resume = match &args.resume {
+        Some(path) => {
+            let checkpoint = load_checkpoint(path)?;
+            config = resumed_config(&checkpoint, &config, explicit)?;
+            Some(checkpoint)
+        }
+        None => None,
+    };
+    // Everything that can be checked without a GPU is checked first.
+    let images = args.model.images(&config)?;
+    super::output::prepare_dir(&args.out_dir)?;
+    // First Ctrl-C: stop cleanly with a checkpoint; second: leave at once. Installed before the
+    // GPU start-up (kernel tuning can take a while on a CPU). Its message ignores a closed
+    // stderr, like every line this command prints.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        tell!("\nstopping after the current iterations (Ctrl-C again to quit at once)...");
+    });
+    let ctx = args.model.gpu.context()?;
+    let ops = args.model.tune.ops(&ctx)?;
+    let mut session = pollster::block_on(Session::new(&ctx, &ops, config, Some(&images)))?;
+    super::save_tuning(&ops);
+    if let Some(c) = &resume {
+        pollster::block_on(session.restore(c))?;
+    }
+    // The test seam for a lost device (tests/tool.rs).
+    if let Some(at) = std::env::var("DCGAN_WGPU_SIMULATE_DEVICE_LOSS_AT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        session.inject(Fault::DeviceLossAt(at));
+    }
+    let c = &session.config;
+    if !args.quiet {
+        say!(
+            "training {} iterations at batch {} ({} arch, seed {}) on {}; output in {}",
+            c.iterations,
+            c.batch_size,
+            c.arch.name(),
+            c.seed,
+            ctx.describe(),
+            args.out_dir.display()
+        );
+        if let Some(c) = &resume {
+            say!("resuming at iteration {}", c.iteration);
+        }
+    }
+    let eval_every = args.eval_every.unwrap_or(args.sample_interval);
+    let evaluator = if eval_every == 0 {
+        None
+    } else {
+        match super::load_classifier(args.classifier.as_deref()) {
+            Ok(file) => Some(Evaluator::new(
+                &ctx,
+                &ops,
+                &session.g,
+                c.arch,
+                c.z_dim,
+                &file,
+                args.eval_samples as usize,
+                c.seed,
+            )),
+            // Asked for explicitly: an error; by default: train without scores.
+            Err(e) if args.eval_every.is_some() || args.classifier.is_some() => return Err(e),
+            Err(e) => {
+                log::warn!("no quality scores: {e:#}");
+                None
+            }
+        }
+    };
+    let start = Instant::now();
+    let done_before = session.iteration;
+    let mut run = Run {
+        out_dir: &args.out_dir,
+        checkpoint_interval: args.checkpoint_interval.unwrap_or(args.sample_interval),
+        evaluator: evaluator.as_ref(),
+        eval_every: eval_every.max(1),
+        progress: Progress::new(args.quiet, done_before, session.config.iterations),
+        log: LossLog::open(&args.out_dir, (done_before > 0).then_some(done_before))?,
+    };
+    let checkpoint = args.out_dir.join(checkpoint::FILE_NAME);
+    let stopped =
+        pollster::block_on(run.train(&mut session)).map_err(|e| {
+            match load_checkpoint(&checkpoint) {
+                Ok(c) => e.context(format!(
+                    "training failed; the last checkpoint (iteration {}) is {}; continue with:\n{}",
+                    c.iteration,
+                    checkpoint.display(),
+                    resume_hint(&checkpoint, &args.out_dir, c.config.iterations)
+                )),
+                Err(_) => e.context("training failed (no checkpoint was written yet)"),
+            }
+        })?;
+    if let Some(bar) = &run.progress.bar {
+        bar.finish_and_clear();
+    }
+    let total = session.config.iterations;
+    match stopped {
+        None => {
+            if !args.quiet {
+                say!(
+                    "done: {} iterations in {:.1} s; checkpoint {}",
+                    session.iteration - done_before,
+                    start.elapsed().as_secs_f64(),
+                    checkpoint.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(at) => {
+            tell!(
+                "interrupted at iteration {at}; saved {}. Continue with:\n{}",
+                checkpoint.display(),
+                resume_hint(&checkpoint, &args.out_dir, total)
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// What a run does besides training: files, scores, progress.
+struct Run<'a> {
+    out_dir: &'a Path,
+    checkpoint_interval: u64,
+    evaluator: Option<&'a Evaluator>,
+    eval_every: u64,
+    progress: Progress,
+    log: LossLog,
+}
+
+impl Run<'_> {
+    /// Trains until the configured total from wherever the session is. Writes the grid before
+    /// training, at every report and at the end; `losses.csv` and `losses.png` at every report;
+    /// the checkpoint every `checkpoint_interval` iterations, at the end and on Ctrl-C; and
+    /// `progress.png` at the end. Resolves to the iteration it stopped at on Ctrl-C.
+    async fn train(&mut self, session: &mut Session<'_>) -> Result<Option<u64>> {
+        let total = session.config.iterations;
+        let interval = session.config.sample_interval;
+        let checkpoint_interval = self.checkpoint_interval.max(1);
+        if session.iteration == 0 {
+            let reports = session.advance(0, true).await?;
+            self.deliver(session, reports).await?;
+        }
+        let mut chunk = 1u64;
+        let mut stopped = None;
+        while session.iteration < total {
+            if STOP.load(Ordering::SeqCst) {
+                stopped = Some(session.iteration);
+                break;
+            }
+            let next = |every: u64| (session.iteration / every + 1) * every;
+            let target = next(interval).min(next(checkpoint_interval)).min(total);
+            let n = (target - session.iteration).min(chunk);
+            let started = Instant::now();
+            // The seed reports every `sample_interval` iterations; the end of a run that is not
+            // a multiple of it is reported too, so its final state is on disk.
+            let reporting = session.iteration + n == target
+                && (target.is_multiple_of(interval) || target == total);
+            let mut reports = session.advance(n, reporting).await?;
+            // An evaluation reads G's weights: take its report before training goes on.
+            if reporting && self.evaluation_due(session.iteration, total) {
+                reports.extend(session.finish().await?);
+            }
+            self.deliver(session, reports).await?;
+            self.progress.advanced(session.iteration);
+            if session.iteration.is_multiple_of(checkpoint_interval) && session.iteration < total {
+                let reports = session.finish().await?;
+                self.deliver(session, reports).await?;
+                self.save(session).await?;
+            }
+            // Size the next chunk from this one's pace (it includes waiting for the previous).
+            let per_iteration = started.elapsed().as_secs_f64() / n as f64;
+            chunk = ((CHUNK_SECONDS / per_iteration.max(1e-6)) as u64).clamp(1, MAX_CHUNK);
+        }
+        let reports = session.finish().await?;
+        self.deliver(session, reports).await?;
+        self.save(session).await?;
+        super::output::write_progress(self.out_dir, session.iteration)?;
+        Ok(stopped)
+    }
+
+    fn evaluation_due(&self, iteration: u64, total: u64) -> bool {
+        self.evaluator.is_some()
+            && (iteration.is_multiple_of(self.eval_every) || iteration == total)
+    }
+
+    async fn deliver(&mut self, session: &Session<'_>, reports: Vec<Report>) -> Result<()> {
+        let total = session.config.iterations;
+        for r in reports {
+            if r.iteration > 0 {
+                self.progress.say(&r.metrics.line(r.iteration));
+                // Evaluations are delivered as soon as their iteration is done (see `train`),
+                // so G's weights are still those of `r.iteration`.
+                let scores = match self.evaluator {
+                    Some(e) if self.evaluation_due(r.iteration, total) => {
+                        let s = e.evaluate(session.ctx).await?;
+                        self.progress.say(&format!(
+                            "{} [FID: {:.2}, IS: {:.2}, classes: {:.2} bits, confident: {:.1}%]",
+                            r.iteration,
+                            s.fid,
+                            s.inception_score,
+                            s.class_entropy_bits,
+                            100.0 * s.confident
+                        ));
+                        Some(s)
+                    }
+                    _ => None,
+                };
+                self.log.append(r.iteration, &r.metrics, scores.as_ref())?;
+                super::plot::losses_png(&self.out_dir.join("losses.png"), &self.log.points)?;
+            }
+            write_grid(&grid_path(self.out_dir, r.iteration), &r.samples, 4, 4)?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self, session: &mut Session<'_>) -> Result<()> {
+        let path = self.out_dir.join(checkpoint::FILE_NAME);
+        save_checkpoint(&session.snapshot().await?, &path)?;
+        log::info!(
+            "checkpoint at iteration {}: {}",
+            session.iteration,
+            path.display()
+        );
+        Ok(())
+    }
+}
+
+/// Progress on the terminal: a bar where stderr is one, plain lines every 10 s otherwise.
+struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    total: u64,
+    start: (u64, Instant),
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool, done: u64, total: u64) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total).with_position(done);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40.cyan/blue} {pos}/{len} iterations  {per_sec}  ETA {eta}",
+                )
+                .expect("progress template"),
+            );
+            bar
+        });
+        Progress {
+            quiet,
+            bar,
+            total,
+            start: (done, Instant::now()),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match (&self.bar, self.quiet) {
+            (_, true) => {}
+            (Some(bar), _) => bar.println(line),
+            (None, _) => say!("{line}"),
+        }
+    }
+
+    fn advanced(&mut self, iteration: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(iteration);
+        } else if !self.quiet && self.last_line.elapsed().as_secs() >= 10 {
+            self.last_line = Instant::now();
+            let rate = (iteration - self.start.0) as f64 / self.start.1.elapsed().as_secs_f64();
+            let eta = (self.total - iteration) as f64 / rate.max(1e-9);
+            tell!(
+                "iteration {iteration}/{}: {rate:.2} iterations/s, {eta:.0} s to go",
+                self.total
+            );
+        }
+    }
+}
+
+/// The configuration of a resumed run: the checkpoint's, with the length and reporting of this
+/// invocation. An option given on the command line that contradicts the checkpoint is an error
+/// (it would silently change the run otherwise).
+fn resumed_config(
+    checkpoint: &Checkpoint,
+    asked: &TrainConfig,
+    explicit: &dyn Fn(&str) -> bool,
+) -> Result<TrainConfig> {
+    let saved = &checkpoint.config;
+    let conflicts = [
+        (
+            "arch",
+            "--arch",
+            saved.arch != asked.arch,
+            saved.arch.name().to_string(),
+        ),
+        (
+            "batch_size",
+            "--batch-size",
+            saved.batch_size != asked.batch_size,
+            saved.batch_size.to_string(),
+        ),
+        (
+            "z_dim",
+            "--z-dim",
+            saved.z_dim != asked.z_dim,
+            saved.z_dim.to_string(),
+        ),
+        (
+            "seed",
+            "--seed",
+            saved.seed != asked.seed,
+            saved.seed.to_string(),
+        ),
+        (
+            "learning_rate",
+            "--learning-rate",
+            saved.adam.learning_rate != asked.adam.learning_rate,
+            saved.adam.learning_rate.to_string(),
+        ),
+        (
+            "beta1",
+            "--beta1",
+            saved.adam.beta1 != asked.adam.beta1,
+            saved.adam.beta1.to_string(),
+        ),
+        (
+            "fake_bn",
+            "--fake-bn",
+            saved.fake_bn != asked.fake_bn,
+            format!("{:?}", saved.fake_bn).to_lowercase(),
+        ),
+    ];
+    for (id, flag, differs, value) in conflicts {
+        if differs && explicit(id) {
+            anyhow::bail!(
+                "the checkpoint was trained with {flag} {value}; a resumed run keeps it (drop {flag})"
+            );
+        }
+    }
+    if asked.iterations <= checkpoint.iteration {
+        anyhow::bail!(
+            "the checkpoint is already at iteration {}; ask for more with --iterations",
+            checkpoint.iteration
+        );
+    }
+    Ok(TrainConfig {
+        iterations: asked.iterations,
+        sample_interval: asked.sample_interval,
+        ..saved.clone()
+    })
+}
