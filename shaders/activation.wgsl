@@ -16,13 +16,9 @@ struct ActParams {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn index(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 256u + tid;
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         out[i] = leaky_relu(x[i], p.alpha);
     }
@@ -31,7 +27,7 @@ fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgr
 // x: the saved output y.
 @compute @workgroup_size(256, 1, 1)
 fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         out[i] = activation_backward(ACT_LEAKY_RELU, x[i], dy[i], p.alpha);
     }
@@ -39,7 +35,7 @@ fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workg
 
 @compute @workgroup_size(256, 1, 1)
 fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         // tanh(+-15) is +-1 in f32; clamping keeps drivers that expand tanh through exp() finite.
         out[i] = tanh_(x[i]);
@@ -49,7 +45,7 @@ fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 // x: the saved output y = tanh(input).
 @compute @workgroup_size(256, 1, 1)
 fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         out[i] = activation_backward(ACT_TANH, x[i], dy[i], p.alpha);
     }
@@ -57,7 +53,7 @@ fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
 
 @compute @workgroup_size(256, 1, 1)
 fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         out[i] = sigmoid(x[i]);
     }
@@ -66,7 +62,7 @@ fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup
 // x: the saved output y = sigmoid(input).
 @compute @workgroup_size(256, 1, 1)
 fn sigmoid_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.n {
         out[i] = activation_backward(ACT_SIGMOID, x[i], dy[i], p.alpha);
     }

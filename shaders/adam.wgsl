@@ -82,7 +82,7 @@ fn adam_update(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + tid;
+    let i = element_index(wid, nwg, tid);
     if i >= p.n {
         return;
     }

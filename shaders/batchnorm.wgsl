@@ -138,7 +138,7 @@ fn bn_apply(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + tid;
+    let i = element_index(wid, nwg, tid);
     if i >= p.rows * p.cols {
         return;
     }

@@ -4,12 +4,12 @@
 // W [kernel_h, kernel_w, in_c, out_c] (Keras layout): cross-correlation,
 //   y[b, oy, ox, o] = sum_{ky, kx, c} x[b, oy*s + ky - pad_top, ox*s + kx - pad_left, c] W[ky, kx, c, o].
 // A transposed convolution is the adjoint of this conv, so the host runs it with the same three
-// mappings: its forward is CONV_BACKWARD_INPUT, its input gradient is CONV_FORWARD, and its
-// weight gradient is CONV_BACKWARD_WEIGHT with the roles of x and dy exchanged.
+// mappings: its forward is MAPPING_BACKWARD_INPUT, its input gradient is MAPPING_FORWARD, and its
+// weight gradient is MAPPING_BACKWARD_WEIGHT with the roles of x and dy exchanged.
 
-const CONV_FORWARD: u32 = 0u;          // y  = im2col(x) W:     M = batch*out_h*out_w,   K = kh*kw*in_c,      N = out_c
-const CONV_BACKWARD_INPUT: u32 = 1u;   // dx = gather(dy) W^T:  M = batch*class pixels,  K = class taps*out_c, N = in_c
-const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c (+1: db),  K = batch*out_h*out_w, N = out_c
+// MAPPING_FORWARD:          y  = im2col(x) W:     M = batch*out_h*out_w,   K = kh*kw*in_c,      N = out_c
+// MAPPING_BACKWARD_INPUT:   dx = gather(dy) W^T:  M = batch*class pixels,  K = class taps*out_c, N = in_c
+// MAPPING_BACKWARD_WEIGHT:  dW = im2col(x)^T dy:  M = kh*kw*in_c (+1: db),  K = batch*out_h*out_w, N = out_c
 //
 // The input gradient of a strided conv (and so a strided transposed conv's forward) only
 // receives from the taps whose offset matches the input pixel's parity: with stride s, input
@@ -20,9 +20,10 @@ const CONV_BACKWARD_WEIGHT: u32 = 2u;  // dW = im2col(x)^T dy:  M = kh*kw*in_c (
 // tiles, so a workgroup's tile is in one class), and enter_row() loads the class of a row range.
 // With a bias row (weight gradient), A's last row is all ones: its results are db.
 
-override OP: u32 = CONV_FORWARD;
+// The mapping constants come from the host (`gpu::shaders::Mapping`, generated into the module).
+override OP: u32 = MAPPING_FORWARD;
 
-// The parity class of the rows entered (CONV_BACKWARD_INPUT).
+// The parity class of the rows entered (MAPPING_BACKWARD_INPUT).
 struct ParityClass {
     y: u32,
     x: u32,
@@ -39,7 +40,7 @@ struct ParityClass {
 var<private> cls: ParityClass;
 
 fn enter_row(m: u32) {
-    if OP != CONV_BACKWARD_INPUT {
+    if OP != MAPPING_BACKWARD_INPUT {
         return;
     }
     var c = 0u;
@@ -56,7 +57,7 @@ fn enter_row(m: u32) {
 }
 
 fn gemm_k() -> u32 {
-    if OP == CONV_BACKWARD_INPUT {
+    if OP == MAPPING_BACKWARD_INPUT {
         return cls.k;
     }
     return p.k;
@@ -69,7 +70,7 @@ fn class_local(m: u32) -> u32 {
 
 // Whether row m is an output (not the padding after a class's rows).
 fn row_stored(m: u32) -> bool {
-    if OP == CONV_BACKWARD_INPUT {
+    if OP == MAPPING_BACKWARD_INPUT {
         return class_local(m) < p.batch * cls.h * cls.w;
     }
     return true;
@@ -100,7 +101,7 @@ fn gemm_row(m: u32) -> GemmRow {
         return GemmRow(false, false, 0u, 0, 0);
     }
     switch OP {
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             let local = class_local(m);
             let hw = cls.h * cls.w;
             let r = local % hw;
@@ -109,7 +110,7 @@ fn gemm_row(m: u32) -> GemmRow {
             let x = (cls.x + p.pad_left) / p.stride + r % cls.w;
             return GemmRow(true, false, local / hw, i32(y), i32(x));
         }
-        case CONV_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             if p.bias_row != 0u && m + 1u == p.m {
                 return GemmRow(true, true, 0u, 0, 0);
             }
@@ -128,11 +129,11 @@ fn gemm_row(m: u32) -> GemmRow {
 
 fn cursor_at(k: u32) -> GemmCursor {
     switch OP {
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             let t = k / p.out_c;
             return GemmCursor(k, t / cls.taps_w, t % cls.taps_w, k % p.out_c);
         }
-        case CONV_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             let hw = p.out_h * p.out_w;
             let r = k % hw;
             return GemmCursor(k, k / hw, r / p.out_w, r % p.out_w);
@@ -160,10 +161,10 @@ fn carry(c: GemmCursor, inner: u32, middle: u32) -> GemmCursor {
 
 fn cursor_next(c: GemmCursor) -> GemmCursor {
     switch OP {
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             return carry(c, p.out_c, cls.taps_w);
         }
-        case CONV_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             return carry(c, p.out_w, p.out_h);
         }
         default: {
@@ -184,11 +185,11 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
         return 0.0;
     }
     // OP is a pipeline constant: the other mappings compile this test away.
-    if OP == CONV_BACKWARD_WEIGHT && r.ones {
+    if OP == MAPPING_BACKWARD_WEIGHT && r.ones {
         return 1.0;
     }
     switch OP {
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             // dy[b, oy, ox, o], zero past the border.
             let oy = r.y - i32(c.i);
             let ox = r.x - i32(c.j);
@@ -197,7 +198,7 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
             }
             return a_src[((r.b * p.out_h + u32(oy)) * p.out_w + u32(ox)) * p.out_c + c.l];
         }
-        case CONV_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             // im2col(x)^T: tap (r.y, r.x), channel r.b, output pixel (c.i, c.j, c.l).
             let iy = i32(c.j * p.stride) + r.y - i32(p.pad_top);
             let ix = i32(c.l * p.stride) + r.x - i32(p.pad_left);
@@ -211,7 +212,7 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
 
 fn load_b(c: GemmCursor, n: u32) -> f32 {
     switch OP {
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             // W^T: row (ky, kx, o) of the class's taps, column c = n.
             let ky = cls.tap_y0 + p.stride * c.i;
             let kx = cls.tap_x0 + p.stride * c.j;
@@ -225,7 +226,7 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
 }
 
 fn out_index(m: u32, n: u32) -> u32 {
-    if OP == CONV_BACKWARD_INPUT {
+    if OP == MAPPING_BACKWARD_INPUT {
         let local = class_local(m);
         let hw = cls.h * cls.w;
         let r = local % hw;
@@ -243,11 +244,11 @@ fn out_index(m: u32, n: u32) -> u32 {
 // forward and weight gradient, along k (output channels) in the input gradient.
 
 fn a_along_m() -> bool {
-    return OP == CONV_BACKWARD_WEIGHT;
+    return OP == MAPPING_BACKWARD_WEIGHT;
 }
 
 fn b_along_k() -> bool {
-    return OP == CONV_BACKWARD_INPUT;
+    return OP == MAPPING_BACKWARD_INPUT;
 }
 
 fn input4(b: u32, iy: i32, ix: i32, c: u32) -> vec4<f32> {
@@ -260,7 +261,7 @@ fn input4(b: u32, iy: i32, ix: i32, c: u32) -> vec4<f32> {
 // A[m][k..k+4] (k along) or A[m..m+4][k] (m along), zeros past the edges.
 fn load_a4(m: u32, k: u32) -> vec4<f32> {
     switch OP {
-        case CONV_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             if m >= p.m {
                 return vec4<f32>(0.0);
             }
@@ -275,7 +276,7 @@ fn load_a4(m: u32, k: u32) -> vec4<f32> {
             // The ones row comes right after the last data row (a multiple of 4): its own vec4.
             return input4(k / hw, iy, ix, m % p.in_c);
         }
-        case CONV_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             if m >= p.m || !row_stored(m) {
                 return vec4<f32>(0.0);
             }
@@ -306,7 +307,7 @@ fn load_a4(m: u32, k: u32) -> vec4<f32> {
 
 // B[k][n..n+4] (n along) or B[k..k+4][n] (k along); callers keep k < K and n < N.
 fn load_b4(k: u32, n: u32) -> vec4<f32> {
-    if OP == CONV_BACKWARD_INPUT {
+    if OP == MAPPING_BACKWARD_INPUT {
         let t = k / p.out_c;
         let ky = cls.tap_y0 + p.stride * (t / cls.taps_w);
         let kx = cls.tap_x0 + p.stride * (t % cls.taps_w);

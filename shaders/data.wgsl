@@ -65,15 +65,11 @@ fn pixel(byte: u32) -> f32 {
     return f32(value) / 127.5 - 1.0;
 }
 
-fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 256u + tid;
-}
-
 // indices[i] = floor(u_i * num_images / 2^32): uniform over the images (sampling with
 // replacement, like the seed's np.random.randint), bias below 2^-16 for 60000 images.
 @compute @workgroup_size(256, 1, 1)
 fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_id(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i >= p.count {
         return;
     }
@@ -82,7 +78,7 @@ fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_
 
 @compute @workgroup_size(256, 1, 1)
 fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_id(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i >= p.count {
         return;
     }
@@ -92,7 +88,7 @@ fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
 // labels_out[b] = labels[indices[b]] (the classifier's batches).
 @compute @workgroup_size(256, 1, 1)
 fn gather_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_id(wid, nwg, tid);
+    let i = element_index(wid, nwg, tid);
     if i < p.count {
         labels_out[i] = labels[indices_in[i]];
     }
@@ -113,7 +109,7 @@ fn normal_block(block: u32, stream: u32) -> vec4<f32> {
 
 @compute @workgroup_size(256, 1, 1)
 fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let block = linear_id(wid, nwg, tid);
+    let block = element_index(wid, nwg, tid);
     if block * 4u >= p.count {
         return;
     }
@@ -132,7 +128,7 @@ fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 // bits as sample_indices + gather_images + normal_noise twice.
 @compute @workgroup_size(256, 1, 1)
 fn draw_batch(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let g = wid.y * nwg.x + wid.x;
+    let g = workgroup_index(wid, nwg);
     if g < p.image_workgroups {
         let i = g * 256u + tid;
         if i < p.count {

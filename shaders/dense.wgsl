@@ -1,11 +1,12 @@
 // Dense layer y = x W + b as GEMM operands (drivers: gemm.wgsl).
 // x: [batch, in], W: [in, out] (Keras layout), y: [batch, out], all row-major.
 
-const DENSE_FORWARD: u32 = 0u;         // y  = x W (+ b):  M = batch, K = in,    N = out
-const DENSE_BACKWARD_INPUT: u32 = 1u;  // dx = dy W^T:     M = batch, K = out,   N = in
-const DENSE_BACKWARD_WEIGHT: u32 = 2u; // dW = x^T dy:     M = in (+1: db), K = batch, N = out
+// MAPPING_FORWARD:          y  = x W (+ b):  M = batch, K = in,    N = out
+// MAPPING_BACKWARD_INPUT:   dx = dy W^T:     M = batch, K = out,   N = in
+// MAPPING_BACKWARD_WEIGHT:  dW = x^T dy:     M = in (+1: db), K = batch, N = out
 
-override OP: u32 = DENSE_FORWARD;
+// The mapping constants come from the host (`gpu::shaders::Mapping`, generated into the module).
+override OP: u32 = MAPPING_FORWARD;
 
 struct GemmRow {
     valid: bool,
@@ -48,11 +49,11 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
         return 0.0;
     }
     // OP is a pipeline constant: the other mappings compile this test away.
-    if OP == DENSE_BACKWARD_WEIGHT && is_ones_row(r.m) {
+    if OP == MAPPING_BACKWARD_WEIGHT && is_ones_row(r.m) {
         return 1.0;
     }
     switch OP {
-        case DENSE_BACKWARD_WEIGHT: {
+        case MAPPING_BACKWARD_WEIGHT: {
             return a_src[c.k * (p.m - p.bias_row) + r.m]; // x^T (x has M rows of data)
         }
         default: {
@@ -63,7 +64,7 @@ fn load_a(r: GemmRow, c: GemmCursor) -> f32 {
 
 fn load_b(c: GemmCursor, n: u32) -> f32 {
     switch OP {
-        case DENSE_BACKWARD_INPUT: {
+        case MAPPING_BACKWARD_INPUT: {
             return b_src[n * p.k + c.k]; // W^T
         }
         default: {
@@ -80,11 +81,11 @@ fn out_index(m: u32, n: u32) -> u32 {
 // the dimension a vec4 walks a multiple of 4) ----
 
 fn a_along_m() -> bool {
-    return OP == DENSE_BACKWARD_WEIGHT;
+    return OP == MAPPING_BACKWARD_WEIGHT;
 }
 
 fn b_along_k() -> bool {
-    return OP == DENSE_BACKWARD_INPUT;
+    return OP == MAPPING_BACKWARD_INPUT;
 }
 
 // A[m][k..k+4] (x or dy, row-major) or A[m..m+4][k] (x^T), zeros past the edges.
@@ -92,7 +93,7 @@ fn load_a4(m: u32, k: u32) -> vec4<f32> {
     if m >= p.m {
         return vec4<f32>(0.0);
     }
-    if OP == DENSE_BACKWARD_WEIGHT {
+    if OP == MAPPING_BACKWARD_WEIGHT {
         if is_ones_row(m) {
             return vec4<f32>(1.0, 0.0, 0.0, 0.0);
         }
@@ -103,7 +104,7 @@ fn load_a4(m: u32, k: u32) -> vec4<f32> {
 
 // B[k][n..n+4] (W or dy, row-major) or B[k..k+4][n] (W^T); callers keep k < K and n < N.
 fn load_b4(k: u32, n: u32) -> vec4<f32> {
-    if OP == DENSE_BACKWARD_INPUT {
+    if OP == MAPPING_BACKWARD_INPUT {
         return b_src4[(n * p.k + k) / 4u];
     }
     return b_src4[(k * p.n + n) / 4u];

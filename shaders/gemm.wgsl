@@ -226,7 +226,7 @@ fn gemm_narrow(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = (wid.y * nwg.x + wid.x) * 256u + tid;
+    let idx = element_index(wid, nwg, tid);
     if idx >= p.m * p.n {
         return;
     }
@@ -249,7 +249,7 @@ fn gemm_splitk_sum(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = (wid.y * nwg.x + wid.x) * 256u + tid;
+    let idx = element_index(wid, nwg, tid);
     let total = p.m * p.n;
     if idx >= total {
         return;

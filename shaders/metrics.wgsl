@@ -10,28 +10,18 @@ const SAMPLES_PER_WORKGROUP: u32 = 1024u;
 @group(0) @binding(8) var<storage, read_write> loss_partials: array<f32>;
 @group(0) @binding(9) var<storage, read> loss_partials_in: array<f32>;
 
-var<workgroup> loss_lanes: array<f32, 256>;
-var<workgroup> hit_lanes: array<f32, 256>;
-
+// Call in workgroup-uniform control flow.
 fn store_loss_and_accuracy(tid: u32, wid: u32, workgroups: u32, loss: f32, hits: f32) {
-    loss_lanes[tid] = loss;
-    hit_lanes[tid] = hits;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if tid < half {
-            loss_lanes[tid] += loss_lanes[tid + half];
-            hit_lanes[tid] += hit_lanes[tid + half];
-        }
-        workgroupBarrier();
-    }
+    let loss_sum = lane_total(tid, 1u, loss);
+    let hit_sum = lane_total(tid, 1u, hits);
     if tid == 0u {
         if workgroups == 1u {
             let n = f32(sample_count());
-            metrics[metrics_slot()] = loss_lanes[0] / n;
-            metrics[metrics_slot() + 1u] = hit_lanes[0] / n;
+            metrics[metrics_slot()] = loss_sum / n;
+            metrics[metrics_slot() + 1u] = hit_sum / n;
         } else {
-            loss_partials[2u * wid] = loss_lanes[0];
-            loss_partials[2u * wid + 1u] = hit_lanes[0];
+            loss_partials[2u * wid] = loss_sum;
+            loss_partials[2u * wid + 1u] = hit_sum;
         }
     }
 }

@@ -35,8 +35,6 @@ struct ReduceParams {
     _pad1: u32,
 }
 
-var<workgroup> lanes: array<f32, 256>;
-
 // The lane's place in stage 1: its column, its first row and how far it walks.
 struct LaneRows {
     col: u32,
@@ -53,20 +51,10 @@ fn lane_rows(tid: u32, wid: vec3<u32>, p: ReduceParams) -> LaneRows {
     return LaneRows(col, col < p.cols, start + tid / p.col_lanes, min(start + p.block_rows, p.rows), row_lanes);
 }
 
-// Sum of v over the row lanes of this lane's column (fixed tree), returned to every lane.
+// Sum of v over the row lanes of this lane's column (common.wgsl's tree), to every lane.
 // Call in workgroup-uniform control flow.
 fn row_lane_total(tid: u32, col_lanes: u32, v: f32) -> f32 {
-    lanes[tid] = v;
-    workgroupBarrier();
-    for (var half = 128u; half >= col_lanes; half >>= 1u) {
-        if tid < half {
-            lanes[tid] += lanes[tid + half];
-        }
-        workgroupBarrier();
-    }
-    let total = lanes[tid % col_lanes];
-    workgroupBarrier();
-    return total;
+    return lane_total(tid, col_lanes, v);
 }
 
 // Columns per stage-2 workgroup (the other 16 lanes of a column walk the blocks).

@@ -42,7 +42,7 @@ fn softmax_probabilities(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let r = (wid.y * nwg.x + wid.x) * 256u + tid;
+    let r = element_index(wid, nwg, tid);
     if r >= p.rows {
         return;
     }

@@ -1,6 +1,8 @@
 //! The WGSL sources, embedded at compile time, and their validation through naga.
 //!
-//! A shader module is one file of `shaders/`, or an op file followed by shared drivers: the
+//! A shader module is a kernel family's file with what it shares composed around it: first
+//! `common.wgsl` (the 1-D grid index, the workgroup reduction tree), and for the GEMM families
+//! the mapping constants generated from [`Mapping`]; then, after an op file, shared drivers: the
 //! implicit-GEMM families (`dense`, `conv`) each define `load_a`/`load_b` (and the 16-byte
 //! `load_a4`/`load_b4`) for their operands and append `gemm.wgsl`, which owns the tiling, the
 //! split-K reduction and the store, and `gemm_wide.wgsl` (or, where subgroups exist,
@@ -21,20 +23,69 @@ pub struct ShaderSource {
     pub variants: &'static [&'static [(&'static str, f64)]],
 }
 
+/// Defines the GEMM mappings once, for the host (the enum) and for the WGSL (the constants the
+/// shader loader puts before dense.wgsl and conv.wgsl), so the two cannot disagree.
+macro_rules! mappings {
+    ($($(#[$doc:meta])* $name:ident = $value:literal => $wgsl:literal,)*) => {
+        /// Which product an implicit-GEMM pipeline computes: the `OP` pipeline constant of
+        /// dense.wgsl and conv.wgsl.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum Mapping {
+            $($(#[$doc])* $name = $value,)*
+        }
+
+        /// The same as WGSL constants.
+        const MAPPING_WGSL: &str = concat!(
+            "// Generated from gpu::shaders::Mapping.\n",
+            $("const ", $wgsl, ": u32 = ", stringify!($value), "u;\n",)*
+        );
+    };
+}
+
+mappings! {
+    /// out = A B: the layer's output.
+    Forward = 0 => "MAPPING_FORWARD",
+    /// d input = d output B^T.
+    BackwardInput = 1 => "MAPPING_BACKWARD_INPUT",
+    /// d weights = A^T d output (the one that splits K; with a bias row, the bias gradient).
+    BackwardWeight = 2 => "MAPPING_BACKWARD_WEIGHT",
+}
+
+impl Mapping {
+    pub const ALL: [Mapping; 3] = [
+        Mapping::Forward,
+        Mapping::BackwardInput,
+        Mapping::BackwardWeight,
+    ];
+
+    /// The value of the `OP` pipeline constant.
+    pub const fn constant(self) -> f64 {
+        self as u32 as f64
+    }
+}
+
 /// No overridable constants: one variant with the defaults.
 const DEFAULTS: &[&[(&str, f64)]] = &[&[]];
-/// The GEMM families compile one pipeline per operand mapping (`OP` in dense.wgsl, conv.wgsl),
-/// and gemm_wide also with 128-row tiles (`WIDE_ROWS`).
+const FORWARD: f64 = Mapping::Forward.constant();
+const BACKWARD_INPUT: f64 = Mapping::BackwardInput.constant();
+const BACKWARD_WEIGHT: f64 = Mapping::BackwardWeight.constant();
+/// The GEMM families compile one pipeline per operand mapping (`OP`), and gemm_wide also with
+/// 128-row tiles (`WIDE_ROWS`).
 const GEMM_MAPPINGS: &[&[(&str, f64)]] = &[
-    &[("OP", 0.0)],
-    &[("OP", 1.0)],
-    &[("OP", 2.0)],
-    &[("OP", 0.0), ("WIDE_ROWS", 128.0)],
-    &[("OP", 1.0), ("WIDE_ROWS", 128.0)],
-    &[("OP", 2.0), ("WIDE_ROWS", 128.0)],
+    &[("OP", FORWARD)],
+    &[("OP", BACKWARD_INPUT)],
+    &[("OP", BACKWARD_WEIGHT)],
+    &[("OP", FORWARD), ("WIDE_ROWS", 128.0)],
+    &[("OP", BACKWARD_INPUT), ("WIDE_ROWS", 128.0)],
+    &[("OP", BACKWARD_WEIGHT), ("WIDE_ROWS", 128.0)],
 ];
 /// The subgroup modules have no gemm_wide.
-const SUBGROUP_GEMM_MAPPINGS: &[&[(&str, f64)]] = &[&[("OP", 0.0)], &[("OP", 1.0)], &[("OP", 2.0)]];
+const SUBGROUP_GEMM_MAPPINGS: &[&[(&str, f64)]] = &[
+    &[("OP", FORWARD)],
+    &[("OP", BACKWARD_INPUT)],
+    &[("OP", BACKWARD_WEIGHT)],
+];
 
 macro_rules! wgsl {
     ($file:literal) => {
@@ -45,9 +96,14 @@ macro_rules! wgsl {
     };
 }
 
+/// The generated constants, as a file of the module (named so in error messages).
+const MAPPING_FILE: (&str, &str) = ("gemm_mapping.wgsl (generated)", MAPPING_WGSL);
+
 pub const DENSE: ShaderSource = ShaderSource {
     name: "dense",
     files: &[
+        wgsl!("common.wgsl"),
+        MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
         wgsl!("dense.wgsl"),
         wgsl!("gemm.wgsl"),
@@ -59,6 +115,8 @@ pub const DENSE: ShaderSource = ShaderSource {
 pub const CONV: ShaderSource = ShaderSource {
     name: "conv",
     files: &[
+        wgsl!("common.wgsl"),
+        MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
         wgsl!("conv.wgsl"),
         wgsl!("gemm.wgsl"),
@@ -72,6 +130,8 @@ pub const CONV: ShaderSource = ShaderSource {
 pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
     name: "dense_subgroup",
     files: &[
+        wgsl!("common.wgsl"),
+        MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
         wgsl!("dense.wgsl"),
         wgsl!("gemm.wgsl"),
@@ -83,6 +143,8 @@ pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
     files: &[
+        wgsl!("common.wgsl"),
+        MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
         wgsl!("conv.wgsl"),
         wgsl!("gemm.wgsl"),
@@ -93,13 +155,18 @@ pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
 };
 pub const COLUMN_SUM: ShaderSource = ShaderSource {
     name: "column_sum",
-    files: &[wgsl!("reduce.wgsl"), wgsl!("column_sum.wgsl")],
+    files: &[
+        wgsl!("common.wgsl"),
+        wgsl!("reduce.wgsl"),
+        wgsl!("column_sum.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const BATCHNORM: ShaderSource = ShaderSource {
     name: "batchnorm",
     files: &[
+        wgsl!("common.wgsl"),
         wgsl!("epilogue.wgsl"),
         wgsl!("reduce.wgsl"),
         wgsl!("batchnorm.wgsl"),
@@ -109,31 +176,47 @@ pub const BATCHNORM: ShaderSource = ShaderSource {
 };
 pub const ACTIVATION: ShaderSource = ShaderSource {
     name: "activation",
-    files: &[wgsl!("epilogue.wgsl"), wgsl!("activation.wgsl")],
+    files: &[
+        wgsl!("common.wgsl"),
+        wgsl!("epilogue.wgsl"),
+        wgsl!("activation.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",
-    files: &[wgsl!("loss.wgsl"), wgsl!("metrics.wgsl")],
+    files: &[
+        wgsl!("common.wgsl"),
+        wgsl!("loss.wgsl"),
+        wgsl!("metrics.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const SOFTMAX: ShaderSource = ShaderSource {
     name: "softmax",
-    files: &[wgsl!("softmax.wgsl"), wgsl!("metrics.wgsl")],
+    files: &[
+        wgsl!("common.wgsl"),
+        wgsl!("softmax.wgsl"),
+        wgsl!("metrics.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const ADAM: ShaderSource = ShaderSource {
     name: "adam",
-    files: &[wgsl!("adam.wgsl")],
+    files: &[wgsl!("common.wgsl"), wgsl!("adam.wgsl")],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const DATA: ShaderSource = ShaderSource {
     name: "data",
-    files: &[wgsl!("philox.wgsl"), wgsl!("data.wgsl")],
+    files: &[
+        wgsl!("common.wgsl"),
+        wgsl!("philox.wgsl"),
+        wgsl!("data.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };

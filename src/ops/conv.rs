@@ -5,7 +5,7 @@
 //! its output size back to its input size, which is how Keras defines it. So both layer types
 //! run on the same three mappings: conv forward / conv dX / conv dW.
 
-use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams};
+use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams, Mapping};
 use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
@@ -158,21 +158,21 @@ impl ConvOps {
                 ctx,
                 &shaders::CONV,
                 &shaders::CONV_SUBGROUP,
-                0,
+                Mapping::Forward,
                 tuner.clone(),
             )?,
             backward_input: GemmKernels::new(
                 ctx,
                 &shaders::CONV,
                 &shaders::CONV_SUBGROUP,
-                1,
+                Mapping::BackwardInput,
                 tuner.clone(),
             )?,
             backward_weight: GemmKernels::new(
                 ctx,
                 &shaders::CONV,
                 &shaders::CONV_SUBGROUP,
-                2,
+                Mapping::BackwardWeight,
                 tuner.clone(),
             )?,
             reduce: ReduceOps::new(ctx)?,

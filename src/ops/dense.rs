@@ -2,7 +2,7 @@
 //! dW's GEMM).
 //! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
 
-use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams};
+use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams, Mapping};
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
 /// Batch and feature sizes of one dense layer.
@@ -46,21 +46,21 @@ impl DenseOps {
                 ctx,
                 &shaders::DENSE,
                 &shaders::DENSE_SUBGROUP,
-                0,
+                Mapping::Forward,
                 tuner.clone(),
             )?,
             backward_input: GemmKernels::new(
                 ctx,
                 &shaders::DENSE,
                 &shaders::DENSE_SUBGROUP,
-                1,
+                Mapping::BackwardInput,
                 tuner.clone(),
             )?,
             backward_weight: GemmKernels::new(
                 ctx,
                 &shaders::DENSE,
                 &shaders::DENSE_SUBGROUP,
-                2,
+                Mapping::BackwardWeight,
                 tuner.clone(),
             )?,
         })

@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use super::activation::{Activation, LEAKY_ALPHA, activation_code};
 use super::tune::Tuner;
 use crate::gpu::kernel::grid_1d;
+pub use crate::gpu::shaders::Mapping;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
 
 /// Mirrors `GemmParams` in gemm.wgsl.
@@ -124,7 +125,7 @@ fn target_workgroups(ctx: &GpuContext) -> u32 {
 /// The driver pipelines compiled for one operand mapping (`OP`) of one family.
 #[derive(Clone)]
 pub struct GemmKernels {
-    /// `<family> OP=<op>`: the tuning key's prefix.
+    /// `<family> OP=<mapping>`: the tuning key's prefix.
     name: String,
     tuner: std::sync::Arc<Tuner>,
     tiled: Kernel,
@@ -135,7 +136,7 @@ pub struct GemmKernels {
     splitk_sum: Kernel,
     /// `dense` or `conv`, and the operand mapping: what decides 16-byte alignment.
     family: &'static str,
-    op: u32,
+    mapping: Mapping,
     /// Whether K may split (weight gradients).
     splittable: bool,
     /// Present where the adapter has subgroups (correct at any size and lane layout).
@@ -164,16 +165,16 @@ pub enum Driver {
 
 impl GemmKernels {
     /// `shader` is the portable module, `subgroup_shader` the same family with the subgroup
-    /// driver, compiled only when the adapter can run it; `op` the operand mapping (2: the
-    /// weight gradient, the one that splits K).
+    /// driver, compiled only when the adapter can run it.
     pub fn new(
         ctx: &GpuContext,
         shader: &ShaderSource,
         subgroup_shader: &ShaderSource,
-        op: u32,
+        mapping: Mapping,
         tuner: std::sync::Arc<Tuner>,
     ) -> Result<Self, GpuError> {
-        let c = [("OP", f64::from(op))];
+        let op = mapping as u32;
+        let c = [("OP", mapping.constant())];
         let subgroup = if ctx.has_subgroups() {
             Some(Kernel::new(ctx, subgroup_shader, "gemm_subgroup", &c)?)
         } else {
@@ -186,15 +187,15 @@ impl GemmKernels {
             narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
             wide: Kernel::new(ctx, shader, "gemm_wide", &c)?,
             wide_tall: if ctx.limits.max_compute_workgroup_storage_size >= WIDE_TALL_BYTES {
-                let c = [("OP", f64::from(op)), ("WIDE_ROWS", 128.0)];
+                let c = [("OP", mapping.constant()), ("WIDE_ROWS", 128.0)];
                 Some(Kernel::new(ctx, shader, "gemm_wide", &c)?)
             } else {
                 None
             },
             family: shader.name,
-            op,
+            mapping,
             splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
-            splittable: op == 2,
+            splittable: mapping == Mapping::BackwardWeight,
             subgroup,
             subgroup_preferred: ctx.subgroup_kernels(),
         })
@@ -334,13 +335,14 @@ impl GemmKernels {
     /// walks is a multiple of 4 (then every vec4 starts at a multiple of 4 elements).
     fn wide_aligned(&self, p: &GemmParams) -> bool {
         let four = |x: u32| x.is_multiple_of(4);
-        match (self.family, self.op) {
-            ("dense", 0) => four(p.k) && four(p.n),
-            ("dense", 1) => four(p.k),
-            ("dense", _) => four(p.m - p.bias_row) && four(p.n),
-            ("conv", 0) => four(p.in_c) && four(p.out_c),
-            ("conv", 1) => four(p.out_c),
-            ("conv", _) => four(p.in_c) && four(p.out_c),
+        use Mapping::*;
+        match (self.family, self.mapping) {
+            ("dense", Forward) => four(p.k) && four(p.n),
+            ("dense", BackwardInput) => four(p.k),
+            ("dense", BackwardWeight) => four(p.m - p.bias_row) && four(p.n),
+            ("conv", Forward) => four(p.in_c) && four(p.out_c),
+            ("conv", BackwardInput) => four(p.out_c),
+            ("conv", BackwardWeight) => four(p.in_c) && four(p.out_c),
             _ => false,
         }
     }
