@@ -6,6 +6,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::activation::{Activation, LEAKY_ALPHA, activation_code};
 use super::tune::Tuner;
+
+mod choice;
 use crate::gpu::kernel::grid_1d;
 pub use crate::gpu::shaders::Mapping;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
@@ -319,149 +321,6 @@ impl GemmKernels {
             Driver::Auto => unreachable!(),
         }
     }
-
-    /// The fixed choice without tuning: narrow for N < 16, else subgroup where available.
-    fn default_driver(&self, n: u32, splits: u32) -> Driver {
-        if n < NARROW_N {
-            Driver::Narrow
-        } else if self.subgroup_preferred {
-            Driver::Subgroup { splits }
-        } else {
-            Driver::Tiled { splits }
-        }
-    }
-
-    /// Whether `gemm_wide`'s 16-byte loads line up for this GEMM: every dimension a vec4
-    /// walks is a multiple of 4 (then every vec4 starts at a multiple of 4 elements).
-    fn wide_aligned(&self, p: &GemmParams) -> bool {
-        let four = |x: u32| x.is_multiple_of(4);
-        use Mapping::*;
-        match (self.family, self.mapping) {
-            ("dense", Forward) => four(p.k) && four(p.n),
-            ("dense", BackwardInput) => four(p.k),
-            ("dense", BackwardWeight) => four(p.m - p.bias_row) && four(p.n),
-            ("conv", Forward) => four(p.in_c) && four(p.out_c),
-            ("conv", BackwardInput) => four(p.out_c),
-            ("conv", BackwardWeight) => four(p.in_c) && four(p.out_c),
-            _ => false,
-        }
-    }
-
-    fn candidates(&self, params: &GemmParams, splits: u32) -> Vec<(&'static str, Driver)> {
-        let n = params.n;
-        let mut c = vec![("tiled", Driver::Tiled { splits })];
-        if self.wide_aligned(params) {
-            c.push(("wide", Driver::Wide { splits, rows: 64 }));
-            if self.wide_tall.is_some() {
-                c.push(("wide128", Driver::Wide { splits, rows: 128 }));
-            }
-        }
-        if self.subgroup_preferred {
-            c.push(("subgroup", Driver::Subgroup { splits }));
-        }
-        // Narrow does not split K: with a split it sums in another order.
-        if n <= NARROW_CANDIDATE_N && splits == 1 {
-            c.push(("narrow", Driver::Narrow));
-        }
-        c
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record_auto(
-        &self,
-        ctx: &GpuContext,
-        params: GemmParams,
-        a: &GpuSlice,
-        b: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        out: &GpuSlice,
-        splits: u32,
-    ) -> Vec<Dispatch> {
-        let fixed = self.default_driver(params.n, splits);
-        let candidates = self.candidates(&params, splits);
-        if !self.tuner.enabled() || candidates.len() == 1 {
-            return self.record(ctx, params, a, b, epilogue, out, fixed);
-        }
-        let key = format!("{} {:?}", self.name, GemmKey::from(&params));
-        // A candidate other than the fixed choice runs only once it has given the fixed
-        // choice's bits on this adapter, this process, at these shapes: a GPU compiler may
-        // contract a*b+c into an FMA in one program and not in another, and a cache can hold
-        // anything (stale, hand-edited), so neither timings nor the cache are trusted for that.
-        let same_bits = |name: &str, d: Driver| {
-            d == fixed
-                || self.tuner.verified(&key, name, || {
-                    self.tuner
-                        .wait_for(self.identical(ctx, params, a, b, epilogue, out, fixed, d))
-                })
-        };
-        if let Some(name) = self.tuner.cached(&key)
-            && let Some(&(_, d)) = candidates.iter().find(|c| c.0 == name)
-        {
-            let d = if same_bits(&name, d) { d } else { fixed };
-            return self.record(ctx, params, a, b, epilogue, out, d);
-        }
-        let built: Vec<(String, Vec<Dispatch>)> = candidates
-            .iter()
-            .filter(|(name, d)| same_bits(name, *d))
-            .map(|(name, d)| {
-                (
-                    name.to_string(),
-                    self.record(ctx, params, a, b, epilogue, out, *d),
-                )
-            })
-            .collect();
-        match self.tuner.choose(ctx, &key, &built) {
-            Ok(i) => built.into_iter().nth(i).expect("candidate").1,
-            Err(e) => {
-                log::warn!("tuning {key} failed ({e}); using the fixed driver");
-                self.record(ctx, params, a, b, epilogue, out, fixed)
-            }
-        }
-    }
-
-    /// Whether `candidate` stores the same bits as `fixed` for this GEMM: both run on one set
-    /// of random operands (and bias) with the real buffers' lengths and the same epilogue.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn identical(
-        &self,
-        ctx: &GpuContext,
-        params: GemmParams,
-        a: &GpuSlice,
-        b: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        out: &GpuSlice,
-        fixed: Driver,
-        candidate: Driver,
-    ) -> Result<bool, GpuError> {
-        use rand::{RngExt, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7475_6e65);
-        let mut random = |len: usize| {
-            let v: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-            ctx.storage_init("tuning check operand", &v)
-        };
-        let (ra, rb) = (random(a.len), random(b.len));
-        let rbias = epilogue.bias.map(|bias| random(bias.len));
-        let rsaved = epilogue.through.map(|(_, saved)| random(saved.len));
-        let outs = [0, 1].map(|_| ctx.storage("tuning check out", out.len));
-        let bias_grads = [0, 1].map(|_| epilogue.bias_grad.map(|g| ctx.storage("check", g.len)));
-        let e = |i: usize| Epilogue {
-            bias: rbias.as_ref(),
-            activation: epilogue.activation,
-            through: epilogue
-                .through
-                .map(|(act, _)| (act, rsaved.as_ref().expect("saved"))),
-            bias_grad: bias_grads[i].as_ref(),
-        };
-        let mut d = self.record(ctx, params, &ra, &rb, e(0), &outs[0], fixed);
-        d.extend(self.record(ctx, params, &ra, &rb, e(1), &outs[1], candidate));
-        ctx.run(&d).await?;
-        let mut results: Vec<&GpuSlice> = outs.iter().collect();
-        results.extend(bias_grads.iter().flatten());
-        // Out 0, out 1, then bias gradient 0, bias gradient 1 where there is one.
-        let r = ctx.read_many::<u32>(&results).await?;
-        let same = r[0] == r[1] && (r.len() == 2 || r[2] == r[3]);
-        Ok(same)
-    }
 }
 
 /// The (x, y, z) grid of `tiles_y` tile rows by `tiles_x` tile columns by `splits`: tile rows
@@ -470,29 +329,4 @@ fn tile_grid(tiles_x: u32, tiles_y: u32, splits: u32) -> [u32; 3] {
     const MAX: u32 = 65535;
     let y = tiles_y.clamp(1, MAX);
     [tiles_x, y, tiles_y.div_ceil(y) * splits]
-}
-
-/// What identifies a GEMM for tuning: its sizes and geometry (not its buffers).
-#[derive(Debug)]
-#[allow(dead_code)] // read through Debug
-struct GemmKey {
-    mnk: [u32; 3],
-    input: [u32; 4],
-    output: [u32; 3],
-    conv: [u32; 5],
-    classes: u32,
-    class_rows: [u32; 4],
-}
-
-impl From<&GemmParams> for GemmKey {
-    fn from(p: &GemmParams) -> Self {
-        GemmKey {
-            mnk: [p.m, p.n, p.k],
-            input: [p.batch, p.in_h, p.in_w, p.in_c],
-            output: [p.out_h, p.out_w, p.out_c],
-            conv: [p.stride, p.pad_top, p.pad_left, p.kernel_h, p.kernel_w],
-            classes: p.classes,
-            class_rows: p.class_row0,
-        }
-    }
 }

@@ -1,0 +1,297 @@
+//! The backward pass of a network: activation gradients fused into the input-gradient GEMMs,
+//! bias gradients as GEMM bias rows or BatchNorm column sums.
+
+use super::{Layer, Network, NetworkParams, conv_shape, conv_t_shape, layer_activation};
+use crate::gpu::{Dispatch, GpuSlice, tag};
+use crate::ops::Recorder;
+use crate::ops::activation::Activation;
+use crate::ops::batchnorm::BnShape;
+use crate::ops::dense::DenseShape;
+use crate::ops::gemm::{Driver, Epilogue};
+
+impl Network {
+    /// The backward pass after a training-mode forward from `input`, given the gradient
+    /// `upstream`. `grads`: whether to write the weight and bias gradients into `p.grads`
+    /// (BatchNorm's dgamma and dbeta are always written: its input gradient needs them).
+    /// `input_grad`: whether (and how) to write d loss / d input into `self.input_grad`.
+    ///
+    /// An activation layer's backward is fused into the input-gradient GEMM of the layer after
+    /// it (its epilogue multiplies by the activation's slope at the saved output), so that
+    /// GEMM writes the gradient of the layer before the activation directly.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        r: &Recorder<'_>,
+        p: &NetworkParams,
+        input: &GpuSlice,
+        upstream: Upstream<'_>,
+        grads: Gradients,
+        input_grad: InputGrad,
+    ) -> Vec<Dispatch> {
+        let (ctx, ops) = (r.ctx, r.ops);
+        let weights = grads == Gradients::Weights;
+        let n = self.layers.len();
+        let is_gemm = |i: usize| {
+            matches!(
+                self.layers[i].layer,
+                Layer::Dense { .. } | Layer::Conv { .. } | Layer::ConvTranspose { .. }
+            )
+        };
+        // Layer i's activation backward runs inside layer i + 1's input-gradient GEMM.
+        let fused = |i: usize| {
+            layer_activation(&self.layers[i].layer).is_some() && i + 1 < n && is_gemm(i + 1)
+        };
+        let (last, dout) = match upstream {
+            Upstream::Output(g) => (n - 1, g),
+            Upstream::BeforeOutputActivation(g) => {
+                assert!(
+                    layer_activation(&self.layers[n - 1].layer).is_some(),
+                    "the last layer is no activation"
+                );
+                (n - 2, g)
+            }
+        };
+        assert_eq!(dout.len, self.batch * self.layers[last].out_len);
+        let mut all = Vec::new();
+        // dy's column sums that a BatchNorm backward wrote for the transposed conv before it.
+        let mut pending_bias_sums: Option<(GpuSlice, usize)> = None;
+        for i in (0..=last).rev() {
+            if i < last && fused(i) {
+                continue;
+            }
+            let mut d = Vec::new();
+            let spec = &self.layers[i];
+            let name = spec.name;
+            let b = self.batch;
+            let x = if i == 0 { input } else { &self.acts[i - 1] };
+            let y = &self.acts[i];
+            let dy = if i == last { dout } else { &self.act_grads[i] };
+            // Where the input gradient goes, and the activation it is taken through: the layer
+            // before, when that is an activation fused here; at the network's input, the
+            // activation that produced the input (G's tanh, for D in G's step).
+            let (dx, through): (Option<&GpuSlice>, Option<(Activation, &GpuSlice)>) =
+                if i >= 1 && fused(i - 1) {
+                    let act = layer_activation(&self.layers[i - 1].layer).expect("activation");
+                    let dx = if i >= 2 {
+                        Some(&self.act_grads[i - 2])
+                    } else {
+                        input_grad.wanted().then_some(&self.input_grad)
+                    };
+                    (dx, Some((act, &self.acts[i - 1])))
+                } else if i >= 1 {
+                    (Some(&self.act_grads[i - 1]), None)
+                } else {
+                    match input_grad {
+                        InputGrad::None => (None, None),
+                        InputGrad::Plain => (Some(&self.input_grad), None),
+                        InputGrad::ThroughInputActivation(act) => {
+                            (Some(&self.input_grad), Some((act, input)))
+                        }
+                    }
+                };
+            let through_epilogue = Epilogue {
+                through,
+                ..Epilogue::NONE
+            };
+            let param = |buf: &GpuSlice, suffix: &str| p.tensor(buf, &format!("{name}.{suffix}"));
+            match spec.layer {
+                Layer::Dense { inputs, outputs } => {
+                    let s = DenseShape {
+                        batch: b,
+                        inputs,
+                        outputs,
+                    };
+                    if weights {
+                        let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
+                        d.extend(ops.dense.backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Some(&db),
+                            Driver::Auto,
+                        ));
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.dense.backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            through_epilogue,
+                            dx,
+                            Driver::Auto,
+                        ));
+                    }
+                }
+                Layer::Conv {
+                    h,
+                    w: wd,
+                    in_c,
+                    out_c,
+                    stride,
+                } => {
+                    let s = conv_shape(b, h, wd, in_c, out_c, stride);
+                    if weights {
+                        let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
+                        d.extend(ops.conv.conv2d_backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Some(&db),
+                            Driver::Auto,
+                        ));
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.conv.conv2d_backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            through_epilogue,
+                            dx,
+                            Driver::Auto,
+                        ));
+                    }
+                }
+                Layer::ConvTranspose {
+                    h,
+                    w: wd,
+                    in_c,
+                    out_c,
+                    stride,
+                } => {
+                    let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
+                    if weights {
+                        let dw = param(&p.grads, "kernel");
+                        d.extend(ops.conv.conv_transpose_backward_weight(
+                            ctx,
+                            s,
+                            x,
+                            dy,
+                            &dw,
+                            Driver::Auto,
+                        ));
+                        let db = param(&p.grads, "bias");
+                        match pending_bias_sums.take() {
+                            Some((sums, blocks)) => d.push(
+                                ops.conv
+                                    .backward_bias_from_sums(ctx, &sums, blocks, out_c, &db),
+                            ),
+                            None => d.extend(ops.conv.backward_bias(ctx, dy, out_c, &db)),
+                        }
+                    }
+                    if let Some(dx) = dx {
+                        let w = param(&p.params, "kernel");
+                        d.extend(ops.conv.conv_transpose_backward_input(
+                            ctx,
+                            s,
+                            dy,
+                            &w,
+                            through_epilogue,
+                            dx,
+                            Driver::Auto,
+                        ));
+                    }
+                }
+                Layer::BatchNorm { channels } => {
+                    assert!(
+                        through.is_none(),
+                        "BatchNorm after an activation fuses nothing"
+                    );
+                    let s = BnShape {
+                        rows: b * spec.out_len / channels,
+                        channels,
+                    };
+                    let stats = self.batch_stats[i].as_ref().expect("BN stats");
+                    let (dgamma, dbeta) = (param(&p.grads, "gamma"), param(&p.grads, "beta"));
+                    let gamma = param(&p.params, "gamma");
+                    let dx = dx.expect("a BatchNorm layer is never a network's first");
+                    // A transposed conv before this layer takes its bias gradient from dx's
+                    // column sums, which this pass writes on the way.
+                    let conv_t_before =
+                        matches!(self.layers[i - 1].layer, Layer::ConvTranspose { .. });
+                    let bias_sums = (weights && conv_t_before).then(|| {
+                        ctx.storage("bias gradient partials", ops.batchnorm.dx_sums_len(s))
+                    });
+                    d.extend(ops.batchnorm.backward(
+                        ctx,
+                        s,
+                        x,
+                        dy,
+                        &gamma,
+                        stats,
+                        &dgamma,
+                        &dbeta,
+                        dx,
+                        bias_sums.as_ref(),
+                    ));
+                    if let Some(sums) = bias_sums {
+                        pending_bias_sums = Some((sums, ops.batchnorm.dx_sum_blocks(s)));
+                    }
+                }
+                Layer::LeakyRelu | Layer::Tanh => {
+                    // Not fused: the layer after it is no GEMM, or it is the last one.
+                    assert!(through.is_none(), "an activation after an activation");
+                    let act = layer_activation(&spec.layer).expect("activation");
+                    if let Some(dx) = dx {
+                        d.push(ops.activation.backward(ctx, act, y, dy, dx));
+                    }
+                }
+            }
+            let scope = match through {
+                Some(_) if i >= 1 => format!(
+                    "{}.{} backward + {}",
+                    self.name,
+                    name,
+                    self.layers[i - 1].name
+                ),
+                _ => format!("{}.{} backward", self.name, name),
+            };
+            all.extend(tag(d, &scope));
+        }
+        all
+    }
+}
+
+/// The gradient a backward pass starts from.
+#[derive(Clone, Copy, Debug)]
+pub enum Upstream<'a> {
+    /// d loss / d (the network's output).
+    Output(&'a GpuSlice),
+    /// d loss / d (the input of the last layer, an activation): already through it (G's tanh
+    /// is taken by D's input gradient, whose epilogue knows its saved output).
+    BeforeOutputActivation(&'a GpuSlice),
+}
+
+/// Which parameter gradients a backward pass writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gradients {
+    /// Weights and biases, into the network's gradient buffer (a training step).
+    Weights,
+    /// None: the network is frozen (D inside G's step), only gradients flow through it.
+    None,
+}
+
+/// Which gradient with respect to the network's input a backward pass writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputGrad {
+    /// None (the input is data).
+    None,
+    /// d loss / d input.
+    Plain,
+    /// d loss / d (what the activation that produced the input got): the slope of that
+    /// activation at the input (its output) is taken in the same GEMM.
+    ThroughInputActivation(Activation),
+}
+
+impl InputGrad {
+    fn wanted(self) -> bool {
+        self != InputGrad::None
+    }
+}

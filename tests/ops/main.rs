@@ -1,0 +1,104 @@
+//! Every GPU kernel, forward and backward, against the CPU reference (`src/reference`), on
+//! random data, with the DCGAN's real shapes (batch 128) and with odd shapes that divide no
+//! tile size. Each check prints its worst errors; the tolerances are derived in
+//! `common::check_sum_of_products` (sums of products) or stated beside the check.
+//!
+//! Backend: `DCGAN_BACKEND=vulkan|gl|...` (default: the best adapter).
+//!
+//! One file per op family; this one holds what they share: the driver list, the reduction
+//! depth that bounds two-stage sums, and running a dispatch list.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod activation;
+mod adam;
+mod batchnorm;
+mod conv;
+mod data;
+mod dense;
+mod epilogue;
+mod gemm;
+mod loss;
+mod reduce;
+mod softmax;
+
+use common::*;
+use dcgan_wgpu::gpu::{Dispatch, GpuSlice};
+use dcgan_wgpu::ops::activation::{Activation, LEAKY_ALPHA};
+use dcgan_wgpu::ops::adam::{AdamConfig, MAX_STEPS, STATE_LEN, Schedule, initial_state};
+use dcgan_wgpu::ops::batchnorm::{BnShape, EPSILON, MOMENTUM, Stats};
+use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
+use dcgan_wgpu::ops::data::{Iteration, stream};
+use dcgan_wgpu::ops::dense::DenseShape;
+use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
+use dcgan_wgpu::ops::reduce::Blocks;
+use dcgan_wgpu::reference;
+use pollster::FutureExt as _;
+
+/// Every GEMM driver the adapter can run, for the odd shapes.
+fn drivers() -> Vec<Driver> {
+    // Wide falls back to tiled where a shape is not 16-byte aligned; the aligned shapes below
+    // (and the DCGAN's) run it.
+    let mut d = vec![
+        Driver::Auto,
+        Driver::Narrow,
+        Driver::Tiled { splits: 1 },
+        Driver::Tiled { splits: 3 },
+        Driver::Wide {
+            splits: 1,
+            rows: 64,
+        },
+        Driver::Wide {
+            splits: 3,
+            rows: 64,
+        },
+        Driver::Wide {
+            splits: 1,
+            rows: 128,
+        },
+        Driver::Wide {
+            splits: 3,
+            rows: 128,
+        },
+    ];
+    // Wherever subgroups exist, at any size: sizes 8 to 64 take the shuffle path, others the
+    // tiled fallback inside the same kernel (lavapipe: LP_NATIVE_VECTOR_WIDTH=128 gives 4 lanes,
+    // 256 gives 8, 512 gives 16).
+    if gpu().ctx.has_subgroups() {
+        println!(
+            "subgroups of {}..{} lanes",
+            gpu().ctx.info.subgroup_min_size,
+            gpu().ctx.info.subgroup_max_size
+        );
+        d.extend([
+            Driver::Subgroup { splits: 1 },
+            Driver::Subgroup { splits: 3 },
+        ]);
+    } else {
+        println!("no subgroup kernels on this adapter: the subgroup driver is not tested here");
+    }
+    d
+}
+
+/// The longest chain of roundings in a two-stage column sum (ops::reduce): the rows one lane
+/// walks and the tree over the row lanes, then the blocks one finishing lane walks and its tree.
+fn reduction_depth(rows: usize, cols: usize) -> usize {
+    // One input walks 60 rows a lane in fewer blocks, two walk 30 in more: bound both.
+    [1, 2]
+        .map(|inputs| {
+            let b = Blocks::new(rows, cols, inputs);
+            let row_lanes = 256 / b.col_lanes;
+            (b.block_rows / row_lanes) as usize
+                + row_lanes.ilog2() as usize
+                + b.blocks.div_ceil(16) as usize
+                + 4
+        })
+        .into_iter()
+        .max()
+        .unwrap()
+}
+
+fn run(dispatches: &[Dispatch]) {
+    gpu().ctx.run(dispatches).block_on().expect("GPU run");
+}
