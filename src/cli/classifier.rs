@@ -32,6 +32,8 @@ pub struct ClassifierArgs {
     out: PathBuf,
     #[command(flatten)]
     gpu: GpuArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
 }
 
 pub fn run(args: ClassifierArgs) -> Result<()> {
@@ -46,7 +48,7 @@ pub fn run(args: ClassifierArgs) -> Result<()> {
     let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
     super::output::prepare_dir(parent.unwrap_or(std::path::Path::new(".")))?;
     let ctx = args.gpu.context()?;
-    let ops = TuneArgs { no_tune: false }.ops(&ctx)?;
+    let ops = args.tune.ops(&ctx)?;
     let config = ClassifierConfig {
         epochs: args.epochs,
         batch_size: args.batch_size as usize,

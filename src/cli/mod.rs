@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod generate;
 pub mod output;
 pub mod plot;
+pub mod run_loop;
 pub mod train;
 
 use std::io::Write;
@@ -93,8 +94,10 @@ pub struct TuneArgs {
 }
 
 impl TuneArgs {
-    /// The tuning policy of every command: timed, verified choices cached per adapter, unless
-    /// `--no-tune`.
+    /// The tuning policy, for the commands that train (`train`, `bench`, `classifier`): timed,
+    /// verified choices cached per adapter, unless `--no-tune`. The commands that only sample
+    /// or score (`generate`, `evaluate`) run a few passes, less than tuning would cost: they use
+    /// the fixed choice (`Ops::new`), which gives the same bits.
     pub fn ops(&self, ctx: &GpuContext) -> Result<Ops> {
         Ok(if self.no_tune {
             Ops::new(ctx)?

@@ -281,3 +281,68 @@ fn training_logs_scores_when_evaluating() {
         assert!(fields[8].parse::<f64>().unwrap() > 0.0, "fid in {row}");
     }
 }
+
+/// Writes an RGB PNG (what torchvision's `save_image` writes).
+fn write_rgb_png(path: &Path, w: usize, h: usize, gray: &[u8]) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, w as u32, h as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let rgb: Vec<u8> = gray.iter().flat_map(|&v| [v, v, v]).collect();
+    enc.write_header().unwrap().write_image_data(&rgb).unwrap();
+}
+
+/// `evaluate --images` reads a grid as torchvision's `save_image` writes it (8x8 tiles, 2 px of
+/// black padding: 242x242, RGB), detected or given with `--grid 8x8 --pad 2`, with the same
+/// scores; a layout that does not fit is a one-line error.
+#[test]
+fn evaluate_reads_other_tools_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (8 * 30 + 2, 8 * 30 + 2);
+    let mut gray = vec![0u8; w * h];
+    let mut state = 12345u32;
+    for tile in 0..64 {
+        let (x0, y0) = (2 + (tile % 8) * 30, 2 + (tile / 8) * 30);
+        for y in 0..28 {
+            for x in 0..28 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                gray[(y0 + y) * w + x0 + x] = (state >> 24) as u8;
+            }
+        }
+    }
+    let grid = dir.path().join("torchvision_grid.png");
+    write_rgb_png(&grid, w, h, &gray);
+    let detected = ok(&["evaluate", "--images", s(&grid), "--json"]);
+    let given = ok(&[
+        "evaluate",
+        "--images",
+        s(&grid),
+        "--grid",
+        "8x8",
+        "--pad",
+        "2",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&detected).unwrap();
+    assert_eq!(v["samples"], 64, "{detected}");
+    assert_eq!(detected, given);
+    fails(
+        &[
+            "evaluate",
+            "--images",
+            s(&grid),
+            "--grid",
+            "7x8",
+            "--pad",
+            "2",
+        ],
+        "is not 7x8 tiles",
+    );
+    let odd = dir.path().join("odd.png");
+    write_rgb_png(&odd, 100, 50, &vec![7u8; 100 * 50]);
+    let e = fails(
+        &["evaluate", "--images", s(&odd)],
+        "--grid ROWSxCOLS --pad N",
+    );
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
