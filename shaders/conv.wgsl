@@ -34,31 +34,38 @@ struct ParityClass {
     tap_y0: u32,
     tap_x0: u32,
     row0: u32,
-    k: u32,
 }
 
 var<private> cls: ParityClass;
 
-fn enter_row(m: u32) {
-    if OP != MAPPING_BACKWARD_INPUT {
-        return;
-    }
+// The parity class of row m: from the parameters alone, so a workgroup-uniform m gives a
+// uniform class (what keeps the K loops around barriers uniform for Tint's analysis).
+fn class_of(m: u32) -> u32 {
     var c = 0u;
     for (var i = 1u; i < p.classes; i++) {
         if m >= p.class_row0[i] {
             c = i;
         }
     }
+    return c;
+}
+
+fn enter_row(m: u32) {
+    if OP != MAPPING_BACKWARD_INPUT {
+        return;
+    }
+    let c = class_of(m);
     cls = ParityClass(
         p.class_y[c], p.class_x[c], p.class_h[c], p.class_w[c],
         p.taps_h[c], p.taps_w[c], p.tap_y0[c], p.tap_x0[c],
-        p.class_row0[c], p.taps_h[c] * p.taps_w[c] * p.out_c,
+        p.class_row0[c],
     );
 }
 
-fn gemm_k() -> u32 {
+fn gemm_k(m: u32) -> u32 {
     if OP == MAPPING_BACKWARD_INPUT {
-        return cls.k;
+        let c = class_of(m);
+        return p.taps_h[c] * p.taps_w[c] * p.out_c;
     }
     return p.k;
 }

@@ -19,7 +19,7 @@ struct GemmCursor {
 
 fn enter_row(m: u32) {}
 
-fn gemm_k() -> u32 {
+fn gemm_k(m: u32) -> u32 {
     return p.k;
 }
 

@@ -9,7 +9,9 @@
 //   struct GemmRow, struct GemmCursor
 //   fn enter_row(m)                      before a tile's (or a thread's) first row: selects
 //                                        what depends on the row range (a parity class)
-//   fn gemm_k() -> u32                   K for the rows entered
+//   fn gemm_k(m) -> u32                  K for the rows of m's range (from the parameters
+//                                        alone: uniform wherever m is, as Tint requires of
+//                                        the K loops around barriers)
 //   fn gemm_row(m) -> GemmRow            once per row (any m; rows >= M load zeros)
 //   fn cursor_at(k) -> GemmCursor        once per K chunk (divides)
 //   fn cursor_next(c) -> GemmCursor      the next k (adds and compares only)
@@ -29,7 +31,7 @@
 struct GemmParams {
     m: u32,
     n: u32,
-    // The largest K of the rows (per parity class it can be smaller: gemm_k()).
+    // The largest K of the rows (per parity class it can be smaller: gemm_k(m)).
     k: u32,
     // K per split (a multiple of 8); k when there is no split.
     k_chunk: u32,
@@ -104,10 +106,10 @@ fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
     return vec2<u32>((wid.z / p.splits) * nwg.y + wid.y, wid.z % p.splits);
 }
 
-// The K range of split z for the rows entered.
-fn k_range(z: u32) -> vec2<u32> {
+// The K range of split z for the rows of the tile starting at m0.
+fn k_range(z: u32, m0: u32) -> vec2<u32> {
     let begin = z * p.k_chunk;
-    return vec2<u32>(begin, min(begin + p.k_chunk, gemm_k()));
+    return vec2<u32>(begin, min(begin + p.k_chunk, gemm_k(m0)));
 }
 
 // The finished value of C[m][n], stored where it belongs.
@@ -159,7 +161,7 @@ fn gemm_tiled(
     let m0 = ts.x * 64u;
     let n0 = wid.x * 64u;
     enter_row(m0);
-    let kr = k_range(ts.y);
+    let kr = k_range(ts.y, m0);
     // Loading: thread tid fills A's row tid and B's row tid / 8, columns 8 (tid % 8)..+8.
     let row = gemm_row(m0 + tid);
     let bk = tid / 8u;
@@ -236,7 +238,7 @@ fn gemm_narrow(
     let row = gemm_row(m);
     var cur = cursor_at(0u);
     var acc = 0.0;
-    for (var k = 0u; k < gemm_k(); k++) {
+    for (var k = 0u; k < gemm_k(m); k++) {
         acc += load_a(row, cur) * load_b(cur, n);
         cur = cursor_next(cur);
     }

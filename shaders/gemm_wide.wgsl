@@ -88,7 +88,7 @@ fn gemm_wide(
     let m0 = ts.x * WIDE_ROWS;
     let n0 = wid.x * 64u;
     enter_row(m0);
-    let kr = k_range(ts.y);
+    let kr = k_range(ts.y, m0);
     let tx = t % 16u;
     let ty = t / 16u;
     // Rows ty * rows.. of the tile (as row_quads vec4s of A), columns 4 tx..

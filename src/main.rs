@@ -30,6 +30,8 @@ enum Command {
     Evaluate(cli::evaluate::EvaluateArgs),
     /// Lists the adapters wgpu sees and marks the one a run would pick.
     Adapters(cli::GpuArgs),
+    /// Serves the web page (built by web/build.sh) on localhost: training in a browser tab.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Some(Command::Classifier(args)) => done(cli::classifier::run(args)),
         Some(Command::Evaluate(args)) => done(cli::evaluate::run(args)),
         Some(Command::Adapters(args)) => done(cli::adapters::run(args)),
+        Some(Command::Serve(args)) => done(cli::serve::run(args)),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod output;
 pub mod plot;
 pub mod run_loop;
+pub mod serve;
 pub mod train;
 
 use std::io::Write;

@@ -55,6 +55,11 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
 }
 
+/// Bytes of a dummy binding (enough for any struct a binding declares; a multiple of every
+/// storage offset alignment WebGPU allows), and the read-write slots (a kernel's bindings).
+pub(crate) const DUMMY_SLOT: u64 = 256;
+pub(crate) const DUMMY_RW_SLOTS: u64 = 8;
+
 /// Resolves once the work submitted before it was made is done (`GpuContext::done_marker`).
 pub struct SubmissionDone(futures_channel::oneshot::Receiver<()>);
 
@@ -84,7 +89,8 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// Bound where a shader declares a binding that an op instance does not use (e.g. no bias):
     /// one for read-only bindings, one for read-write ones (one buffer cannot be both in a
-    /// bind group).
+    /// bind group), the latter with a slot of its own per unused binding (WebGPU forbids two
+    /// writable bindings of one range).
     pub(crate) dummy: wgpu::Buffer,
     pub(crate) dummy_rw: wgpu::Buffer,
     /// Bytes of the storage buffers allocated so far, and the largest one (`memory`).
@@ -213,15 +219,18 @@ impl GpuContext {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        let dummy_buffer = |label| {
+        let dummy_buffer = |label, size| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                size: 256,
+                size,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
             })
         };
-        let (dummy, dummy_rw) = (dummy_buffer("dummy"), dummy_buffer("dummy rw"));
+        let (dummy, dummy_rw) = (
+            dummy_buffer("dummy", DUMMY_SLOT),
+            dummy_buffer("dummy rw", DUMMY_SLOT * DUMMY_RW_SLOTS),
+        );
         log::info!("adapter: {}", describe_adapter(&info));
         if info.backend == wgpu::Backend::Dx12 {
             // Wave operations need shader model 6, which only DXC compiles.

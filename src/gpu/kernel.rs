@@ -243,45 +243,60 @@ impl Kernel {
         workgroups: [u32; 3],
         elements_read: Option<u64>,
     ) -> Dispatch {
-        // Bound whole (256 bytes), enough for any struct a binding declares.
-        let dummy = |buffer: &wgpu::Buffer| GpuSlice {
+        use super::context::{DUMMY_RW_SLOTS, DUMMY_SLOT};
+        let dummy = |buffer: &wgpu::Buffer, slot: u64| GpuSlice {
             buffer: buffer.clone(),
-            offset: 0,
-            len: 64,
+            offset: slot * DUMMY_SLOT,
+            len: DUMMY_SLOT as usize / 4,
         };
-        let (dummy, dummy_rw) = (dummy(&ctx.dummy), dummy(&ctx.dummy_rw));
+        // Each unused read-write binding gets a slot of its own: WebGPU forbids two writable
+        // bindings of one range.
+        let mut rw_dummies = (0..DUMMY_RW_SLOTS).map(|slot| dummy(&ctx.dummy_rw, slot));
         let mut read = 0;
-        let entries: Vec<wgpu::BindGroupEntry> = self
-            .slots
+        // (binding, name, the bound range (None: the uniform), writable)
+        let mut bound: Vec<(u32, &str, Option<GpuSlice>, bool)> = Vec::new();
+        let mut uniform = None;
+        for Slot {
+            binding,
+            name,
+            kind,
+            reads,
+        } in self.slots.iter()
+        {
+            let bind = binds.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
+            if let (true, Some(Bind::Storage(s))) = (reads, bind) {
+                read += s.len as u64;
+            }
+            let writable = *kind == SlotKind::StorageReadWrite;
+            let slice = match (bind, kind) {
+                (Some(Bind::Uniform(u)), SlotKind::Uniform) => {
+                    uniform = Some(u);
+                    None
+                }
+                (Some(Bind::Storage(s)), SlotKind::StorageRead | SlotKind::StorageReadWrite) => {
+                    Some(s.clone())
+                }
+                (Some(Bind::Dummy), SlotKind::StorageRead) => Some(dummy(&ctx.dummy, 0)),
+                (Some(Bind::Dummy), SlotKind::StorageReadWrite) => {
+                    Some(rw_dummies.next().expect("a read-write dummy slot"))
+                }
+                (b, k) => panic!(
+                    "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
+                    self.name
+                ),
+            };
+            bound.push((*binding, name, slice, writable));
+        }
+        check_aliasing(&self.name, &bound);
+        let entries: Vec<wgpu::BindGroupEntry> = bound
             .iter()
-            .map(
-                |Slot {
-                     binding,
-                     name,
-                     kind,
-                     reads,
-                 }| {
-                    let bind = binds.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
-                    if let (true, Some(Bind::Storage(s))) = (reads, bind) {
-                        read += s.len as u64;
-                    }
-                    let resource = match (bind, kind) {
-                        (Some(Bind::Uniform(u)), SlotKind::Uniform) => u.0.as_entire_binding(),
-                        (
-                            Some(Bind::Storage(s)),
-                            SlotKind::StorageRead | SlotKind::StorageReadWrite,
-                        ) => s.binding(),
-                        (Some(Bind::Dummy), SlotKind::StorageRead) => dummy.binding(),
-                        (Some(Bind::Dummy), SlotKind::StorageReadWrite) => dummy_rw.binding(),
-                        (b, k) => panic!(
-                            "{}: binding '{name}' ({binding}) expects {k:?}, got {b:?}",
-                            self.name
-                        ),
-                    };
-                    let binding = *binding;
-                    wgpu::BindGroupEntry { binding, resource }
+            .map(|(binding, _, slice, _)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: match slice {
+                    Some(s) => s.binding(),
+                    None => uniform.expect("the uniform").0.as_entire_binding(),
                 },
-            )
+            })
             .collect();
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.name),
@@ -295,6 +310,33 @@ impl Kernel {
             bind_group,
             workgroups,
             elements_read: elements_read.unwrap_or(read),
+        }
+    }
+}
+
+/// WebGPU's rule for one dispatch (a browser refuses the dispatch otherwise, native drivers do
+/// not check): a buffer bound writable is bound nowhere else in it, read-only or writable, in
+/// an overlapping range; and not read-only elsewhere at all (one usage per buffer and pass
+/// scope). A breach is a programming error: it panics naming the kernel and the bindings.
+fn check_aliasing(kernel: &str, bound: &[(u32, &str, Option<GpuSlice>, bool)]) {
+    for (i, (_, a_name, a, a_writable)) in bound.iter().enumerate() {
+        for (_, b_name, b, b_writable) in &bound[i + 1..] {
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            if a.buffer != b.buffer || !(*a_writable || *b_writable) {
+                continue;
+            }
+            let overlap =
+                a.offset < b.offset + b.bytes().max(4) && b.offset < a.offset + a.bytes().max(4);
+            assert!(
+                *a_writable && *b_writable && !overlap,
+                "{kernel}: bindings '{a_name}' and '{b_name}' share a buffer with a writable binding \
+                 ({}; WebGPU refuses the dispatch)",
+                if overlap {
+                    "overlapping ranges"
+                } else {
+                    "read-only and writable usage"
+                }
+            );
         }
     }
 }

@@ -284,7 +284,7 @@ pub struct RefMetrics {
     pub g_loss: f64,
 }
 
-/// One training iteration with the seed's semantics (see `crate::train`), from the given real
+/// One training iteration with the seed's semantics (see `crate::session::step`), from the given real
 /// batch and noise. `fake_mode` is G's BatchNorm mode when it makes D's fakes.
 pub fn train_iteration(
     g: &mut RefNet,

@@ -90,73 +90,36 @@ pub fn read(s: &GpuSlice) -> Vec<f32> {
     gpu().ctx.read(s).block_on().expect("readback")
 }
 
-/// Unit roundoff of f32.
-pub const U32: f64 = 1.0 / 16_777_216.0;
+#[allow(unused_imports)] // used by some of the test binaries that include this module
+pub use dcgan_wgpu::reference::check::U32;
 
-/// Checks a sum-of-products result. A float32 sum of K products, in any order, is within
-/// gamma_K * sum |terms| of the exact value (Higham, Accuracy and Stability of Numerical
-/// Algorithms, 3.1), gamma_K ~ K u; `magnitude` is that sum of |terms| (the reference run on
-/// absolute values). `k` is the number of terms per output (+ 2 for the bias and the final
-/// rounding).
+/// Prints the check's line, or fails with it (the bounds: `dcgan_wgpu::reference::check`).
+fn expect(result: Result<String, String>) {
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A sum of `k` products within gamma_k * sum |terms| (see `reference::check`).
 pub fn check_sum_of_products(name: &str, got: &[f32], exact: &[f64], magnitude: &[f64], k: usize) {
-    let gamma = (k as f64 + 2.0) * U32;
-    let bounds: Vec<f64> = magnitude.iter().map(|m| gamma * m).collect();
-    check_within(name, got, exact, magnitude, &bounds);
+    expect(dcgan_wgpu::reference::check::sum_of_products(
+        name, got, exact, magnitude, k,
+    ));
 }
 
-/// Checks |got[i] - exact[i]| <= bound[i]; reports the largest error and the largest error
-/// relative to `magnitude` (the scale of the terms that produced each value).
+/// |got[i] - exact[i]| <= bound[i].
 pub fn check_within(name: &str, got: &[f32], exact: &[f64], magnitude: &[f64], bound: &[f64]) {
-    assert_eq!(got.len(), exact.len(), "{name}: length");
-    let mut max_abs = 0.0f64;
-    let mut max_rel = 0.0f64;
-    let mut max_ratio = 0.0f64;
-    for i in 0..got.len() {
-        let err = (f64::from(got[i]) - exact[i]).abs();
-        max_abs = max_abs.max(err);
-        if magnitude[i] > 0.0 {
-            max_rel = max_rel.max(err / magnitude[i]);
-        }
-        if bound[i] > 0.0 {
-            max_ratio = max_ratio.max(err / (bound[i] + 1e-30));
-        }
-        assert!(
-            err <= bound[i] + 1e-30,
-            "{name}: element {i}: got {}, exact {}, error {err:.3e} > bound {:.3e}",
-            got[i],
-            exact[i],
-            bound[i]
-        );
-    }
-    println!(
-        "{name}: {} values, max abs err {max_abs:.3e}, max err / scale {max_rel:.3e}, worst {:.0}% of bound",
-        got.len(),
-        100.0 * max_ratio
-    );
+    expect(dcgan_wgpu::reference::check::within(
+        name, got, exact, magnitude, bound,
+    ));
 }
 
-/// Checks |got - exact| <= rel * |exact| + abs for every element and reports the worst errors.
+/// |got - exact| <= rel * |exact| + abs.
 pub fn check_close(name: &str, got: &[f32], exact: &[f64], rel: f64, abs_tol: f64) {
-    assert_eq!(got.len(), exact.len(), "{name}: length");
-    let mut max_abs = 0.0f64;
-    let mut max_rel = 0.0f64;
-    for i in 0..got.len() {
-        let g = f64::from(got[i]);
-        let err = (g - exact[i]).abs();
-        max_abs = max_abs.max(err);
-        if exact[i] != 0.0 {
-            max_rel = max_rel.max(err / exact[i].abs());
-        }
-        assert!(
-            err <= rel * exact[i].abs() + abs_tol,
-            "{name}: element {i}: got {g}, exact {}, error {err:.3e} > {rel:.1e} * |exact| + {abs_tol:.1e}",
-            exact[i]
-        );
-    }
-    println!(
-        "{name}: {} values, max abs err {max_abs:.3e}, max rel err {max_rel:.3e}",
-        got.len()
-    );
+    expect(dcgan_wgpu::reference::check::close(
+        name, got, exact, rel, abs_tol,
+    ));
 }
 
 /// Bit-for-bit equality (f32 or u32 data).

@@ -32,7 +32,6 @@ use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
 use dcgan_wgpu::ops::data::{Iteration, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
 use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
-use dcgan_wgpu::ops::reduce::Blocks;
 use dcgan_wgpu::reference;
 use pollster::FutureExt as _;
 
@@ -81,23 +80,7 @@ fn drivers() -> Vec<Driver> {
     d
 }
 
-/// The longest chain of roundings in a two-stage column sum (ops::reduce): the rows one lane
-/// walks and the tree over the row lanes, then the blocks one finishing lane walks and its tree.
-fn reduction_depth(rows: usize, cols: usize) -> usize {
-    // One input walks 60 rows a lane in fewer blocks, two walk 30 in more: bound both.
-    [1, 2]
-        .map(|inputs| {
-            let b = Blocks::new(rows, cols, inputs);
-            let row_lanes = 256 / b.col_lanes;
-            (b.block_rows / row_lanes) as usize
-                + row_lanes.ilog2() as usize
-                + b.blocks.div_ceil(16) as usize
-                + 4
-        })
-        .into_iter()
-        .max()
-        .unwrap()
-}
+use dcgan_wgpu::reference::check::reduction_depth;
 
 fn run(dispatches: &[Dispatch]) {
     gpu().ctx.run(dispatches).block_on().expect("GPU run");

@@ -1,0 +1,268 @@
+//! The web page in a real browser: Debian's Chromium, headless, with WebGPU on SwiftShader
+//! where there is no GPU, driven through the DevTools protocol. Needs the built page
+//! (`bash web/build.sh`) and Chromium (`apt-get install chromium`); `.ci/run` does both. A
+//! missing page or browser fails the test with the command that provides it.
+
+mod browser;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use browser::Browser;
+use serde_json::Value;
+
+/// `dcgan-wgpu serve` on a free port, stopped when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn page_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist");
+    assert!(
+        dir.join("index.html").is_file() && dir.join("pkg/dcgan_web_bg.wasm").is_file(),
+        "the web page is not built: run `bash web/build.sh` (see README, 'In a browser')"
+    );
+    dir
+}
+
+fn serve() -> Server {
+    let dir = page_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
+        .args(["serve", "--port", "0", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start dcgan-wgpu serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_string();
+    Server { child, url }
+}
+
+fn launch(url: &str, webgpu: bool) -> Browser {
+    Browser::launch(url, webgpu).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The page's own checks and a 20-iteration run at batch 16: every WGSL module compiled by
+/// the browser's compiler (Tint), the kernel checks against the CPU reference, the first
+/// iteration against the reference's, finite losses, grids drawn, and a checkpoint that the
+/// native `generate` reads.
+#[test]
+fn page_trains_and_passes_its_checks() {
+    let server = serve();
+    let url = format!("{}?test=1&batch=16&iterations=20&interval=5", server.url);
+    let mut b = launch(&url, true);
+    let title = b
+        .wait_for(
+            "['done', 'failed', 'no-webgpu'].includes(document.title) && document.title",
+            Duration::from_secs(1500),
+        )
+        .unwrap();
+    let r: Value = b.eval("window.testResult").unwrap();
+    if title != "done" {
+        // Tint's errors first: they explain an engine that cannot start.
+        for m in r["shaders"]["modules"].as_array().into_iter().flatten() {
+            for e in m["errors"].as_array().into_iter().flatten() {
+                eprintln!("Tint, {}: {}", m["name"], e.as_str().unwrap_or_default());
+            }
+        }
+    }
+    assert_eq!(title, "done", "the page's test failed: {:#}", strip(&r));
+    println!("adapter: {}", r["adapter"]["browser_adapter"]);
+
+    // Tint compiled every module and every pipeline, the subgroup ones where the browser has
+    // subgroups.
+    let shaders = &r["shaders"];
+    let modules = shaders["modules"].as_array().unwrap();
+    assert!(modules.len() >= 11, "{shaders}");
+    for m in modules {
+        if m.get("skipped").is_some() {
+            assert!(!shaders["subgroups"].as_bool().unwrap(), "{m}");
+            println!("{}: skipped ({})", m["name"], m["skipped"]);
+            continue;
+        }
+        let errors = m["errors"].as_array().unwrap();
+        assert!(errors.is_empty(), "Tint rejects {}: {errors:#?}", m["name"]);
+        assert!(m["pipelines"].as_u64().unwrap() > 0, "{m}");
+        println!(
+            "{}: {} pipelines compiled by the browser",
+            m["name"], m["pipelines"]
+        );
+    }
+
+    for k in r["kernels"].as_array().unwrap() {
+        println!("{}: {}", k["name"], k["line"]);
+        assert!(
+            k["ok"].as_bool().unwrap(),
+            "kernel check failed in the browser: {k}"
+        );
+    }
+    assert!(
+        r["kernels"].as_array().unwrap().len() >= 10,
+        "{}",
+        r["kernels"]
+    );
+
+    let first = &r["first_iteration"];
+    for line in first["lines"].as_array().unwrap() {
+        println!("first iteration: {}", line.as_str().unwrap());
+    }
+    assert!(
+        first["ok"].as_bool().unwrap(),
+        "first iteration vs CPU: {first}"
+    );
+
+    assert_eq!(r["iteration"], 20);
+    let history = r["history"].as_array().unwrap();
+    let iterations: Vec<u64> = history
+        .iter()
+        .map(|h| h["iteration"].as_u64().unwrap())
+        .collect();
+    assert_eq!(iterations, [5, 10, 15, 20]);
+    for h in history {
+        for k in ["d_loss", "g_loss", "d_acc"] {
+            assert!(h[k].as_f64().is_some_and(f64::is_finite), "{h}");
+        }
+    }
+    for line in r["lines"].as_array().unwrap() {
+        println!("{}", line.as_str().unwrap());
+    }
+    assert!(r["grid_pixels"].as_u64().unwrap() > 5000, "no grid drawn");
+    assert_eq!(r["strip"], 5, "grids at 0, 5, 10, 15, 20");
+    println!(
+        "20 iterations at batch 16 in {:.1} s",
+        r["seconds"].as_f64().unwrap()
+    );
+
+    // The downloaded checkpoint is the command line's format.
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(r["checkpoint"].as_str().unwrap())
+        .unwrap();
+    let c =
+        dcgan_wgpu::checkpoint::Checkpoint::from_bytes(&bytes, "the page's checkpoint").unwrap();
+    assert_eq!((c.iteration, c.config.batch_size), (20, 16));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("from_the_page.safetensors");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = dir.path().join("grid.png");
+    let o = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
+        .args([
+            "generate",
+            "--checkpoint",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.is_file());
+}
+
+/// The page as a person uses it: Train starts, reports arrive with grids and the plot, Pause
+/// stops within a chunk. The screenshot goes to target/web-page.png.
+#[test]
+fn page_trains_on_click_and_pauses() {
+    let server = serve();
+    let mut b = launch(&server.url, true);
+    b.wait_for(
+        "!document.getElementById('train').disabled",
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    b.eval(
+        "document.getElementById('batch').value = 16; \
+         document.getElementById('interval').value = 2; \
+         document.getElementById('scoring').checked = false; \
+         document.getElementById('train').click(); true",
+    )
+    .unwrap();
+    b.wait_for(
+        "document.getElementById('log').textContent.split('[D loss').length > 3",
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    assert_eq!(
+        b.eval("document.getElementById('train').textContent")
+            .unwrap(),
+        "Pause"
+    );
+    b.eval("document.getElementById('train').click(); true")
+        .unwrap();
+    b.wait_for(
+        "document.getElementById('train').textContent === 'Train'",
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let paused_at = b
+        .eval("document.getElementById('progress').textContent")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        b.eval("document.getElementById('progress').textContent")
+            .unwrap(),
+        paused_at,
+        "training went on after Pause"
+    );
+    let strip = b
+        .eval("document.getElementById('strip').children.length")
+        .unwrap();
+    assert!(strip.as_u64().unwrap() >= 3, "grids in the strip: {strip}");
+    let progress = paused_at.as_str().unwrap().to_string();
+    assert!(progress.contains("iterations/s"), "{progress}");
+    let png = b.screenshot().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-page.png");
+    std::fs::write(&path, png).unwrap();
+    println!("{progress}; screenshot {}", path.display());
+}
+
+/// Without WebGPU (Chromium on Linux without --enable-unsafe-webgpu) the page says so.
+#[test]
+fn page_without_webgpu_says_so() {
+    let server = serve();
+    let mut b = launch(&server.url, false);
+    let title = b
+        .wait_for(
+            "['no-webgpu', 'failed', 'done'].includes(document.title) && document.title",
+            Duration::from_secs(120),
+        )
+        .unwrap();
+    assert_eq!(title, "no-webgpu");
+    let text = b
+        .eval("document.getElementById('message').textContent")
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("WebGPU") && text.contains("--enable-unsafe-webgpu"),
+        "{text}"
+    );
+    assert_eq!(
+        b.eval("document.getElementById('train').disabled").unwrap(),
+        true
+    );
+}
+
+/// The result without the (long) checkpoint, for messages.
+fn strip(r: &Value) -> Value {
+    let mut r = r.clone();
+    if let Some(o) = r.as_object_mut() {
+        o.remove("checkpoint");
+    }
+    r
+}

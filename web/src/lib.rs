@@ -1,0 +1,386 @@
+//! dcgan-wgpu in a browser tab: the browser shell around the engine. The page (`web/www/`)
+//! fetches the data, calls these exports and draws what they hand back; every GPU wait is a
+//! promise the browser's event loop resolves, so the tab stays responsive. Nothing is sent
+//! anywhere.
+
+mod checks;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dcgan_wgpu::checkpoint::Checkpoint;
+use dcgan_wgpu::classifier::ClassifierFile;
+use dcgan_wgpu::config::{Arch, FakeBn, TrainConfig};
+use dcgan_wgpu::data::{self, Images};
+use dcgan_wgpu::eval::Evaluator;
+use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, shaders};
+use dcgan_wgpu::ops::Ops;
+use dcgan_wgpu::session::{Report, Session};
+use dcgan_wgpu::{generate, gpu};
+use js_sys::{Array, Float32Array, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+/// An error as the page shows it: one line.
+fn fail(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(o, &JsValue::from_str(key), &value.into());
+}
+
+/// What the page may change of the seed's configuration.
+#[derive(serde::Deserialize)]
+#[serde(default)]
+struct PageConfig {
+    batch_size: usize,
+    iterations: u64,
+    sample_interval: u64,
+    seed: u64,
+    arch: Arch,
+    fake_bn: FakeBn,
+    /// Samples per score (0: no scores).
+    eval_samples: usize,
+}
+
+impl Default for PageConfig {
+    fn default() -> Self {
+        let c = TrainConfig::default();
+        PageConfig {
+            batch_size: c.batch_size,
+            iterations: c.iterations,
+            sample_interval: c.sample_interval,
+            seed: c.seed,
+            arch: c.arch,
+            fake_bn: c.fake_bn,
+            eval_samples: 1000,
+        }
+    }
+}
+
+struct State {
+    images: Images,
+    classifier: Option<ClassifierFile>,
+    session: Option<Session<'static>>,
+    evaluator: Option<Evaluator>,
+}
+
+/// The GPU, the data and, once started, a training session.
+#[wasm_bindgen]
+pub struct Lab {
+    ctx: &'static GpuContext,
+    ops: &'static Ops,
+    state: Rc<RefCell<State>>,
+}
+
+/// Runs `f` on the state as a promise; a call while another is in flight is refused (the page
+/// waits for each before the next). The borrow lives across the GPU waits on purpose: it is
+/// what makes a second call find the state busy instead of interleaving with the first.
+#[allow(clippy::await_holding_refcell_ref)]
+fn with_state<F, T>(state: &Rc<RefCell<State>>, f: F) -> Promise
+where
+    F: AsyncFnOnce(&mut State) -> Result<T, JsValue> + 'static,
+    T: Into<JsValue>,
+{
+    let state = state.clone();
+    future_to_promise(async move {
+        let mut guard = state
+            .try_borrow_mut()
+            .map_err(|_| fail("busy: another GPU call is still running"))?;
+        f(&mut guard).await.map(Into::into)
+    })
+}
+
+fn report_object(r: &Report) -> Object {
+    let o = Object::new();
+    let m = &r.metrics;
+    set(&o, "iteration", r.iteration as f64);
+    set(&o, "line", m.line(r.iteration));
+    set(&o, "d_loss", m.d_loss());
+    set(&o, "d_acc", m.d_acc());
+    set(&o, "g_loss", m.g_loss);
+    set(&o, "d_loss_real", m.d_loss_real);
+    set(&o, "d_loss_fake", m.d_loss_fake);
+    set(&o, "d_acc_real", m.d_acc_real);
+    set(&o, "d_acc_fake", m.d_acc_fake);
+    set(&o, "samples", Float32Array::from(r.samples.as_slice()));
+    o
+}
+
+fn reports_array(reports: &[Report]) -> Array {
+    reports.iter().map(report_object).collect()
+}
+
+fn session(state: &mut State) -> Result<&mut Session<'static>, JsValue> {
+    state
+        .session
+        .as_mut()
+        .ok_or_else(|| fail("no training session: start one or open a checkpoint"))
+}
+
+#[wasm_bindgen]
+impl Lab {
+    /// Opens the browser's WebGPU adapter and compiles the kernels. `train_images`: MNIST's
+    /// `train-images-idx3-ubyte` (gzipped or not); `classifier`: the scoring classifier's file,
+    /// or empty for no scores.
+    pub async fn open(train_images: Vec<u8>, classifier: Vec<u8>) -> Result<Lab, JsValue> {
+        let images =
+            data::parse_images(&train_images, "train-images-idx3-ubyte.gz").map_err(fail)?;
+        let classifier = match classifier.is_empty() {
+            true => None,
+            false => Some(
+                ClassifierFile::from_bytes(&classifier, "mnist_classifier.safetensors")
+                    .map_err(fail)?,
+            ),
+        };
+        let options = GpuOptions {
+            backend: BackendChoice::Auto,
+            adapter_name: None,
+        };
+        let ctx = GpuContext::new(&options).await.map_err(fail)?;
+        let ctx: &'static GpuContext = Box::leak(Box::new(ctx));
+        let ops = Ops::new(ctx).map_err(fail)?;
+        // In a browser a kernel that does not compile is reported through the device's
+        // uncaptured-error handler: wait for it before saying the kernels are ready.
+        ctx.finished().await.map_err(fail)?;
+        Ok(Lab {
+            ctx,
+            ops: Box::leak(Box::new(ops)),
+            state: Rc::new(RefCell::new(State {
+                images,
+                classifier,
+                session: None,
+                evaluator: None,
+            })),
+        })
+    }
+
+    /// The adapter and the limits that matter here, as JSON.
+    pub fn adapter(&self) -> String {
+        let (info, l) = (&self.ctx.info, &self.ctx.limits);
+        serde_json::json!({
+            "description": gpu::context::describe_adapter(info),
+            "name": info.name,
+            "backend": format!("{:?}", info.backend),
+            "device_type": format!("{:?}", info.device_type),
+            "subgroup_kernels": self.ctx.has_subgroups(),
+            "timestamps": self.ctx.has_timestamps(),
+            "max_storage_buffer_binding_size": l.max_storage_buffer_binding_size,
+            "max_buffer_size": l.max_buffer_size,
+            "max_storage_buffers_per_shader_stage": l.max_storage_buffers_per_shader_stage,
+            "max_compute_workgroup_storage_size": l.max_compute_workgroup_storage_size,
+            "max_compute_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+        })
+        .to_string()
+    }
+
+    /// Starts a new session from `config` (JSON: batch_size, iterations, sample_interval, seed,
+    /// arch, fake_bn, eval_samples; what is left out is the seed's). Resolves to the
+    /// configuration as run.
+    pub fn start(&self, config: String) -> Promise {
+        let (ctx, ops) = (self.ctx, self.ops);
+        with_state(&self.state, async move |s: &mut State| {
+            let page: PageConfig = serde_json::from_str(&config).map_err(fail)?;
+            let config = TrainConfig {
+                iterations: page.iterations,
+                batch_size: page.batch_size,
+                sample_interval: page.sample_interval,
+                seed: page.seed,
+                arch: page.arch,
+                fake_bn: page.fake_bn,
+                ..TrainConfig::default()
+            };
+            s.session = None;
+            s.evaluator = None;
+            let session = Session::new(ctx, ops, config, Some(&s.images))
+                .await
+                .map_err(|e| fail(format!("{e:#}")))?;
+            install(s, ctx, ops, session, page.eval_samples);
+            serde_json::to_string(&s.session.as_ref().map(|x| &x.config)).map_err(fail)
+        })
+    }
+
+    /// Trains `n` iterations (a report after them when `report`); resolves to the reports that
+    /// have arrived: objects with the seed's figures, `line` and `samples` (16 x 784 in [-1, 1]).
+    pub fn advance(&self, n: u32, report: bool) -> Promise {
+        with_state(&self.state, async move |s: &mut State| {
+            let reports = session(s)?
+                .advance(u64::from(n), report)
+                .await
+                .map_err(|e| fail(format!("{e:#}")))?;
+            Ok(reports_array(&reports))
+        })
+    }
+
+    /// Waits for every submitted iteration; resolves to the reports still in flight.
+    pub fn finish(&self) -> Promise {
+        with_state(&self.state, async move |s: &mut State| {
+            let reports = session(s)?.finish().await.map_err(fail)?;
+            Ok(reports_array(&reports))
+        })
+    }
+
+    /// Iterations done (submitted) and the run's total.
+    pub fn iteration(&self) -> f64 {
+        let s = self.state.borrow();
+        s.session.as_ref().map_or(0.0, |x| x.iteration as f64)
+    }
+
+    pub fn total(&self) -> f64 {
+        let s = self.state.borrow();
+        s.session
+            .as_ref()
+            .map_or(0.0, |x| x.config.iterations as f64)
+    }
+
+    /// Lengthens (or shortens) the run.
+    pub fn set_total(&self, iterations: f64) {
+        if let Some(x) = self.state.borrow_mut().session.as_mut() {
+            x.config.iterations = iterations as u64;
+        }
+    }
+
+    /// Whether scores can be computed (a classifier was given and the session scores).
+    pub fn scoring(&self) -> bool {
+        self.state.borrow().evaluator.is_some()
+    }
+
+    /// FID, Inception Score, classes and the confident share of G's samples, as JSON.
+    pub fn score(&self) -> Promise {
+        let ctx = self.ctx;
+        with_state(&self.state, async move |s: &mut State| {
+            session(s)?.finish().await.map_err(fail)?;
+            let e = s.evaluator.as_ref().ok_or_else(|| fail("no classifier"))?;
+            let scores = e.evaluate(ctx).await.map_err(fail)?;
+            serde_json::to_string(&scores).map_err(fail)
+        })
+    }
+
+    /// The checkpoint file (the same safetensors the command line writes and reads).
+    pub fn checkpoint(&self) -> Promise {
+        with_state(&self.state, async move |s: &mut State| {
+            let c = session(s)?.snapshot().await.map_err(fail)?;
+            Ok(Uint8Array::from(c.to_bytes().as_slice()))
+        })
+    }
+
+    /// Continues from a checkpoint (this page's or the command line's): a new session with its
+    /// configuration, restored. Resolves to `{iteration, config}` as JSON.
+    pub fn open_checkpoint(&self, bytes: Vec<u8>, eval_samples: u32) -> Promise {
+        let (ctx, ops) = (self.ctx, self.ops);
+        with_state(&self.state, async move |s: &mut State| {
+            let c = Checkpoint::from_bytes(&bytes, "the checkpoint").map_err(fail)?;
+            let mut config = c.config.clone();
+            config.iterations = config.iterations.max(c.iteration + 1);
+            s.session = None;
+            s.evaluator = None;
+            let mut session = Session::new(ctx, ops, config, Some(&s.images))
+                .await
+                .map_err(|e| fail(format!("{e:#}")))?;
+            session.restore(&c).await.map_err(fail)?;
+            install(s, ctx, ops, session, eval_samples as usize);
+            let x = s.session.as_ref().expect("installed");
+            Ok(serde_json::json!({"iteration": x.iteration, "config": x.config}).to_string())
+        })
+    }
+
+    /// G's images (inference-mode BatchNorm, as `generate` draws them) for `count` latent
+    /// vectors of `seed`, or with `steps` > 1, `count` spherical walks of `steps` images.
+    pub fn generate(&self, seed: u32, count: u32, steps: u32) -> Promise {
+        let (ctx, ops) = (self.ctx, self.ops);
+        with_state(&self.state, async move |s: &mut State| {
+            let c = session(s)?.snapshot().await.map_err(fail)?;
+            let (z_dim, count, steps) = (c.config.z_dim, count as usize, steps as usize);
+            let z = if steps > 1 {
+                let ends = generate::latents(u64::from(seed), 2 * count, z_dim);
+                ends.chunks(2 * z_dim)
+                    .flat_map(|p| generate::slerp_path(&p[..z_dim], &p[z_dim..], steps))
+                    .collect()
+            } else {
+                generate::latents(u64::from(seed), count, z_dim)
+            };
+            let images = generate::generate(ctx, ops, &c, &z).await.map_err(fail)?;
+            Ok(Float32Array::from(images.as_slice()))
+        })
+    }
+
+    /// Trains the first iteration of the session just started and checks it against the CPU
+    /// reference's (JSON `{ok, gpu, reference, lines}`).
+    pub fn check_first_iteration(&self) -> Promise {
+        with_state(&self.state, async move |s: &mut State| {
+            checks::first_iteration(session(s)?)
+                .await
+                .map_err(|e| fail(format!("{e:#}")))
+        })
+    }
+
+    /// The kernel checks against the CPU reference (a GEMM mapping each way, BatchNorm, the
+    /// loss, Adam), as JSON `[{name, ok, line}]`.
+    pub fn kernel_checks(&self) -> Promise {
+        let (ctx, ops) = (self.ctx, self.ops);
+        future_to_promise(async move {
+            let results = checks::kernels(ctx, ops).await;
+            Ok(JsValue::from_str(
+                &serde_json::to_string(&results).map_err(fail)?,
+            ))
+        })
+    }
+}
+
+/// A session and, where there is a classifier and scores are asked for, its evaluator.
+fn install(
+    s: &mut State,
+    ctx: &'static GpuContext,
+    ops: &'static Ops,
+    session: Session<'static>,
+    eval_samples: usize,
+) {
+    s.evaluator = match (&s.classifier, eval_samples) {
+        (Some(file), n) if n >= 2 => Some(Evaluator::new(
+            ctx,
+            ops,
+            &session.g,
+            session.config.arch,
+            session.config.z_dim,
+            file,
+            n,
+            session.config.seed,
+        )),
+        _ => None,
+    };
+    s.session = Some(session);
+}
+
+/// Every WGSL module the engine compiles, for the browser's own compiler (Tint) to check:
+/// JSON `[{name, subgroups, source, entries, constants}]`, `constants` the sets of pipeline
+/// constants it is compiled with.
+#[wasm_bindgen]
+pub fn shader_modules() -> Result<String, JsValue> {
+    let mut out = Vec::new();
+    for m in shaders::ALL {
+        let (module, _) = m.parse().map_err(fail)?;
+        let entries: Vec<&str> = module
+            .entry_points
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        let constants: Vec<serde_json::Map<String, serde_json::Value>> = m
+            .variants
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .map(|(k, x)| (k.to_string(), (*x).into()))
+                    .collect()
+            })
+            .collect();
+        out.push(serde_json::json!({
+            "name": m.name,
+            "subgroups": m.subgroups,
+            "source": m.source(),
+            "entries": entries,
+            "constants": constants,
+        }));
+    }
+    serde_json::to_string(&out).map_err(fail)
+}
