@@ -36,7 +36,10 @@ fn page_dir() -> PathBuf {
 }
 
 fn serve() -> Server {
-    let dir = page_dir();
+    serve_dir(&page_dir())
+}
+
+fn serve_dir(dir: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
         .args(["serve", "--port", "0", "--dir", dir.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -230,6 +233,84 @@ fn page_trains_on_click_and_pauses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-page.png");
     std::fs::write(&path, png).unwrap();
     println!("{progress}; screenshot {}", path.display());
+}
+
+/// A checkpoint the command line trained opens in the page, which continues the run by an
+/// iteration and draws from it (a grid and a latent walk).
+#[test]
+fn page_opens_a_native_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--sample-interval",
+            "1",
+        ])
+        .args([
+            "--eval-every",
+            "0",
+            "--quiet",
+            "--out-dir",
+            run.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The built page plus the checkpoint, served together.
+    let site = dir.path().join("site");
+    copy_dir(&page_dir(), &site);
+    std::fs::copy(
+        run.join("checkpoint.safetensors"),
+        site.join("data/native.safetensors"),
+    )
+    .unwrap();
+    let server = serve_dir(&site);
+    let url = format!(
+        "{}?test=open&checkpoint=data/native.safetensors",
+        server.url
+    );
+    let mut b = launch(&url, true);
+    let title = b
+        .wait_for(
+            "['done', 'failed', 'no-webgpu'].includes(document.title) && document.title",
+            Duration::from_secs(900),
+        )
+        .unwrap();
+    let r: Value = b.eval("window.testResult").unwrap();
+    assert_eq!(title, "done", "{r:#}");
+    assert_eq!(r["opened"]["iteration"], 2, "{r:#}");
+    assert_eq!(r["opened"]["config"]["batch_size"], 16);
+    assert_eq!(
+        r["iteration"], 3,
+        "one more iteration from the checkpoint: {r:#}"
+    );
+    let last = r["lines"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(last.starts_with("3 [D loss: "), "{r:#}");
+    assert_eq!(r["generated"], 16 * 784);
+    assert_eq!(r["generated_finite"], true);
+    assert_eq!(r["walk"], 2 * 5 * 784);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 /// Without WebGPU (Chromium on Linux without --enable-unsafe-webgpu) the page says so.

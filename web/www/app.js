@@ -284,7 +284,7 @@ function describeAdapter() {
 async function main() {
   // The browser compiler's verdict on every module comes first in a test: it is what explains
   // a kernel that does not compile when the engine starts.
-  const shaders = params.get('test') && navigator.gpu ? await init().then(compileEveryShader).catch((e) => ({ error: String(e) })) : null;
+  const shaders = params.get('test') === '1' && navigator.gpu ? await init().then(compileEveryShader).catch((e) => ({ error: String(e) })) : null;
   try {
     lab = await openLab();
   } catch (e) {
@@ -302,7 +302,8 @@ async function main() {
   $('open').onchange = onOpen;
   $('sample').onclick = () => onSample(1);
   $('walk').onclick = () => onSample(10);
-  if (params.get('test')) await runTest(shaders);
+  if (params.get('test') === 'open') await runOpenTest();
+  else if (params.get('test')) await runTest(shaders);
   else if (params.get('bench')) await runBench();
 }
 
@@ -391,6 +392,34 @@ async function runTest(shaders) {
     result.grid_pixels = gridDrawn();
     result.strip = $('strip').children.length;
     result.checkpoint = base64(await lab.checkpoint());
+    document.title = 'done';
+  } catch (e) {
+    result.error = String(e);
+    document.title = 'failed';
+  }
+  window.testResult = result;
+}
+
+// Opens the checkpoint at `?checkpoint=` (one the command line trained), trains one more
+// iteration from it and draws from it: the page continues and samples native runs.
+async function runOpenTest() {
+  const result = {};
+  try {
+    const bytes = await fetchBytes(params.get('checkpoint'));
+    result.opened = JSON.parse(await lab.open_checkpoint(bytes, 0));
+    const before = await lab.advance(0, true);
+    await handle(before.concat(await lab.finish()));
+    lab.set_total(result.opened.iteration + 1);
+    running = true;
+    await trainLoop();
+    running = false;
+    result.iteration = lab.iteration();
+    result.lines = $('log').textContent.trim().split('\n');
+    const grid = await lab.generate(1, 16, 1);
+    result.generated = grid.length;
+    result.generated_finite = grid.every(Number.isFinite);
+    const walk = await lab.generate(2, 2, 5);
+    result.walk = walk.length;
     document.title = 'done';
   } catch (e) {
     result.error = String(e);
