@@ -115,3 +115,67 @@ pub fn reduction_depth(rows: usize, cols: usize) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+/// The scales of BatchNorm's statistics from sums shifted by each column's first value K
+/// (mean = K + S1/n, var = S2/n - (S1/n)^2 with S1 = sum(x - K), S2 = sum((x - K)^2)): their
+/// errors scale with sum |x - K| and S2. `mean` is the exact mean. (mean scales, variance scales)
+pub fn bn_stats_scales(
+    x: &[f64],
+    rows: usize,
+    channels: usize,
+    mean: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut mean_mag, mut var_mag) = (vec![0.0; channels], vec![0.0; channels]);
+    for c in 0..channels {
+        let k = x[c];
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for r in 0..rows {
+            let d = x[r * channels + c] - k;
+            s1 += d.abs();
+            s2 += d * d;
+        }
+        let n = rows as f64;
+        mean_mag[c] = k.abs() + s1 / n;
+        var_mag[c] = s2 / n + 2.0 * (mean[c] - k).abs() * s1 / n;
+    }
+    (mean_mag, var_mag)
+}
+
+/// The scale of each term of BatchNorm's apply, x * inv + (beta - mean * inv) with
+/// inv = gamma / sqrt(var + eps).
+pub fn bn_apply_scales(
+    x: &[f64],
+    channels: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+) -> Vec<f64> {
+    let inv: Vec<f64> = (0..channels)
+        .map(|c| gamma[c] / (var[c] + eps).sqrt())
+        .collect();
+    (0..x.len())
+        .map(|i| {
+            let c = i % channels;
+            (x[i] * inv[c]).abs() + beta[c].abs() + (mean[c] * inv[c]).abs()
+        })
+        .collect()
+}
+
+/// The bound of the BCE gradient (sigmoid(z) - y) / B: it cancels when sigmoid(z) ~ y, so
+/// errors are relative to (p + y) / B: a few roundings, plus exp(), which Vulkan allows
+/// 3 + 2|z| ulp. (scales, bounds)
+pub fn bce_gradient_bounds(z: &[f64], label: f64) -> (Vec<f64>, Vec<f64>) {
+    let b = z.len() as f64;
+    let mag: Vec<f64> = z
+        .iter()
+        .map(|&v| (1.0 / (1.0 + (-v).exp()) + label) / b)
+        .collect();
+    let bound = z
+        .iter()
+        .zip(&mag)
+        .map(|(v, m)| (8.0 + 2.0 * v.abs()) * U32 * m)
+        .collect();
+    (mag, bound)
+}

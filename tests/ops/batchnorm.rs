@@ -90,21 +90,7 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
     // The longest chain of roundings in a two-stage sum: a lane's rows, the tree over the row
     // lanes, the blocks; plus 4 for shifting, squaring, dividing and combining.
     let lane_depth = reduction_depth(rows, channels) + 4;
-    // Sums shifted by the first row K: mean = K + S1/n, var = S2/n - (S1/n)^2 with
-    // S1 = sum(x - K), S2 = sum((x - K)^2); the errors scale with sum|x - K| and S2.
-    let (mut mean_mag, mut var_mag) = (vec![0.0; channels], vec![0.0; channels]);
-    for c in 0..channels {
-        let k = xd[c];
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for r in 0..rows {
-            let d: f64 = xd[r * channels + c] - k;
-            s1 += d.abs();
-            s2 += d * d;
-        }
-        let n = rows as f64;
-        mean_mag[c] = k.abs() + s1 / n;
-        var_mag[c] = s2 / n + 2.0 * (mean_ref[c] - k).abs() * s1 / n;
-    }
+    let (mean_mag, var_mag) = reference::check::bn_stats_scales(&xd, rows, channels, &mean_ref);
     check_sum_of_products(
         &format!("bn stats mean {name}"),
         &read(&batch.mean),
@@ -120,17 +106,9 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
         lane_depth,
     );
 
-    // apply: x * inv + (beta - mean * inv) with inv = gamma * rsqrt(var + eps); rsqrt is
-    // allowed 2 ulp on Vulkan, so allow 8 roundings relative to the magnitudes of the terms.
-    let inv: Vec<f64> = (0..channels)
-        .map(|c| gammad[c] / (var_r[c] + eps).sqrt())
-        .collect();
-    let y_mag: Vec<f64> = (0..rows * channels)
-        .map(|i| {
-            let c = i % channels;
-            (xd[i] * inv[c]).abs() + betad[c].abs() + (mean_r[c] * inv[c]).abs()
-        })
-        .collect();
+    // rsqrt is allowed 2 ulp on Vulkan: 8 roundings relative to the magnitudes of the terms.
+    let y_mag =
+        reference::check::bn_apply_scales(&xd, channels, &gammad, &betad, &mean_r, &var_r, eps);
     let y_ref = reference::batchnorm::apply(&xd, channels, &gammad, &betad, &mean_r, &var_r, eps);
     check_sum_of_products(&format!("bn apply {name}"), &read(&y), &y_ref, &y_mag, 8);
 

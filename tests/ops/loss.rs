@@ -43,17 +43,7 @@ fn bce_with_logits_loss_gradient_accuracy() {
                 "{name}: accuracy rounding"
             );
             assert_eq!((m[0], m[1]), (0.0, 0.0), "{name}: other slots untouched");
-            // (sigmoid(z) - y) / B cancels when sigmoid(z) ~ y, so errors are relative to
-            // (p + y) / B: a few roundings, plus exp(), which Vulkan allows 3 + 2|z| ulp.
-            let mag: Vec<f64> = zd
-                .iter()
-                .map(|&v| (1.0 / (1.0 + (-v).exp()) + f64::from(label)) / batch as f64)
-                .collect();
-            let bound: Vec<f64> = zd
-                .iter()
-                .zip(&mag)
-                .map(|(v, m)| (8.0 + 2.0 * v.abs()) * U32 * m)
-                .collect();
+            let (mag, bound) = reference::check::bce_gradient_bounds(&zd, f64::from(label));
             check_within(&format!("{name} gradient"), &read(&dz), &grad, &mag, &bound);
             println!("{name}: loss {} (ref {loss:.7}), accuracy {}", m[2], m[3]);
         }

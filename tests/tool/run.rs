@@ -129,27 +129,32 @@ fn bad_checkpoints_are_clear_errors() {
     );
 }
 
+/// A run far longer than any test, its output in pipes.
+fn long_run(out: &Path, sample_interval: &str) -> std::process::Child {
+    dcgan()
+        .args(["--iterations", "100000", "--batch-size", "4"])
+        .args(["--sample-interval", sample_interval, "--eval-every", "0"])
+        .args(["--out-dir", s(out)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Ctrl-C, as a terminal sends it.
+fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let child = dcgan()
-        .args([
-            "--iterations",
-            "100000",
-            "--batch-size",
-            "4",
-            "--sample-interval",
-            "1000",
-            "--out-dir",
-            s(&out),
-            "--eval-every",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_run(&out, "1000");
     // Let it train for a moment, then interrupt it.
     let grid = out.join("samples_000000.png");
     let start = std::time::Instant::now();
@@ -157,11 +162,7 @@ fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let o = child.wait_with_output().unwrap();
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "stderr:\n{err}");
@@ -186,23 +187,7 @@ fn ctrl_c_stops_with_a_checkpoint_and_says_how_to_resume() {
 fn ctrl_c_under_a_closed_pipe_still_saves_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = dcgan()
-        .args([
-            "--iterations",
-            "100000",
-            "--batch-size",
-            "4",
-            "--sample-interval",
-            "1",
-            "--out-dir",
-            s(&out),
-            "--eval-every",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = long_run(&out, "1");
     // Read until training reports, then close both pipes while it goes on printing.
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -214,11 +199,7 @@ fn ctrl_c_under_a_closed_pipe_still_saves_and_exits_130() {
     drop(stdout);
     drop(child.stderr.take());
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let code = child.wait().unwrap().code();
     assert_eq!(
         code,

@@ -152,31 +152,10 @@ async fn batchnorm(g: &Gpu<'_>) -> Result<Vec<Result<String, String>>> {
     g.run(&ds).await?;
     let (mean_ref, var_ref) = reference::batchnorm::stats(&xd, rows, channels);
     let depth = check::reduction_depth(rows, channels) + 4;
-    // Shifted sums around each column's first value: errors scale with sum |x - K| and S2.
-    let (mut mean_mag, mut var_mag) = (vec![0.0; channels], vec![0.0; channels]);
-    for c in 0..channels {
-        let k = xd[c];
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for r in 0..rows {
-            let d: f64 = xd[r * channels + c] - k;
-            s1 += d.abs();
-            s2 += d * d;
-        }
-        let n = rows as f64;
-        mean_mag[c] = k.abs() + s1 / n;
-        var_mag[c] = s2 / n + 2.0 * (mean_ref[c] - k).abs() * s1 / n;
-    }
+    let (mean_mag, var_mag) = check::bn_stats_scales(&xd, rows, channels, &mean_ref);
     let (mean, var) = (g.read(&batch.mean).await?, g.read(&batch.variance).await?);
     let (mean_r, var_r) = (f64s(&mean), f64s(&var));
-    let inv: Vec<f64> = (0..channels)
-        .map(|c| gammad[c] / (var_r[c] + EPSILON).sqrt())
-        .collect();
-    let y_mag: Vec<f64> = (0..rows * channels)
-        .map(|i| {
-            let c = i % channels;
-            (xd[i] * inv[c]).abs() + betad[c].abs() + (mean_r[c] * inv[c]).abs()
-        })
-        .collect();
+    let y_mag = check::bn_apply_scales(&xd, channels, &gammad, &betad, &mean_r, &var_r, EPSILON);
     let y_ref =
         reference::batchnorm::apply(&xd, channels, &gammad, &betad, &mean_r, &var_r, EPSILON);
     Ok(vec![
@@ -200,15 +179,7 @@ async fn loss(g: &Gpu<'_>) -> Result<Vec<Result<String, String>>> {
     .await?;
     let (loss, grad, acc) = reference::loss::bce_with_logits(&zd, 1.0);
     let m = g.read(&metrics).await?;
-    let mag: Vec<f64> = zd
-        .iter()
-        .map(|&v| (1.0 / (1.0 + (-v).exp()) + 1.0) / n as f64)
-        .collect();
-    let bound: Vec<f64> = zd
-        .iter()
-        .zip(&mag)
-        .map(|(v, m)| (8.0 + 2.0 * v.abs()) * check::U32 * m)
-        .collect();
+    let (mag, bound) = check::bce_gradient_bounds(&zd, 1.0);
     Ok(vec![
         check::close("bce loss (2500 logits)", &m[..1], &[loss], 1e-6, 1e-6),
         check::close("bce accuracy", &m[1..2], &[acc], 2.0 * check::U32, 0.0),
