@@ -238,7 +238,8 @@ fn gemm_narrow(
     let row = gemm_row(m);
     var cur = cursor_at(0u);
     var acc = 0.0;
-    for (var k = 0u; k < gemm_k(m); k++) {
+    let k_end = gemm_k(m);
+    for (var k = 0u; k < k_end; k++) {
         acc += load_a(row, cur) * load_b(cur, n);
         cur = cursor_next(cur);
     }
