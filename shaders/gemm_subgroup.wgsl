@@ -17,7 +17,8 @@
 // Tint checks that subgroup operations run in subgroup-uniform control flow and counts the
 // results of subgroup operations as non-uniform, so the branch on `shuffle` (a subgroupAll)
 // fails its analysis though every lane of a subgroup takes the same side. The rule is off for
-// this module: uniformity is argued above, and naga does not check it.
+// this module: uniformity is argued above, and naga does not check it (nor know the rule: the
+// shader loader gives this line to the browser only).
 diagnostic(off, subgroup_uniformity);
 
 @compute @workgroup_size(64, 1, 1)

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::config::{GRID_SAMPLES, TrainConfig};
+use crate::config::{
+    Arch, Choice, ConfigError, GRID_SAMPLES, MAX_ITERATIONS, MAX_Z_DIM, TrainConfig,
+};
 use crate::model::{self, ParamLayout};
 
 pub const FORMAT: &str = "dcgan-wgpu-checkpoint";
@@ -34,6 +36,13 @@ pub enum CheckpointError {
         "checkpoint {path} does not match its configuration ({what}): damaged, or made by another version"
     )]
     Mismatch { path: String, what: String },
+    /// A configuration that cannot run, worded with the file's own keys (`z_dim`).
+    #[error("checkpoint {path}: its configuration's {}", error.worded(error.setting.key()))]
+    Config { path: String, error: ConfigError },
+    #[error(
+        "checkpoint {path}: {tensor} holds a value that is not a finite number (the run it saved had diverged)"
+    )]
+    NonFinite { path: String, tensor: String },
 }
 
 /// One network's persistent state, in its flat layouts.
@@ -77,6 +86,29 @@ impl Checkpoint {
                 ParamLayout::moving_stats(&dl),
             ),
         ]
+    }
+
+    /// The largest file a valid checkpoint can be (at the largest z size): what a shell reads at
+    /// most before parsing.
+    pub fn max_file_bytes() -> u64 {
+        let floats = Arch::ALL
+            .iter()
+            .map(|&arch| {
+                let config = TrainConfig {
+                    arch,
+                    z_dim: MAX_Z_DIM,
+                    ..TrainConfig::default()
+                };
+                Self::layouts(&config)
+                    .iter()
+                    .map(|(_, params, stats)| 3 * params.len + stats.len + 4)
+                    .sum::<usize>()
+                    + GRID_SAMPLES * MAX_Z_DIM
+            })
+            .max()
+            .unwrap_or(0);
+        // The JSON header: names, shapes, offsets and the configuration.
+        floats as u64 * 4 + (1 << 20)
     }
 
     /// The safetensors file's bytes.
@@ -193,10 +225,15 @@ impl Checkpoint {
         let config: TrainConfig =
             serde_json::from_str(info.get("config").ok_or_else(|| foreign("no config"))?)
                 .map_err(|e| mismatch(format!("config: {e}")))?;
+        // Every size below comes from this configuration: bounded before anything is allocated.
+        config
+            .validate(None)
+            .map_err(|error| CheckpointError::Config { path: p(), error })?;
         let iteration: u64 = info
             .get("iteration")
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| mismatch("no iteration".into()))?;
+            .filter(|&i| i <= MAX_ITERATIONS)
+            .ok_or_else(|| mismatch("no iteration count of at most 2^32 - 1".into()))?;
         let read =
             |name: &str, shape: &[usize], dtype: Dtype| -> Result<Vec<u8>, CheckpointError> {
                 let t = st
@@ -208,6 +245,17 @@ impl Checkpoint {
                         t.dtype(),
                         t.shape()
                     )));
+                }
+                // A diverged run's state is refused: resuming or sampling it gives NaN.
+                if dtype == Dtype::F32
+                    && t.data()
+                        .chunks_exact(4)
+                        .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                {
+                    return Err(CheckpointError::NonFinite {
+                        path: p(),
+                        tensor: name.to_string(),
+                    });
                 }
                 Ok(t.data().to_vec())
             };

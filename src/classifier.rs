@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::config::{ConfigError, Problem, Setting};
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
 use crate::model::{
@@ -171,7 +172,16 @@ pub async fn train(
     let layout = ParamLayout::trainable(&layers);
     let b = config.batch_size;
     if b == 0 || b > train_images.count {
-        bail!("--batch-size must be between 1 and {}", train_images.count);
+        return Err(ConfigError::new(
+            Setting::BatchSize,
+            b,
+            if b == 0 {
+                Problem::BelowMin(1)
+            } else {
+                Problem::MoreThanImages(train_images.count)
+            },
+        )
+        .into());
     }
     let params = NetworkParams::new(ctx, &layers, &layout.keras_init(config.seed), &[]);
     let net = Network::new(ctx, "C", &layers, b);
@@ -334,6 +344,15 @@ impl ClassifierFile {
             mean: f64s("reference.mean", &[d])?,
             cov: f64s("reference.cov", &[d, d])?,
         };
+        if !(params.iter().all(|v| v.is_finite())
+            && reference
+                .mean
+                .iter()
+                .chain(&reference.cov)
+                .all(|v| v.is_finite()))
+        {
+            return Err(bad("it holds values that are not finite numbers".into()));
+        }
         Ok(ClassifierFile {
             params,
             reference,

@@ -18,23 +18,162 @@ pub trait Host: Send + Sync {
     fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>);
 }
 
-/// A configuration value that cannot run, with the message a user sees.
+/// The largest noise vector the program builds. No published DCGAN uses more than a few
+/// hundred; the bound holds before any adapter is known, so that a flag or a checkpoint's
+/// header cannot ask for gigabytes (the adapter's own limit, often lower, is checked when the
+/// networks are allocated).
+pub const MAX_Z_DIM: usize = 4096;
+/// The GPU counts iterations in a u32 (the random streams are keyed by it).
+pub const MAX_ITERATIONS: u64 = u32::MAX as u64;
+
+/// One of a closed set of named values (architectures, modes, back ends): what a shell lists
+/// and parses, so the engine needs no argument parser.
+pub trait Choice: Copy + PartialEq + Send + Sync + 'static {
+    const ALL: &'static [Self];
+    /// The value as typed: `seed-code`.
+    fn name(self) -> &'static str;
+    /// One line saying what it is.
+    fn about(self) -> &'static str;
+    /// The value of a name (ASCII case ignored).
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// A setting of a run, as the engine names it; each shell words it its own way (the command
+/// line as a flag, the page as a field's label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    Iterations,
+    BatchSize,
+    SampleInterval,
+    ZDim,
+    LearningRate,
+    Beta1,
+    Beta2,
+    Epsilon,
+    Seed,
+    EvalSamples,
+}
+
+impl Setting {
+    /// In prose: "batch size".
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::Iterations => "iterations",
+            Setting::BatchSize => "batch size",
+            Setting::SampleInterval => "sample interval",
+            Setting::ZDim => "z size",
+            Setting::LearningRate => "learning rate",
+            Setting::Beta1 => "beta1",
+            Setting::Beta2 => "beta2",
+            Setting::Epsilon => "epsilon",
+            Setting::Seed => "seed",
+            Setting::EvalSamples => "samples per score",
+        }
+    }
+
+    /// Its key in a checkpoint's configuration: `batch_size`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::Iterations => "iterations",
+            Setting::BatchSize => "batch_size",
+            Setting::SampleInterval => "sample_interval",
+            Setting::ZDim => "z_dim",
+            Setting::LearningRate => "adam.learning_rate",
+            Setting::Beta1 => "adam.beta1",
+            Setting::Beta2 => "adam.beta2",
+            Setting::Epsilon => "adam.epsilon",
+            Setting::Seed => "seed",
+            Setting::EvalSamples => "eval_samples",
+        }
+    }
+}
+
+/// What is wrong with a value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    /// Below the smallest whole number that runs.
+    BelowMin(u64),
+    /// Above the largest, for the reason given ("the largest that fits this adapter: ...").
+    AboveMax { limit: u64, because: String },
+    /// Larger than the data set it draws batches from.
+    MoreThanImages(usize),
+    /// Zero, negative, or not a finite number.
+    NotPositive,
+    /// Outside [0, 1).
+    NotAFraction,
+    /// A fraction where a whole number is needed (a shell that reads numbers as floats).
+    NotWhole,
+}
+
+/// A setting's value that cannot run. Shells word it with their own name for the setting
+/// ([`ConfigError::worded`]); `Display` uses the engine's ([`Setting::name`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+#[error("{}", self.worded(self.setting.name()))]
+pub struct ConfigError {
+    pub setting: Setting,
+    /// The value as given.
+    pub value: String,
+    pub problem: Problem,
+}
+
+impl ConfigError {
+    pub fn new(setting: Setting, value: impl ToString, problem: Problem) -> Self {
+        ConfigError {
+            setting,
+            value: value.to_string(),
+            problem,
+        }
+    }
+
+    /// The message with `name` for the setting: `--batch-size must be at least 1, got 0`.
+    pub fn worded(&self, name: &str) -> String {
+        let value = &self.value;
+        match &self.problem {
+            Problem::BelowMin(min) => format!("{name} must be at least {min}, got {value}"),
+            Problem::AboveMax { limit, because } => {
+                format!("{name} {value} is more than {limit}, {because}")
+            }
+            Problem::MoreThanImages(count) => {
+                format!("{name} {value} is larger than the data set ({count} images)")
+            }
+            Problem::NotPositive => format!("{name} must be a positive number, got {value}"),
+            Problem::NotAFraction => format!("{name} must be in [0, 1), got {value}"),
+            Problem::NotWhole => format!("{name} must be a whole number, got {value}"),
+        }
+    }
+}
+
+/// `Err` unless `min <= value <= max`; `why` says where `max` comes from.
+pub fn check_range(
+    setting: Setting,
+    value: u64,
+    min: u64,
+    max: u64,
+    why: &str,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(setting, value, Problem::BelowMin(min)));
+    }
+    if value > max {
+        return Err(ConfigError::new(
+            setting,
+            value,
+            Problem::AboveMax {
+                limit: max,
+                because: why.to_string(),
+            },
+        ));
+    }
+    Ok(())
+}
 
 /// Which variant of the seed's networks to build.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
     /// The post's text and the book: G has the 14x14x64 ConvTranspose + BN + LeakyReLU block;
@@ -45,11 +184,22 @@ pub enum Arch {
     SeedCode,
 }
 
-impl Arch {
-    pub fn name(self) -> &'static str {
+impl Choice for Arch {
+    const ALL: &'static [Self] = &[Arch::Full, Arch::SeedCode];
+    fn name(self) -> &'static str {
         match self {
             Arch::Full => "full",
             Arch::SeedCode => "seed-code",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            Arch::Full => {
+                "the post's text and the book (G's 64-channel block, one BatchNorm after D's conv3)"
+            }
+            Arch::SeedCode => {
+                "the post's code, literally (no 64-channel block in G, two BatchNorms after D's conv3)"
+            }
         }
     }
 }
@@ -77,17 +227,7 @@ impl Default for AdamConfig {
 }
 
 /// BatchNorm mode of the generator pass that makes D's fakes.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FakeBn {
     /// Batch statistics, updating G's moving statistics (Keras 2's actual behaviour).
@@ -95,6 +235,24 @@ pub enum FakeBn {
     Train,
     /// Moving statistics (`generator.predict` as the post's code reads); degenerates.
     Inference,
+}
+
+impl Choice for FakeBn {
+    const ALL: &'static [Self] = &[FakeBn::Train, FakeBn::Inference];
+    fn name(self) -> &'static str {
+        match self {
+            FakeBn::Train => "train",
+            FakeBn::Inference => "inference",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            FakeBn::Train => "batch statistics, updating G's moving statistics (what Keras 2 did)",
+            FakeBn::Inference => {
+                "moving statistics (the post's `generator.predict` read literally; collapses)"
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -125,37 +283,52 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Rejects impossible values before any GPU work.
+    /// Rejects impossible values before any GPU work; with the data set's size, also a batch
+    /// larger than it. Every size is bounded here, before anything is allocated from it.
     pub fn validate(&self, data_set_len: Option<usize>) -> Result<(), ConfigError> {
-        let fail = |m: String| Err(ConfigError(m));
-        if self.iterations == 0 {
-            return fail("--iterations must be at least 1".into());
+        check_range(
+            Setting::Iterations,
+            self.iterations,
+            1,
+            MAX_ITERATIONS,
+            "the most the GPU's 32-bit iteration counter counts",
+        )?;
+        check_range(Setting::BatchSize, self.batch_size as u64, 1, u64::MAX, "")?;
+        check_range(
+            Setting::SampleInterval,
+            self.sample_interval,
+            1,
+            u64::MAX,
+            "",
+        )?;
+        check_range(
+            Setting::ZDim,
+            self.z_dim as u64,
+            1,
+            MAX_Z_DIM as u64,
+            "the largest noise vector this program builds",
+        )?;
+        let a = &self.adam;
+        for (setting, v) in [
+            (Setting::LearningRate, a.learning_rate),
+            (Setting::Epsilon, a.epsilon),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError::new(setting, v, Problem::NotPositive));
+            }
         }
-        if self.batch_size == 0 {
-            return fail("--batch-size must be at least 1".into());
-        }
-        if self.sample_interval == 0 {
-            return fail("--sample-interval must be at least 1".into());
-        }
-        if self.z_dim == 0 {
-            return fail("--z-dim must be at least 1".into());
-        }
-        let lr = self.adam.learning_rate;
-        if !(lr.is_finite() && lr > 0.0) {
-            return fail(format!(
-                "--learning-rate must be a positive number, got {lr}"
-            ));
-        }
-        let b1 = self.adam.beta1;
-        if !(0.0..1.0).contains(&b1) {
-            return fail(format!("--beta1 must be in [0, 1), got {b1}"));
+        for (setting, v) in [(Setting::Beta1, a.beta1), (Setting::Beta2, a.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(ConfigError::new(setting, v, Problem::NotAFraction));
+            }
         }
         if let Some(count) = data_set_len
             && self.batch_size > count
         {
-            return fail(format!(
-                "--batch-size {} is larger than the data set ({count} images)",
-                self.batch_size
+            return Err(ConfigError::new(
+                Setting::BatchSize,
+                self.batch_size,
+                Problem::MoreThanImages(count),
             ));
         }
         Ok(())
@@ -182,6 +355,20 @@ impl Metrics {
             d_acc_fake: m[3],
             g_loss: m[4],
         }
+    }
+
+    /// The first figure that is not a finite number, named: a diverged run.
+    pub fn first_nonfinite(&self) -> Option<String> {
+        [
+            ("D's loss on real images", self.d_loss_real),
+            ("D's accuracy on real images", self.d_acc_real),
+            ("D's loss on fakes", self.d_loss_fake),
+            ("D's accuracy on fakes", self.d_acc_fake),
+            ("G's loss", self.g_loss),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(name, v)| format!("{name} is {v}"))
     }
 
     /// The seed's `0.5 * np.add(d_loss_real, d_loss_fake)`.

@@ -12,16 +12,33 @@ use crate::ops::data::{Iteration, stream};
 use crate::quality::{Gaussian, Scores, frechet_distance, score};
 
 /// Images per generator and classifier pass.
-const CHUNK: usize = 250;
+pub const CHUNK: usize = 250;
 
 /// Scores a generator during training: a fixed set of latent vectors (so successive scores are
 /// comparable), generated and classified on the GPU in chunks; only the classifier's features
-/// and probabilities are read back.
+/// and probabilities are read back. The latent vectors are drawn per chunk, so the chunk size
+/// is part of the set's definition (the command line's is [`CHUNK`]).
 pub struct Evaluator {
     chunks: Vec<Vec<Dispatch>>,
     scorer: Scorer,
     reference: Gaussian,
     samples: usize,
+}
+
+/// An evaluation under way, a chunk at a time ([`Evaluator::step`]), so a shell can stop
+/// between chunks and go on later.
+#[derive(Default)]
+pub struct Scoring {
+    next: usize,
+    features: Vec<f32>,
+    probs: Vec<f32>,
+}
+
+impl Scoring {
+    /// Chunks done.
+    pub fn done(&self) -> usize {
+        self.next
+    }
 }
 
 impl Evaluator {
@@ -34,10 +51,11 @@ impl Evaluator {
         z_dim: usize,
         classifier: &ClassifierFile,
         samples: usize,
+        chunk: usize,
         seed: u64,
     ) -> Evaluator {
         let layers = model::generator(arch, z_dim);
-        let batch = samples.min(CHUNK);
+        let batch = samples.min(chunk).max(1);
         let net = Network::new(ctx, "G", &layers, batch);
         let z = ctx.storage("evaluation noise", batch * z_dim);
         let scorer = Scorer::on(ctx, ops, &classifier.params, net.output().clone());
@@ -64,16 +82,34 @@ impl Evaluator {
         }
     }
 
+    /// Chunks of an evaluation.
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Scores G as it is now, all chunks at once.
     pub async fn evaluate(&self, ctx: &GpuContext) -> Result<Scores> {
-        let (mut features, mut probs) = (Vec::new(), Vec::new());
-        for (k, chunk) in self.chunks.iter().enumerate() {
+        let mut scoring = Scoring::default();
+        loop {
+            if let Some(scores) = self.step(ctx, &mut scoring).await? {
+                return Ok(scores);
+            }
+        }
+    }
+
+    /// Runs the next chunk of `scoring`; resolves to the scores after the last.
+    pub async fn step(&self, ctx: &GpuContext, s: &mut Scoring) -> Result<Option<Scores>> {
+        let k = s.next;
+        if let Some(chunk) = self.chunks.get(k) {
             ctx.run(chunk).await?;
             let (f, p) = self.scorer.read(ctx).await?;
             let rows = (self.samples - k * self.scorer.batch).min(self.scorer.batch);
-            features.extend_from_slice(&f[..rows * model::CLASSIFIER_FEATURES]);
-            probs.extend_from_slice(&p[..rows * 10]);
+            s.features
+                .extend_from_slice(&f[..rows * model::CLASSIFIER_FEATURES]);
+            s.probs.extend_from_slice(&p[..rows * 10]);
+            s.next += 1;
         }
-        Ok(score(&features, &probs, &self.reference))
+        Ok((s.next == self.chunks.len()).then(|| score(&s.features, &s.probs, &self.reference)))
     }
 }
 

@@ -132,12 +132,14 @@ impl GridLayout {
 }
 
 /// The digits of a `width` x `height` gray picture: one when it is 28x28, else the tiles of
-/// `layout` (or of the detected layout).
+/// `layout` (or of the detected layout), at most `max` of them (checked before any is taken
+/// out: a small, well-compressed picture can hold a great many tiles).
 pub fn digits(
     width: usize,
     height: usize,
     gray: &[u8],
     layout: Option<(usize, usize, usize)>,
+    max: usize,
 ) -> Result<Vec<f32>, GridError> {
     if (width, height) == (28, 28) && layout.is_none() {
         return Ok(gray.iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect());
@@ -146,5 +148,12 @@ pub fn digits(
         Some((rows, cols, pad)) => GridLayout::given(width, height, rows, cols, pad)?,
         None => GridLayout::detect(width, height, gray)?,
     };
+    let count = layout.rows.saturating_mul(layout.cols);
+    if count > max {
+        return Err(GridError(format!(
+            "a {}x{} grid holds {count} digits, more than the {max} scored at once",
+            layout.rows, layout.cols
+        )));
+    }
     Ok(layout.digits(width, gray))
 }

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            tell!("error: {e:#}");
+            tell!("error: {}", cli::explain(&e));
             ExitCode::FAILURE
         }
     }

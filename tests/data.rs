@@ -190,3 +190,37 @@ fn fashion_mnist_reads() {
         .unwrap_or_else(|e| panic!("{e}: install it with `apt-get install dataset-fashion-mnist`"));
     assert_eq!((images.count, labels.len()), (60000, 60000));
 }
+
+/// A file's header is checked before its payload is read, and a gzipped payload is inflated
+/// only as far as the header announces: a small file cannot claim gigabytes.
+#[test]
+fn headers_bound_what_is_inflated() {
+    // 3,000,000 images announced by a 30-byte file.
+    let msg = corrupt_message(data::parse_images(
+        &gzip(&idx_images(3_000_000, 28, 28, 0)),
+        "bomb.gz",
+    ));
+    assert!(
+        msg.contains("header announces 3000000 images, more than the 1000000"),
+        "{msg}"
+    );
+    let mut labels = Vec::new();
+    for w in [0x0000_0801u32, 4_000_000_000] {
+        labels.extend_from_slice(&w.to_be_bytes());
+    }
+    let msg = corrupt_message(data::parse_labels(&labels, "labels"));
+    assert!(msg.contains("4000000000 labels, more than"), "{msg}");
+
+    // 10 images announced, 1 MB more behind them, and the gzip stream damaged after that:
+    // reading stops one byte past the announced payload (trailing data), before the damage.
+    let mut raw = idx_images(10, 28, 28, 10 * 784);
+    raw.extend(std::iter::repeat_n(7u8, 1 << 20));
+    let gz = gzip(&raw);
+    let cut = &gz[..gz.len() - 64];
+    let msg = corrupt_message(data::parse_images(cut, "long.gz"));
+    assert!(msg.contains("trailing data"), "{msg}");
+    // The same damage inside the announced payload is reported as such.
+    let short = gzip(&idx_images(1000, 28, 28, 1000 * 784));
+    let msg = corrupt_message(data::parse_images(&short[..short.len() / 2], "cut.gz"));
+    assert!(msg.contains("gzip stream is damaged or truncated"), "{msg}");
+}

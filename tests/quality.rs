@@ -130,22 +130,25 @@ fn grids_from_any_tool_load_back() {
         (4, 4, 2, 4, 255),
     ] {
         let (w, h, px) = draw_grid(&digits[..rows * cols], rows, cols, scale, pad, bg);
-        let got = grid::digits(w, h, &px, None).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+        let got = grid::digits(w, h, &px, None, 10_000).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
         assert_eq!(
             got,
             want(rows * cols),
             "{rows}x{cols} at {scale}x, pad {pad} ({w}x{h})"
         );
-        let given = grid::digits(w, h, &px, Some((rows, cols, pad))).unwrap();
+        let given = grid::digits(w, h, &px, Some((rows, cols, pad)), 10_000).unwrap();
         assert_eq!(given, got);
     }
-    assert_eq!(grid::digits(28, 28, &digits[0], None).unwrap(), want(1));
-    let e = grid::digits(30, 20, &[0; 600], None)
+    assert_eq!(
+        grid::digits(28, 28, &digits[0], None, 10_000).unwrap(),
+        want(1)
+    );
+    let e = grid::digits(30, 20, &[0; 600], None, 10_000)
         .unwrap_err()
         .to_string();
     assert!(e.contains("--grid ROWSxCOLS --pad N"), "{e}");
     let (w, h, px) = draw_grid(&digits[..64], 8, 8, 1, 2, 0);
-    let e = grid::digits(w, h, &px, Some((7, 8, 2)))
+    let e = grid::digits(w, h, &px, Some((7, 8, 2)), 10_000)
         .unwrap_err()
         .to_string();
     assert!(e.contains("is not 7x8 tiles"), "{e}");

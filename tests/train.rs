@@ -424,3 +424,45 @@ fn iteration_shape_fits_a_gpu() {
         );
     }
 }
+
+/// A state that stops being finite is caught at the next report by the GPU's flag (its losses
+/// may well stay finite: NaN in G shows first in G's samples), and never handed out as a
+/// checkpoint; a finite state restored clears the flag.
+#[test]
+fn a_non_finite_state_stops_at_the_next_report() {
+    let g = gpu();
+    let images = synthetic_images(40, 5);
+    let config = TrainConfig {
+        batch_size: 4,
+        ..Default::default()
+    };
+    let mut t = Session::new(&g.ctx, &g.ops, config, Some(&images))
+        .block_on()
+        .unwrap();
+    t.advance(1, true).block_on().unwrap();
+    t.finish().block_on().unwrap();
+    let good = t.snapshot().block_on().unwrap();
+    for (net, at) in [("G", 0), ("G", good.g.params.len() - 1), ("D", 7)] {
+        let mut bad = good.clone();
+        let state = if net == "G" { &mut bad.g } else { &mut bad.d };
+        state.params[at] = f32::INFINITY;
+        t.restore(&bad).block_on().unwrap();
+        // A report reads the flag; no training happens in between.
+        let e = t
+            .advance(0, true)
+            .block_on()
+            .and_then(|r| t.finish().block_on().map(|f| (r, f)))
+            .expect_err("a non-finite parameter went unreported");
+        let d = e
+            .downcast_ref::<dcgan_wgpu::session::Diverged>()
+            .unwrap_or_else(|| panic!("{e:#}"));
+        assert_eq!(d.iteration, 1);
+        assert!(d.what.contains("parameter"), "{d}");
+        let e = t.snapshot().block_on().expect_err("a diverged snapshot");
+        assert!(format!("{e}").contains("diverged"), "{e}");
+        // Back to the finite state: reports pass again.
+        t.restore(&good).block_on().unwrap();
+        t.advance(0, true).block_on().unwrap();
+        t.finish().block_on().unwrap();
+    }
+}

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use clap::Args;
-use dcgan_wgpu::config::TrainConfig;
+use dcgan_wgpu::config::{Choice, TrainConfig};
 use dcgan_wgpu::data::Images;
 use dcgan_wgpu::gpu::GpuContext;
 use dcgan_wgpu::gpu::timing::TimingMethod;

@@ -7,10 +7,12 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use dcgan_wgpu::classifier::{self as cls, ClassifierConfig, ClassifierFile};
+use dcgan_wgpu::config::{ConfigError, Problem, Setting};
 use dcgan_wgpu::data::Split;
 use dcgan_wgpu::quality::Gaussian;
 
-use super::{GpuArgs, TuneArgs, data_dir, load_split, write_atomically};
+use super::files::{prepare_dir, write_atomically};
+use super::{GpuArgs, TuneArgs, data_dir, load_split};
 use crate::say;
 
 #[derive(Args, Debug)]
@@ -27,9 +29,13 @@ pub struct ClassifierArgs {
     /// Directory with the MNIST-format IDX files [default: the vendored MNIST].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Where to write the weights and the test set's feature statistics.
+    /// Where to write the weights and the test set's feature statistics (an existing file is
+    /// kept unless --overwrite).
     #[arg(long, default_value = "classifier.safetensors")]
     out: PathBuf,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     gpu: GpuArgs,
     #[command(flatten)]
@@ -38,7 +44,19 @@ pub struct ClassifierArgs {
 
 pub fn run(args: ClassifierArgs) -> Result<()> {
     if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
-        anyhow::bail!("--learning-rate must be a positive number");
+        return Err(ConfigError::new(
+            Setting::LearningRate,
+            args.learning_rate,
+            Problem::NotPositive,
+        )
+        .into());
+    }
+    // A trained classifier is minutes of work: not replaced by a re-typed command.
+    if !args.overwrite && std::fs::symlink_metadata(&args.out).is_ok() {
+        anyhow::bail!(
+            "{} exists; give another --out, or --overwrite to replace it",
+            args.out.display()
+        );
     }
     let dir = data_dir(&args.data_dir);
     let (train, test) = (
@@ -46,7 +64,7 @@ pub fn run(args: ClassifierArgs) -> Result<()> {
         load_split(&dir, Split::Test)?,
     );
     let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
-    super::output::prepare_dir(parent.unwrap_or(std::path::Path::new(".")))?;
+    prepare_dir(parent.unwrap_or(std::path::Path::new(".")))?;
     let ctx = args.gpu.context()?;
     let ops = args.tune.ops(&ctx)?;
     let config = ClassifierConfig {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use dcgan_wgpu::config::IMAGE_PIXELS;
 use dcgan_wgpu::data::Split;
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::quality::Scores;
@@ -33,7 +34,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     calibrate: bool,
     /// Samples to draw from a checkpoint (images per set with --calibrate).
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(2..=MAX_SCORED as u64))]
     count: u64,
     /// Seed of the latent vectors drawn from a checkpoint.
     #[arg(long, default_value_t = 0)]
@@ -50,6 +51,9 @@ pub struct EvaluateArgs {
     #[command(flatten)]
     gpu: GpuArgs,
 }
+
+/// The most digits one evaluation scores: FID's usual 50,000 samples.
+const MAX_SCORED: usize = 50_000;
 
 fn parse_grid(s: &str) -> Result<(usize, usize), String> {
     let (r, c) = s
@@ -154,9 +158,21 @@ fn load_pngs(path: &Path, layout: Option<(usize, usize, usize)>) -> Result<Vec<f
     }
     let mut images = Vec::new();
     for file in &files {
+        let room = MAX_SCORED - images.len() / IMAGE_PIXELS;
+        if room == 0 {
+            bail!(
+                "{} holds more than {MAX_SCORED} digits, the most scored at once",
+                path.display()
+            );
+        }
         let (w, h, gray) = super::output::read_png_gray(file)?;
-        let digits =
-            grid::digits(w, h, &gray, layout).with_context(|| format!("{}", file.display()))?;
+        let digits = grid::digits(w, h, &gray, layout, room).with_context(|| {
+            if room < MAX_SCORED {
+                format!("{} (after {} digits)", file.display(), MAX_SCORED - room)
+            } else {
+                file.display().to_string()
+            }
+        })?;
         images.extend(digits);
     }
     Ok(images)

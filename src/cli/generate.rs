@@ -9,16 +9,21 @@ use dcgan_wgpu::config::IMAGE_PIXELS;
 use dcgan_wgpu::generate;
 use dcgan_wgpu::ops::Ops;
 
-use super::output::{prepare_dir, to_u8, write_gray_png, write_grid};
+use super::files::prepare_dir;
+use super::output::{to_u8, write_gray_png, write_grid};
 use super::{GpuArgs, load_checkpoint};
 use crate::say;
+
+/// The largest grid: 100 x 100 samples, an 8602 x 8602 PNG (74 MB of pixels).
+const MAX_GRID_IMAGES: usize = 10_000;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// The checkpoint whose generator draws.
     #[arg(long, value_name = "PATH")]
     checkpoint: PathBuf,
-    /// A PNG file for the grid; with --separate, a directory for one PNG per image.
+    /// A PNG file for the grid (replaced if it exists; written atomically, never through a
+    /// link); with --separate, a directory for one PNG per image.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Images to draw; with --interpolate, latent walks (rows).
@@ -41,10 +46,23 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let checkpoint = load_checkpoint(&args.checkpoint)?;
-    let z_dim = checkpoint.config.z_dim;
     let count = args.count as usize;
     let steps = args.steps as usize;
+    // A grid is one picture: its size is bounded (separate files only by --count).
+    let images = if args.interpolate {
+        count * steps
+    } else {
+        count
+    };
+    if !args.separate && images > MAX_GRID_IMAGES {
+        anyhow::bail!(
+            "a grid of {images} images is more than {MAX_GRID_IMAGES}, the largest grid written \
+             (a {side}x{side}-pixel PNG); use --separate for more, or a smaller --count",
+            side = 100 * 86 + 2
+        );
+    }
+    let checkpoint = load_checkpoint(&args.checkpoint)?;
+    let z_dim = checkpoint.config.z_dim;
     let (z, rows, cols) = if args.interpolate {
         let ends = generate::latents(args.seed, 2 * count, z_dim);
         let mut z = Vec::with_capacity(count * steps * z_dim);

@@ -8,6 +8,7 @@ pub mod adapters;
 pub mod bench;
 pub mod classifier;
 pub mod evaluate;
+pub mod files;
 pub mod generate;
 pub mod output;
 pub mod plot;
@@ -15,14 +16,16 @@ pub mod run_loop;
 pub mod serve;
 pub mod train;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use dcgan_wgpu::checkpoint::Checkpoint;
-use dcgan_wgpu::config::{AdamConfig, Arch, FakeBn, Host, TrainConfig};
+use dcgan_wgpu::config::{
+    AdamConfig, Arch, Choice, ConfigError, FakeBn, Host, Setting, TrainConfig,
+};
 use dcgan_wgpu::data::{self, Images, Split};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions};
 use dcgan_wgpu::ops::Ops;
@@ -65,11 +68,72 @@ pub fn host() -> Arc<NativeHost> {
     Arc::new(NativeHost(std::time::Instant::now()))
 }
 
+/// The flag that sets a setting, as this shell words the engine's [`ConfigError`]s.
+pub fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Iterations => "--iterations",
+        Setting::BatchSize => "--batch-size",
+        Setting::SampleInterval => "--sample-interval",
+        Setting::ZDim => "--z-dim",
+        Setting::LearningRate => "--learning-rate",
+        Setting::Beta1 => "--beta1",
+        Setting::Seed => "--seed",
+        Setting::EvalSamples => "--eval-samples",
+        // Not flags: Keras' defaults, or a checkpoint's.
+        Setting::Beta2 | Setting::Epsilon => setting.name(),
+    }
+}
+
+/// An error as this shell prints it (one line): the causes joined by `: `, the engine's
+/// configuration errors worded with their flags.
+pub fn explain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| match cause.downcast_ref::<ConfigError>() {
+            Some(c) => c.worded(flag(c.setting)),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Parses one of the engine's [`Choice`]s, listing each with its line in `--help`.
+#[derive(Clone)]
+pub struct ChoiceParser<T>(std::marker::PhantomData<T>);
+
+impl<T: Choice> ChoiceParser<T> {
+    pub fn new() -> Self {
+        ChoiceParser(std::marker::PhantomData)
+    }
+}
+
+impl<T: Choice> TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let names = PossibleValuesParser::new(T::ALL.iter().map(|c| c.name()));
+        let name = names.parse_ref(cmd, arg, value)?;
+        Ok(T::parse(&name).expect("a listed value"))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            T::ALL
+                .iter()
+                .map(|c| PossibleValue::new(c.name()).help(c.about())),
+        ))
+    }
+}
+
 /// Which GPU to run on.
 #[derive(Args, Debug, Clone)]
 pub struct GpuArgs {
     /// Graphics API.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    #[arg(long, value_parser = ChoiceParser::<BackendChoice>::new(), default_value = "auto")]
     pub backend: BackendChoice,
     /// Use the adapter whose name contains this text (case-insensitive).
     #[arg(long)]
@@ -103,7 +167,9 @@ impl TuneArgs {
         Ok(if self.no_tune {
             Ops::new(ctx)?
         } else {
-            let cache = tuning_cache_path().and_then(|p| std::fs::read_to_string(p).ok());
+            let cache = tuning_cache_path()
+                .and_then(|p| files::read_bounded(&p, TUNING_CACHE_BYTES, "tuning cache").ok())
+                .and_then(|b| String::from_utf8(b).ok());
             Ops::with_tuner(ctx, Tuner::new(ctx, host(), cache.as_deref()))?
         })
     }
@@ -125,38 +191,28 @@ pub fn save_tuning(ops: &Ops) {
     let Some(path) = tuning_cache_path() else {
         return;
     };
-    let previous = std::fs::read_to_string(&path).ok();
+    let previous = files::read_bounded(&path, TUNING_CACHE_BYTES, "tuning cache")
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
     if let Some(text) = ops.tuner.cache_text(previous.as_deref())
-        && let Err(e) = write_atomically(&path, text.as_bytes())
+        && let Err(e) = files::write_atomically(&path, text.as_bytes())
     {
         log::warn!("could not save the kernel tuning cache: {e:#}");
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`, so
-/// a crash never leaves a half-written file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
-}
+/// The tuning cache is a few kilobytes of JSON; more is not one.
+const TUNING_CACHE_BYTES: u64 = 1 << 22;
+/// The shipped classifier is under 2 MB.
+const CLASSIFIER_BYTES: u64 = 1 << 26;
 
 pub fn save_checkpoint(c: &Checkpoint, path: &Path) -> Result<()> {
-    write_atomically(path, &c.to_bytes())
+    files::write_atomically(path, &c.to_bytes())
         .with_context(|| format!("cannot write checkpoint {}", path.display()))
 }
 
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let bytes = files::read_bounded(path, Checkpoint::max_file_bytes(), "checkpoint")?;
     Ok(Checkpoint::from_bytes(&bytes, &path.display().to_string())?)
 }
 
@@ -166,12 +222,8 @@ pub fn load_classifier(path: Option<&Path>) -> Result<dcgan_wgpu::classifier::Cl
         || Path::new(env!("CARGO_MANIFEST_DIR")).join(dcgan_wgpu::classifier::SHIPPED),
         Path::to_path_buf,
     );
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "cannot read the classifier {} (make one with `dcgan-wgpu classifier`)",
-            path.display()
-        )
-    })?;
+    let bytes = files::read_bounded(&path, CLASSIFIER_BYTES, "the classifier")
+        .context("make a classifier with `dcgan-wgpu classifier`, or give one with --classifier")?;
     dcgan_wgpu::classifier::ClassifierFile::from_bytes(&bytes, &path.display().to_string())
 }
 
@@ -192,7 +244,7 @@ fn read_data_file(dir: &Path, name: &str) -> Result<(Vec<u8>, String)> {
     }
     for path in [dir.join(name), dir.join(format!("{name}.gz"))] {
         if path.is_file() {
-            let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+            let bytes = files::read_bounded(&path, data::MAX_FILE_BYTES, "data file")?;
             return Ok((bytes, path.display().to_string()));
         }
     }
@@ -261,12 +313,11 @@ pub struct ModelArgs {
     /// Seed of the initial weights and of every random draw; same seed, same adapter: same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Network variant: `full` (the post's text and the book) or `seed-code` (the post's code).
-    #[arg(long, value_enum, default_value_t = Arch::Full)]
+    /// Network variant.
+    #[arg(long, value_parser = ChoiceParser::<Arch>::new(), default_value = "full")]
     pub arch: Arch,
-    /// BatchNorm mode of the generator pass that makes D's fakes: `train` (what Keras 2 did)
-    /// or `inference` (the post's `generator.predict` read literally; collapses).
-    #[arg(long, value_enum, default_value_t = FakeBn::Train)]
+    /// BatchNorm mode of the generator pass that makes D's fakes.
+    #[arg(long, value_parser = ChoiceParser::<FakeBn>::new(), default_value = "train")]
     pub fake_bn: FakeBn,
     /// Directory with the MNIST-format IDX files (gzipped or not) [default: the vendored MNIST].
     #[arg(long)]

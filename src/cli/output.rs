@@ -1,10 +1,12 @@
 //! What a run writes: sample-grid PNGs and the loss log.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+
+use super::files::{create_for_append, read_bounded, write_atomically};
 
 use super::plot::LossPoint;
 use dcgan_wgpu::config::Metrics;
@@ -13,18 +15,6 @@ use dcgan_wgpu::quality::Scores;
 /// Side of one 28x28 sample in the grid PNG (3x nearest-neighbour upscale) and the gap.
 const SCALE: usize = 3;
 const GAP: usize = 2;
-
-/// Creates `dir` if missing and proves it is writable.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-    let probe = dir.join(".dcgan-wgpu-write-test");
-    File::create(&probe)
-        .and_then(|mut f| f.write_all(b"ok"))
-        .with_context(|| format!("the output directory {} is not writable", dir.display()))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
 
 /// Grayscale pixels in [-1, 1] (G's tanh output) -> u8, as the seed shows them (0.5 x + 0.5).
 pub fn to_u8(v: f32) -> u8 {
@@ -49,18 +39,20 @@ pub fn grid_pixels(images: &[f32], rows: usize, cols: usize) -> (usize, usize, V
     (width, height, px)
 }
 
-/// Writes an 8-bit grayscale PNG.
+/// Writes an 8-bit grayscale PNG (encoded in memory, then written atomically).
 pub fn write_gray_png(path: &Path, width: usize, height: usize, pixels: &[u8]) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc
-        .write_header()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    w.write_image_data(pixels)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, width as u32, height as u32);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc
+            .write_header()
+            .with_context(|| format!("cannot encode {}", path.display()))?;
+        w.write_image_data(pixels)
+            .with_context(|| format!("cannot encode {}", path.display()))?;
+    }
+    write_atomically(path, &bytes)
 }
 
 pub fn write_grid(path: &Path, images: &[f32], rows: usize, cols: usize) -> Result<()> {
@@ -76,9 +68,12 @@ pub fn grid_path(dir: &Path, iteration: u64) -> PathBuf {
 /// `losses.csv`: one row per report, the seed's figures plus their real/fake parts; the rows
 /// are also kept in memory for `losses.png`.
 pub struct LossLog {
-    file: BufWriter<File>,
+    file: File,
     pub points: Vec<LossPoint>,
 }
+
+/// A loss log is a few hundred bytes per report.
+const LOSS_LOG_BYTES: u64 = 1 << 28;
 
 /// The last four columns are filled at evaluations (`--eval-every`), empty otherwise.
 pub const LOSS_HEADER: &str = "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake,fid,inception_score,class_entropy_bits,confident";
@@ -91,8 +86,9 @@ impl LossLog {
         let mut kept = Vec::new();
         let mut points = Vec::new();
         if let Some(until) = keep_until
-            && let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(bytes) = read_bounded(&path, LOSS_LOG_BYTES, "loss log")
         {
+            let text = String::from_utf8_lossy(&bytes);
             for line in text.lines().skip(1) {
                 let f: Vec<&str> = line.split(',').collect();
                 let (Some(it), Some(d), Some(a), Some(g)) = (
@@ -116,14 +112,12 @@ impl LossLog {
                 }
             }
         }
-        let file =
-            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        let mut file = BufWriter::new(file);
-        writeln!(file, "{LOSS_HEADER}")?;
+        let mut text = format!("{LOSS_HEADER}\n");
         for line in kept {
-            writeln!(file, "{line}")?;
+            text.push_str(&line);
+            text.push('\n');
         }
-        file.flush()?;
+        let file = create_for_append(&path, text.as_bytes())?;
         Ok(LossLog { file, points })
     }
 
@@ -134,9 +128,9 @@ impl LossLog {
                 s.fid, s.inception_score, s.class_entropy_bits, s.confident
             )
         });
-        writeln!(
-            self.file,
-            "{iteration},{},{},{},{},{},{},{},{quality}",
+        // One write per row, so an interrupted run leaves whole rows.
+        let row = format!(
+            "{iteration},{},{},{},{},{},{},{},{quality}\n",
             m.d_loss(),
             m.d_acc(),
             m.g_loss,
@@ -144,8 +138,8 @@ impl LossLog {
             m.d_loss_fake,
             m.d_acc_real,
             m.d_acc_fake
-        )?;
-        self.file.flush()?;
+        );
+        self.file.write_all(row.as_bytes())?;
         self.points.push(LossPoint {
             iteration,
             d_loss: m.d_loss(),
@@ -199,16 +193,37 @@ pub fn write_progress(dir: &Path, until: u64) -> Result<()> {
     super::plot::tiled_png(&dir.join("progress.png"), &images, 5)
 }
 
-/// Reads a PNG as 8-bit gray (colour averaged): (width, height, pixels).
+/// The most bytes a PNG may decode to here (a 4096 x 4096 RGBA picture; this program's largest
+/// grid, 100 x 100 samples, is 8602 x 8602 gray).
+pub const MAX_PNG_BYTES: usize = 1 << 26;
+
+/// Reads a PNG as 8-bit gray (colour averaged): (width, height, pixels). The size its header
+/// announces is checked before anything is decoded.
 pub fn read_png_gray(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::BufReader::new(file),
+        png::Limits {
+            bytes: MAX_PNG_BYTES,
+        },
+    );
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
-        .with_context(|| format!("{} is not a PNG", path.display()))?;
-    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
+        .with_context(|| format!("{} is not a PNG this program reads", path.display()))?;
+    let size = reader.output_buffer_size().unwrap_or(usize::MAX);
+    if size > MAX_PNG_BYTES {
+        let info = reader.info();
+        bail!(
+            "{} is {}x{} pixels ({size} bytes decoded), more than the {MAX_PNG_BYTES} bytes \
+             this program decodes",
+            path.display(),
+            info.width,
+            info.height
+        );
+    }
+    let mut buf = vec![0; size];
     let info = reader
         .next_frame(&mut buf)
         .with_context(|| format!("cannot decode {}", path.display()))?;

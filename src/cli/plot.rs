@@ -31,14 +31,14 @@ pub struct LossPoint {
 }
 
 fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    let mut bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut bytes, width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     enc.write_header()
         .and_then(|mut w| w.write_image_data(rgb))
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    super::files::write_atomically(path, &bytes)
 }
 
 fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {

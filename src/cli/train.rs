@@ -10,10 +10,11 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use dcgan_wgpu::checkpoint::{self, Checkpoint};
-use dcgan_wgpu::config::TrainConfig;
+use dcgan_wgpu::config::{Choice, ConfigError, TrainConfig};
 use dcgan_wgpu::eval::Evaluator;
-use dcgan_wgpu::session::{Fault, Session};
+use dcgan_wgpu::session::{Diverged, Fault, Session};
 
+use super::files::{Claim, claim_run_dir};
 use super::output::LossLog;
 use super::run_loop::{Progress, Run};
 use super::{ModelArgs, load_checkpoint, resume_hint};
@@ -37,9 +38,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATH")]
     resume: Option<PathBuf>,
     /// Where losses.csv, losses.png, the sample grids, progress.png and the checkpoint go
-    /// (created if missing).
+    /// (created if missing). A folder that holds another run is refused: continue that run
+    /// with --resume, or start over with --overwrite.
     #[arg(long, default_value = "out")]
     out_dir: PathBuf,
+    /// Start a new run in an --out-dir that holds one, removing that run's files (its
+    /// checkpoint, losses, sample grids and plots; nothing else in the folder).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Print nothing but errors (the files are written as usual).
     #[arg(long)]
     quiet: bool,
@@ -72,7 +78,13 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
     };
     // Everything that can be checked without a GPU is checked first.
     let images = args.model.images(&config)?;
-    super::output::prepare_dir(&args.out_dir)?;
+    let claim = match &args.resume {
+        Some(checkpoint) => Claim::Resume { checkpoint },
+        None => Claim::New {
+            overwrite: args.overwrite,
+        },
+    };
+    claim_run_dir(&args.out_dir, claim)?;
     // First Ctrl-C: stop cleanly with a checkpoint; second: leave at once. Installed before the
     // GPU start-up (kernel tuning can take a while on a CPU). Its message ignores a closed
     // stderr, like every line this command prints.
@@ -84,7 +96,17 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
     });
     let ctx = args.model.gpu.context()?;
     let ops = args.model.tune.ops(&ctx)?;
-    let mut session = pollster::block_on(Session::new(&ctx, &ops, config, Some(&images)))?;
+    let mut session = pollster::block_on(Session::new(&ctx, &ops, config, Some(&images))).map_err(
+        |e| match (&args.resume, e.downcast_ref::<ConfigError>()) {
+            // A resumed run's settings are the checkpoint's, not flags.
+            (Some(path), Some(c)) => anyhow::anyhow!(
+                "checkpoint {}: its configuration's {}",
+                path.display(),
+                c.worded(c.setting.key())
+            ),
+            _ => e,
+        },
+    )?;
     super::save_tuning(&ops);
     if let Some(c) = &resume {
         pollster::block_on(session.restore(c))?;
@@ -124,6 +146,7 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
                 c.z_dim,
                 &file,
                 args.eval_samples as usize,
+                dcgan_wgpu::eval::CHUNK,
                 c.seed,
             )),
             // Asked for explicitly: an error; by default: train without scores.
@@ -145,18 +168,29 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
         log: LossLog::open(&args.out_dir, (done_before > 0).then_some(done_before))?,
     };
     let checkpoint = args.out_dir.join(checkpoint::FILE_NAME);
-    let stopped =
-        pollster::block_on(run.train(&mut session)).map_err(|e| {
-            match load_checkpoint(&checkpoint) {
-                Ok(c) => e.context(format!(
-                    "training failed; the last checkpoint (iteration {}) is {}; continue with:\n{}",
-                    c.iteration,
-                    checkpoint.display(),
-                    resume_hint(&checkpoint, &args.out_dir, c.config.iterations)
-                )),
-                Err(_) => e.context("training failed (no checkpoint was written yet)"),
-            }
-        })?;
+    let stopped = pollster::block_on(run.train(&mut session)).map_err(|e| {
+        let last = load_checkpoint(&checkpoint).ok();
+        match (e.chain().find_map(|c| c.downcast_ref::<Diverged>()), last) {
+            // Resuming would repeat the same steps into the same divergence: one line.
+            (Some(d), Some(c)) => anyhow::anyhow!(
+                "{d}; the last good checkpoint (iteration {}) is kept in {} (a new run with a \
+                 smaller --learning-rate may not diverge)",
+                c.iteration,
+                checkpoint.display()
+            ),
+            (Some(d), None) => anyhow::anyhow!(
+                "{d}, before any checkpoint was written (a new run with a smaller \
+                 --learning-rate may not diverge)"
+            ),
+            (None, Some(c)) => e.context(format!(
+                "training failed; the last checkpoint (iteration {}) is {}; continue with:\n{}",
+                c.iteration,
+                checkpoint.display(),
+                resume_hint(&checkpoint, &args.out_dir, c.config.iterations)
+            )),
+            (None, None) => e.context("training failed (no checkpoint was written yet)"),
+        }
+    })?;
     if let Some(bar) = &run.progress.bar {
         bar.finish_and_clear();
     }
@@ -234,7 +268,7 @@ fn resumed_config(
             "fake_bn",
             "--fake-bn",
             saved.fake_bn != asked.fake_bn,
-            format!("{:?}", saved.fake_bn).to_lowercase(),
+            saved.fake_bn.name().to_string(),
         ),
     ];
     for (id, flag, differs, value) in conflicts {

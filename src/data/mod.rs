@@ -72,46 +72,54 @@ impl Split {
     }
 }
 
-/// The bytes, decompressed when they are gzipped (by their magic bytes, not their name).
-fn maybe_gunzip<'a>(bytes: &'a [u8], path: &str) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| DataError {
-                path: path.to_string(),
-                what: format!("gzip stream is damaged or truncated ({e})"),
-            })?;
-        Ok(out.into())
-    } else {
-        Ok(bytes.into())
-    }
-}
+/// The most images (or labels) a file may announce: MNIST and Fashion-MNIST hold 70,000 in
+/// all, EMNIST's largest set 814,255. A header is checked against it before anything is
+/// inflated or allocated.
+pub const MAX_IMAGES: usize = 1_000_000;
+/// The largest IDX file (or gzip of one) a shell needs to read: MAX_IMAGES 28x28 images and
+/// their header, and gzip's worst-case overhead on incompressible data.
+pub const MAX_FILE_BYTES: u64 = (16 + MAX_IMAGES * 28 * 28) as u64 * 101 / 100 + 4096;
 
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-/// Checks the header (magic, then `dims` big-endian sizes) and the payload length; returns the
-/// sizes and the payload.
-fn parse_idx<'a>(
+/// Reads an IDX file's header (magic, then `dims` big-endian sizes) and exactly the payload it
+/// announces, inflating a gzipped file (told by its magic bytes, not its name) only that far.
+/// `check` sees the sizes before any of the payload is read. Returns the sizes and the payload.
+fn read_idx(
     path: &str,
-    bytes: &'a [u8],
+    bytes: &[u8],
     magic: u32,
     dims: usize,
-) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+    check: impl Fn(&[usize]) -> Result<(), String>,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let corrupt = |what: String| DataError {
         path: path.to_string(),
         what,
     };
-    let header = 4 + 4 * dims;
-    if bytes.len() < header {
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+    let damaged = |e: std::io::Error| {
+        corrupt(if gzipped {
+            format!("gzip stream is damaged or truncated ({e})")
+        } else {
+            format!("cannot read ({e})")
+        })
+    };
+    let mut reader: Box<dyn Read + '_> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let header_len = 4 + 4 * dims;
+    let mut header = Vec::with_capacity(header_len);
+    (&mut reader)
+        .take(header_len as u64)
+        .read_to_end(&mut header)
+        .map_err(damaged)?;
+    if header.len() < header_len {
         return Err(corrupt(format!(
             "{} bytes is too short for an IDX header",
-            bytes.len()
+            header.len()
         )));
     }
-    let found = be_u32(bytes, 0);
+    let found = be_u32(&header, 0);
     if found != magic {
         return Err(corrupt(format!(
             "magic number {found:#010x}, expected {magic:#010x}: not an IDX {} file",
@@ -123,19 +131,33 @@ fn parse_idx<'a>(
         )));
     }
     let sizes: Vec<usize> = (0..dims)
-        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
+        .map(|d| be_u32(&header, 4 + 4 * d) as usize)
         .collect();
-    let expected: usize = sizes.iter().product();
-    let payload = &bytes[header..];
+    check(&sizes).map_err(corrupt)?;
+    let expected = sizes
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .filter(|&n| n <= MAX_IMAGES * 28 * 28)
+        .ok_or_else(|| corrupt(format!("header announces {sizes:?}: too large")))?;
+    // One byte more than announced tells trailing data from the end of the file.
+    let mut payload = Vec::new();
+    reader
+        .take(expected as u64 + 1)
+        .read_to_end(&mut payload)
+        .map_err(damaged)?;
     if payload.len() != expected {
         return Err(corrupt(format!(
-            "header announces {} ({expected} bytes of data) but the file holds {} bytes: {}",
+            "header announces {} ({expected} bytes of data) but the file holds {}: {}",
             sizes
                 .iter()
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>()
                 .join(" x "),
-            payload.len(),
+            if payload.len() < expected {
+                format!("{} bytes", payload.len())
+            } else {
+                "more".to_string()
+            },
             if payload.len() < expected {
                 "truncated"
             } else {
@@ -146,40 +168,52 @@ fn parse_idx<'a>(
     Ok((sizes, payload))
 }
 
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// A count of images or labels within [`MAX_IMAGES`].
+fn check_count(count: usize, what: &str) -> Result<(), String> {
+    if count > MAX_IMAGES {
+        return Err(format!(
+            "header announces {count} {what}, more than the {MAX_IMAGES} this program reads"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses an IDX image file of 28x28 images (gzipped or not); `path` names it in errors.
 pub fn parse_images(bytes: &[u8], path: &str) -> Result<Images, DataError> {
-    let bytes = maybe_gunzip(bytes, path)?;
-    let (sizes, payload) = parse_idx(path, &bytes, IMAGES_MAGIC, 3)?;
-    let (count, rows, cols) = (sizes[0], sizes[1], sizes[2]);
-    let corrupt = |what: String| DataError {
-        path: path.to_string(),
-        what,
-    };
-    if (rows, cols) != (28, 28) {
-        return Err(corrupt(format!("images are {rows}x{cols}, expected 28x28")));
-    }
-    if count == 0 {
-        return Err(corrupt("holds no images".into()));
-    }
+    let (sizes, pixels) = read_idx(path, bytes, IMAGES_MAGIC, 3, |sizes| {
+        let (count, rows, cols) = (sizes[0], sizes[1], sizes[2]);
+        if (rows, cols) != (28, 28) {
+            return Err(format!("images are {rows}x{cols}, expected 28x28"));
+        }
+        if count == 0 {
+            return Err("holds no images".into());
+        }
+        check_count(count, "images")
+    })?;
     Ok(Images {
-        count,
-        rows,
-        cols,
-        pixels: payload.to_vec(),
+        count: sizes[0],
+        rows: 28,
+        cols: 28,
+        pixels,
     })
 }
 
 /// Parses an IDX label file (values 0..=9).
 pub fn parse_labels(bytes: &[u8], path: &str) -> Result<Vec<u8>, DataError> {
-    let bytes = maybe_gunzip(bytes, path)?;
-    let (_, payload) = parse_idx(path, &bytes, LABELS_MAGIC, 1)?;
+    let (_, payload) = read_idx(path, bytes, LABELS_MAGIC, 1, |sizes| {
+        check_count(sizes[0], "labels")
+    })?;
     if let Some(bad) = payload.iter().find(|&&l| l > 9) {
         return Err(DataError {
             path: path.to_string(),
             what: format!("label {bad} is not a digit class 0-9"),
         });
     }
-    Ok(payload.to_vec())
+    Ok(payload)
 }
 
 /// Images and labels of one split, checked to have the same count: (bytes, name) of each file.

@@ -8,9 +8,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use super::GpuError;
+use crate::config::Choice;
 
 /// Which graphics API wgpu should use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BackendChoice {
     /// The best adapter of any backend (discrete GPU first, software last).
     #[default]
@@ -34,16 +35,39 @@ impl BackendChoice {
     }
 }
 
-impl fmt::Display for BackendChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
+impl Choice for BackendChoice {
+    const ALL: &'static [Self] = &[
+        BackendChoice::Auto,
+        BackendChoice::Vulkan,
+        BackendChoice::Metal,
+        BackendChoice::Dx12,
+        BackendChoice::Gl,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             BackendChoice::Auto => "auto",
             BackendChoice::Vulkan => "vulkan",
             BackendChoice::Metal => "metal",
             BackendChoice::Dx12 => "dx12",
             BackendChoice::Gl => "gl",
-        };
-        f.write_str(s)
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => {
+                "the best adapter of any backend (discrete GPU first, software last)"
+            }
+            BackendChoice::Vulkan => "Vulkan",
+            BackendChoice::Metal => "Metal",
+            BackendChoice::Dx12 => "DirectX 12",
+            BackendChoice::Gl => "OpenGL (ES) through EGL; on Linux without a GPU, Mesa's llvmpipe",
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

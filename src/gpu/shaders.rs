@@ -221,6 +221,13 @@ pub const DATA: ShaderSource = ShaderSource {
     variants: DEFAULTS,
 };
 
+pub const FINITE: ShaderSource = ShaderSource {
+    name: "finite",
+    files: &[wgsl!("common.wgsl"), wgsl!("finite.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
+};
+
 /// Every shader module the program compiles.
 pub const ALL: &[ShaderSource] = &[
     DENSE,
@@ -234,26 +241,43 @@ pub const ALL: &[ShaderSource] = &[
     SOFTMAX,
     ADAM,
     DATA,
+    FINITE,
 ];
 
 impl ShaderSource {
-    /// The module's WGSL: its files in order, each under a comment naming it, with every
-    /// directive (`diagnostic(...);`, `enable ...;`) moved to the start, where WGSL requires
-    /// them (a file may need one; it cannot know what precedes it). Moved lines leave an empty
-    /// line, so error positions within a file stay right.
+    /// The module's WGSL as this build's compiler gets it: naga natively, the browser's own
+    /// (Tint, through WebGPU) on wasm32.
     pub fn source(&self) -> String {
+        self.compose(cfg!(target_arch = "wasm32"))
+    }
+
+    /// The module's WGSL as a browser compiles it (the page's compile check).
+    pub fn browser_source(&self) -> String {
+        self.compose(true)
+    }
+
+    /// The module's files in order, each under a comment naming it, with every directive
+    /// (`diagnostic(...);`, `enable ...;`) moved to the start, where WGSL requires them (a file
+    /// may need one; it cannot know what precedes it). Moved lines leave an empty line, so
+    /// error positions within a file stay right. `diagnostic(off, subgroup_uniformity)` is
+    /// Tint's rule only: naga does not know it and would warn at every start, so it goes only
+    /// into the browser's source.
+    fn compose(&self, browser: bool) -> String {
         let is_directive = |line: &str| {
             let l = line.trim_start();
             l.starts_with("diagnostic(") || l.starts_with("enable ") || l.starts_with("requires ")
         };
+        let browser_only = |line: &str| line.contains("subgroup_uniformity");
         let mut head = String::new();
         let mut body = String::new();
         for (file, text) in self.files {
             body.push_str(&format!("// ---- shaders/{file} ----\n"));
             for line in text.lines() {
                 if is_directive(line) {
-                    head.push_str(line.trim());
-                    head.push('\n');
+                    if browser || !browser_only(line) {
+                        head.push_str(line.trim());
+                        head.push('\n');
+                    }
                 } else {
                     body.push_str(line);
                 }

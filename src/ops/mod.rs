@@ -7,6 +7,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod data;
 pub mod dense;
+pub mod finite;
 pub mod gemm;
 pub mod loss;
 pub mod reduce;
@@ -33,6 +34,7 @@ pub struct Ops {
     pub softmax: softmax::SoftmaxOps,
     pub adam: adam::AdamOps,
     pub data: data::DataOps,
+    pub finite: finite::FiniteOps,
 }
 
 impl Ops {
@@ -58,6 +60,7 @@ impl Ops {
             softmax: softmax::SoftmaxOps::new(ctx)?,
             adam: adam::AdamOps::new(ctx)?,
             data: data::DataOps::new(ctx)?,
+            finite: finite::FiniteOps::new(ctx)?,
         })
     }
 }

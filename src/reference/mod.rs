@@ -12,6 +12,7 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod data;
 pub mod dense;
+pub mod finite;
 pub mod loss;
 pub mod model;
 pub mod softmax;

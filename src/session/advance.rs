@@ -5,22 +5,25 @@
 
 use anyhow::{Context, Result};
 
-use super::{Fault, METRICS_LEN, Session};
+use super::{Diverged, Fault, METRICS_LEN, Session};
 use crate::config::{GRID_SAMPLES, IMAGE_PIXELS, Metrics};
 
-/// What a report reads back: the last iteration's metrics and the sample grid.
+/// What a report reads back: the last iteration's metrics, whether a parameter has stopped
+/// being finite, and the sample grid.
 #[derive(Clone, Debug)]
 pub struct Report {
     /// Iterations completed when it was taken.
     pub iteration: u64,
     pub metrics: Metrics,
+    /// Some parameter or moving statistic of G or D is NaN or infinite.
+    pub nonfinite_state: bool,
     /// GRID_SAMPLES images of 28x28 in [-1, 1].
     pub samples: Vec<f32>,
 }
 
-/// Bytes of a report: 6 metrics, then the samples.
+/// Bytes of a report: 6 metrics, the non-finite flag (a u32), then the samples.
 pub fn report_bytes() -> u64 {
-    ((METRICS_LEN + GRID_SAMPLES * IMAGE_PIXELS) * 4) as u64
+    ((METRICS_LEN + 1 + GRID_SAMPLES * IMAGE_PIXELS) * 4) as u64
 }
 
 impl Report {
@@ -29,9 +32,33 @@ impl Report {
         Report {
             iteration,
             metrics: Metrics::from_slice(&values[..METRICS_LEN]),
-            samples: values[METRICS_LEN..].to_vec(),
+            nonfinite_state: values[METRICS_LEN].to_bits() != 0,
+            samples: values[METRICS_LEN + 1..].to_vec(),
         }
     }
+
+    /// `Err` when the run had diverged by this report.
+    pub fn check(&self) -> Result<(), Diverged> {
+        let what = match self.metrics.first_nonfinite() {
+            Some(what) => what,
+            None if self.nonfinite_state => {
+                "a parameter of G or D is no longer a finite number".to_string()
+            }
+            None => return Ok(()),
+        };
+        Err(Diverged {
+            iteration: self.iteration,
+            what,
+        })
+    }
+}
+
+/// The reports, unless one shows a diverged run.
+fn checked(reports: Vec<Report>) -> Result<Vec<Report>> {
+    for r in &reports {
+        r.check()?;
+    }
+    Ok(reports)
 }
 
 impl Session<'_> {
@@ -46,7 +73,7 @@ impl Session<'_> {
         self.submit(n, report)?;
         self.settle().await?;
         arrived.extend(self.ready_reports()?);
-        Ok(arrived)
+        checked(arrived)
     }
 
     /// Records `n` iterations (and a report) into one compute pass and submits them; returns at
@@ -90,10 +117,11 @@ impl Session<'_> {
         }
         if let Some(slot) = slot {
             let dst = self.reports.buffer(slot);
-            let m = &self.metrics;
-            encoder.copy_buffer_to_buffer(&m.buffer, m.offset, dst, 0, m.bytes());
-            let s = self.sampler.output();
-            encoder.copy_buffer_to_buffer(&s.buffer, s.offset, dst, m.bytes(), s.bytes());
+            let mut at = 0;
+            for src in [&self.metrics, &self.health, self.sampler.output()] {
+                encoder.copy_buffer_to_buffer(&src.buffer, src.offset, dst, at, src.bytes());
+                at += src.bytes();
+            }
         }
         let index = self.ctx.queue.submit([encoder.finish()]);
         let done = self.ctx.done_marker();
@@ -157,7 +185,7 @@ impl Session<'_> {
         while let Some(r) = self.oldest_report().await? {
             reports.push(r);
         }
-        Ok(reports)
+        checked(reports)
     }
 
     /// The losses and accuracies of the last iteration (waits for it).

@@ -34,6 +34,15 @@ const REPORT_SLOTS: usize = 3;
 /// Elements of the metrics buffer (see `step::StepBuffers::metrics`).
 const METRICS_LEN: usize = 6;
 
+/// A run whose numbers stopped being finite (a learning rate too large, a damaged state):
+/// nothing after it is worth keeping, so it stops, and no checkpoint is written from it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("training diverged at iteration {iteration}: {what}")]
+pub struct Diverged {
+    pub iteration: u64,
+    pub what: String,
+}
+
 /// A fault a test injects to check that a run stops cleanly: the one seam for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -56,6 +65,8 @@ pub struct Session<'a> {
     pub z_fake: GpuSlice,
     pub z_gen: GpuSlice,
     pub metrics: GpuSlice,
+    /// One u32: bit 0 set once a parameter or moving statistic is not finite (see `sample`).
+    health: GpuSlice,
     /// The GPU iteration counter (one u32).
     pub counter: GpuSlice,
     step: Vec<Dispatch>,
@@ -86,7 +97,7 @@ impl<'a> Session<'a> {
         let b = config.batch_size;
         let gl = model::generator(config.arch, config.z_dim);
         let dl = model::discriminator(config.arch);
-        shape::check_limits(ctx, &gl, &dl, b, images)?;
+        shape::check_limits(ctx, &config, images)?;
         let (g_layout, d_layout) = (ParamLayout::trainable(&gl), ParamLayout::trainable(&dl));
         let init = |layers: &[model::LayerSpec], layout: &ParamLayout, salt: u64| {
             NetworkParams::new(
@@ -154,7 +165,16 @@ impl<'a> Session<'a> {
             &z_sample,
         );
         ctx.run(&[sample_noise]).await?;
-        let sample = sampler.forward(&r, &g, &z_sample, BnMode::Inference);
+        // A report: the grid, then whether G's or D's state has stopped being finite.
+        let health = ctx.storage("non-finite flag", 1);
+        let mut sample = sampler.forward(&r, &g, &z_sample, BnMode::Inference);
+        for net in [&g, &d] {
+            for values in [&net.params, &net.moving] {
+                if values.len > 0 {
+                    sample.push(ops.finite.flag_nonfinite(ctx, values, &health));
+                }
+            }
+        }
         // Every buffer is bound whole: the largest must fit a binding (a backstop to the
         // per-activation check above, which also names the largest batch that fits).
         let (_, largest) = ctx.memory();
@@ -164,7 +184,7 @@ impl<'a> Session<'a> {
             .min(ctx.limits.max_buffer_size);
         if largest > binding {
             bail!(
-                "--batch-size {b} needs a {largest}-byte buffer, more than the adapter's \
+                "batch {b} needs a {largest}-byte buffer, more than the adapter's \
                  max_storage_buffer_binding_size / max_buffer_size ({binding}); use a smaller batch"
             );
         }
@@ -187,6 +207,7 @@ impl<'a> Session<'a> {
             z_fake,
             z_gen,
             metrics,
+            health,
             counter,
             step,
             sample,

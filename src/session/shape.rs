@@ -1,13 +1,13 @@
 //! What one iteration costs: FLOPs, how each dispatch spreads over a GPU, GPU time per
 //! dispatch (the benchmark's figures), and the adapter limits a configuration must fit.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Session;
-use crate::config::{Host, TrainConfig};
+use crate::config::{ConfigError, Host, Problem, Setting, TrainConfig};
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext};
-use crate::model;
+use crate::model::{self, ParamLayout};
 
 /// How one dispatch spreads over the GPU: what `bench --json` lists per dispatch.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -48,39 +48,76 @@ pub fn iteration_flops(config: &TrainConfig) -> u64 {
     2 * (2 * g_fwd + g_bwd + 3 * d_fwd + 2 * d_bwd + d_input)
 }
 
-/// Every buffer must fit the adapter's binding and buffer limits; say which limit a batch
-/// breaks instead of failing inside wgpu.
+/// Every buffer must fit the adapter's binding and buffer limits: says which setting breaks
+/// which limit, and the largest value that fits, instead of failing inside wgpu.
 pub(super) fn check_limits(
     ctx: &GpuContext,
-    gl: &[model::LayerSpec],
-    dl: &[model::LayerSpec],
-    batch: usize,
+    config: &TrainConfig,
     images: Option<&Images>,
-) -> Result<()> {
+) -> Result<(), ConfigError> {
     let binding = ctx.limits.max_storage_buffer_binding_size;
     let buffer = ctx.limits.max_buffer_size;
+    let limit = binding.min(buffer);
+    let limits = format!(
+        "the adapter's max_storage_buffer_binding_size ({binding}) / max_buffer_size ({buffer})"
+    );
+    // G's parameters (and each of their Adam moments) are one buffer; they grow with z.
+    let g_params =
+        |z: usize| ParamLayout::trainable(&model::generator(config.arch, z)).len as u64 * 4;
+    let per_z = g_params(2) - g_params(1);
+    let base = g_params(1) - per_z;
+    let z = config.z_dim as u64;
+    if base + per_z * z > limit {
+        let fits = limit.saturating_sub(base) / per_z;
+        return Err(ConfigError::new(
+            Setting::ZDim,
+            z,
+            Problem::AboveMax {
+                limit: fits,
+                because: format!(
+                    "the largest that fits this adapter: G's parameters would take {} bytes, more than {limits}",
+                    base + per_z * z
+                ),
+            },
+        ));
+    }
+    let (gl, dl) = (
+        model::generator(config.arch, config.z_dim),
+        model::discriminator(config.arch),
+    );
     let largest_layer = gl
         .iter()
-        .chain(dl)
+        .chain(&dl)
         .map(|l| l.out_len.max(l.in_len))
         .max()
-        .unwrap_or(0);
-    let act_bytes = (batch * largest_layer * 4) as u64;
-    if act_bytes > binding.min(buffer) {
-        let fits = binding.min(buffer) / (largest_layer as u64 * 4);
-        bail!(
-            "--batch-size {batch} needs {act_bytes} bytes for one activation tensor, more than the \
-             adapter's max_storage_buffer_binding_size ({binding}) / max_buffer_size ({buffer}); \
-             the largest batch that fits is {fits}"
-        );
+        .unwrap_or(1) as u64;
+    let batch = config.batch_size as u64;
+    let act_bytes = batch.saturating_mul(largest_layer * 4);
+    if act_bytes > limit {
+        return Err(ConfigError::new(
+            Setting::BatchSize,
+            batch,
+            Problem::AboveMax {
+                limit: limit / (largest_layer * 4),
+                because: format!(
+                    "the largest that fits this adapter: one activation tensor would take {act_bytes} bytes, more than {limits}"
+                ),
+            },
+        ));
     }
     if let Some(images) = images {
         let bytes = images.pixels.len().div_ceil(4) as u64 * 4;
-        if bytes > binding.min(buffer) {
-            bail!(
-                "the training set ({bytes} bytes) exceeds the adapter's \
-                 max_storage_buffer_binding_size ({binding})"
-            );
+        if bytes > limit {
+            return Err(ConfigError::new(
+                Setting::BatchSize,
+                batch,
+                Problem::AboveMax {
+                    limit: 0,
+                    because: format!(
+                        "as no batch fits: the training set ({bytes} bytes) exceeds {limits}"
+                    ),
+                },
+            ));
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use super::Session;
+use super::{Diverged, Session};
 use crate::checkpoint::{Checkpoint, NetState};
 use crate::model::NetworkParams;
 
@@ -27,6 +27,18 @@ impl Session<'_> {
             })
         };
         let (g, d) = (net(&self.g).await?, net(&self.d).await?);
+        // Never hand out a diverged state as a checkpoint (the report check may not have seen
+        // it yet: checkpoints need not fall on reports).
+        for (name, s) in [("G", &g), ("D", &d)] {
+            let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+            if !(finite(&s.params) && finite(&s.adam_m) && finite(&s.adam_v) && finite(&s.moving)) {
+                return Err(Diverged {
+                    iteration: self.iteration,
+                    what: format!("{name}'s parameters, moments or moving statistics are no longer finite numbers"),
+                }
+                .into());
+            }
+        }
         let counter: Vec<u32> = ctx.read(&self.counter).await?;
         anyhow::ensure!(
             u64::from(counter[0]) == self.iteration,
@@ -56,6 +68,8 @@ impl Session<'_> {
             ctx.write(&p.moving, &s.moving);
         }
         ctx.write(&self.z_sample, &c.sample_noise);
+        // A checkpoint holds only finite values (`Checkpoint::from_bytes`).
+        ctx.write(&self.health, &[0u32]);
         let counter = u32::try_from(c.iteration).context("iteration count beyond 2^32")?;
         ctx.write(&self.counter, &[counter]);
         self.iteration = c.iteration;

@@ -149,10 +149,10 @@ pub fn vendored_split(split: dcgan_wgpu::data::Split) -> (dcgan_wgpu::data::Imag
 /// The adapter the tests run on: backend from `DCGAN_BACKEND` (so CI runs the same tests on
 /// lavapipe and on GL), name from `DCGAN_ADAPTER`.
 pub fn options_from_env() -> GpuOptions {
-    use clap::ValueEnum;
+    use dcgan_wgpu::config::Choice;
     let backend = match std::env::var("DCGAN_BACKEND") {
         Err(_) => dcgan_wgpu::gpu::BackendChoice::Auto,
-        Ok(s) => dcgan_wgpu::gpu::BackendChoice::from_str(&s, true).unwrap_or_else(|_| {
+        Ok(s) => dcgan_wgpu::gpu::BackendChoice::parse(&s).unwrap_or_else(|| {
             panic!("DCGAN_BACKEND={s:?} is not one of auto, vulkan, metal, dx12, gl")
         }),
     };

@@ -18,6 +18,7 @@ mod conv;
 mod data;
 mod dense;
 mod epilogue;
+mod finite;
 mod gemm;
 mod loss;
 mod reduce;

@@ -346,3 +346,35 @@ fn evaluate_reads_other_tools_grids() {
     );
     assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
 }
+
+/// A first run looks clean: with `RUST_LOG` unset, training, `generate` and `evaluate` print no
+/// warning (a warning is for what the user caused).
+#[test]
+fn default_runs_print_no_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let ckpt = out.join("checkpoint.safetensors");
+    let grid = dir.path().join("grid.png");
+    let runs: [Vec<&str>; 3] = [
+        vec![
+            "--iterations",
+            "2",
+            "--batch-size",
+            "4",
+            "--sample-interval",
+            "1",
+            "--eval-samples",
+            "10",
+            "--out-dir",
+            s(&out),
+        ],
+        vec!["generate", "--checkpoint", s(&ckpt), "--out", s(&grid)],
+        vec!["evaluate", "--checkpoint", s(&ckpt), "--count", "20"],
+    ];
+    for args in runs {
+        let o = dcgan().args(&args).env_remove("RUST_LOG").output().unwrap();
+        let err = text(&o.stderr);
+        assert!(o.status.success(), "{args:?}:\n{err}");
+        assert!(!err.contains("WARN"), "{args:?} warned:\n{err}");
+    }
+}

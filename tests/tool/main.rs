@@ -1,10 +1,15 @@
 //! The tool around training: checkpoints and resume, Ctrl-C, generate, plots, adapters, and
 //! the error cases of the command line that involve the GPU or a checkpoint. This file holds
 //! the shared helpers (running the program); `run.rs` the life of a run (checkpoints, resume,
-//! interruptions, device loss), `commands.rs` the other commands.
+//! interruptions, device loss), `files.rs` what a run does to its folder (earlier runs,
+//! planted links, leftovers), `limits.rs` sizes from outside and divergence, `serve.rs` the
+//! page's server under hostile requests, `commands.rs` the other commands.
 
 mod commands;
+mod files;
+mod limits;
 mod run;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -4,15 +4,15 @@
 //! anywhere.
 
 mod checks;
+mod settings;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use dcgan_wgpu::checkpoint::Checkpoint;
 use dcgan_wgpu::classifier::ClassifierFile;
-use dcgan_wgpu::config::{Arch, FakeBn, TrainConfig};
 use dcgan_wgpu::data::{self, Images};
-use dcgan_wgpu::eval::Evaluator;
+use dcgan_wgpu::eval::{Evaluator, Scoring};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, shaders};
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::session::{Report, Session};
@@ -21,42 +21,15 @@ use js_sys::{Array, Float32Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-/// An error as the page shows it: one line.
-fn fail(e: impl std::fmt::Display) -> JsValue {
-    JsValue::from_str(&e.to_string())
-}
+use settings::{PageConfig, fail_run};
 
-fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
+pub(crate) fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(o, &JsValue::from_str(key), &value.into());
 }
 
-/// What the page may change of the seed's configuration.
-#[derive(serde::Deserialize)]
-#[serde(default)]
-struct PageConfig {
-    batch_size: usize,
-    iterations: u64,
-    sample_interval: u64,
-    seed: u64,
-    arch: Arch,
-    fake_bn: FakeBn,
-    /// Samples per score (0: no scores).
-    eval_samples: usize,
-}
-
-impl Default for PageConfig {
-    fn default() -> Self {
-        let c = TrainConfig::default();
-        PageConfig {
-            batch_size: c.batch_size,
-            iterations: c.iterations,
-            sample_interval: c.sample_interval,
-            seed: c.seed,
-            arch: c.arch,
-            fake_bn: c.fake_bn,
-            eval_samples: 1000,
-        }
-    }
+/// An error as the page shows it: one line.
+pub(crate) fn fail(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
 }
 
 struct State {
@@ -64,7 +37,16 @@ struct State {
     classifier: Option<ClassifierFile>,
     session: Option<Session<'static>>,
     evaluator: Option<Evaluator>,
+    /// A score under way, a chunk at a time (`score_step`).
+    scoring: Option<Scoring>,
 }
+
+/// Samples per scoring chunk: a chunk is the longest a Pause waits for while the page scores
+/// (a few seconds on a software adapter at most). The command line's chunks are larger
+/// (`eval::CHUNK`), so the page's scores are on another fixed set of latent vectors.
+const PAGE_SCORE_CHUNK: usize = 50;
+/// The most images one `generate` call draws.
+const MAX_DRAWN: usize = 10_000;
 
 /// The GPU, the data and, once started, a training session.
 #[wasm_bindgen]
@@ -152,6 +134,7 @@ impl Lab {
                 classifier,
                 session: None,
                 evaluator: None,
+                scoring: None,
             })),
         })
     }
@@ -175,27 +158,22 @@ impl Lab {
         .to_string()
     }
 
-    /// Starts a new session from `config` (JSON: batch_size, iterations, sample_interval, seed,
-    /// arch, fake_bn, eval_samples; what is left out is the seed's). Resolves to the
-    /// configuration as run.
+    /// Starts a new session from `config` (JSON of the fields' text: batch_size, iterations,
+    /// sample_interval, seed, learning_rate, arch, fake_bn; and eval_samples; what is left out
+    /// is the seed's). Resolves to the configuration as run; rejects with `{setting, message}`
+    /// for a value that cannot run, or a line.
     pub fn start(&self, config: String) -> Promise {
         let (ctx, ops) = (self.ctx, self.ops);
         with_state(&self.state, async move |s: &mut State| {
-            let page: PageConfig = serde_json::from_str(&config).map_err(fail)?;
-            let config = TrainConfig {
-                iterations: page.iterations,
-                batch_size: page.batch_size,
-                sample_interval: page.sample_interval,
-                seed: page.seed,
-                arch: page.arch,
-                fake_bn: page.fake_bn,
-                ..TrainConfig::default()
-            };
+            let page: PageConfig = serde_json::from_str(&config)
+                .map_err(|_| fail("the page sent a malformed configuration"))?;
+            let config = page.config()?;
             s.session = None;
             s.evaluator = None;
+            s.scoring = None;
             let session = Session::new(ctx, ops, config, Some(&s.images))
                 .await
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .map_err(fail_run)?;
             install(s, ctx, ops, session, page.eval_samples);
             serde_json::to_string(&s.session.as_ref().map(|x| &x.config)).map_err(fail)
         })
@@ -203,12 +181,17 @@ impl Lab {
 
     /// Trains `n` iterations (a report after them when `report`); resolves to the reports that
     /// have arrived: objects with the seed's figures, `line` and `samples` (16 x 784 in [-1, 1]).
+    /// Rejects with the engine's line when the run diverged.
     pub fn advance(&self, n: u32, report: bool) -> Promise {
         with_state(&self.state, async move |s: &mut State| {
+            if n > 0 {
+                // G changes: a score under way would mix two generators.
+                s.scoring = None;
+            }
             let reports = session(s)?
                 .advance(u64::from(n), report)
                 .await
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .map_err(fail_run)?;
             Ok(reports_array(&reports))
         })
     }
@@ -216,7 +199,7 @@ impl Lab {
     /// Waits for every submitted iteration; resolves to the reports still in flight.
     pub fn finish(&self) -> Promise {
         with_state(&self.state, async move |s: &mut State| {
-            let reports = session(s)?.finish().await.map_err(fail)?;
+            let reports = session(s)?.finish().await.map_err(fail_run)?;
             Ok(reports_array(&reports))
         })
     }
@@ -237,7 +220,8 @@ impl Lab {
     /// Lengthens (or shortens) the run.
     pub fn set_total(&self, iterations: f64) {
         if let Some(x) = self.state.borrow_mut().session.as_mut() {
-            x.config.iterations = iterations as u64;
+            // `as` saturates (NaN: 0); the GPU counts iterations in 32 bits.
+            x.config.iterations = (iterations as u64).min(dcgan_wgpu::config::MAX_ITERATIONS);
         }
     }
 
@@ -246,15 +230,37 @@ impl Lab {
         self.state.borrow().evaluator.is_some()
     }
 
-    /// FID, Inception Score, classes and the confident share of G's samples, as JSON.
-    pub fn score(&self) -> Promise {
+    /// Scores G as it is now, a chunk at a time: each call runs one chunk of the score under
+    /// way (starting one if none is) and resolves to `null`, or, after the last chunk, to FID,
+    /// Inception Score, classes and the confident share as JSON. The page stops between
+    /// chunks when paused and goes on later; training in between starts the score afresh.
+    pub fn score_step(&self) -> Promise {
         let ctx = self.ctx;
         with_state(&self.state, async move |s: &mut State| {
-            session(s)?.finish().await.map_err(fail)?;
+            session(s)?.finish().await.map_err(fail_run)?;
             let e = s.evaluator.as_ref().ok_or_else(|| fail("no classifier"))?;
-            let scores = e.evaluate(ctx).await.map_err(fail)?;
-            serde_json::to_string(&scores).map_err(fail)
+            let scoring = s.scoring.get_or_insert_with(Scoring::default);
+            match e.step(ctx, scoring).await.map_err(fail)? {
+                Some(scores) => {
+                    s.scoring = None;
+                    Ok(JsValue::from_str(
+                        &serde_json::to_string(&scores).map_err(fail)?,
+                    ))
+                }
+                None => Ok(JsValue::NULL),
+            }
         })
+    }
+
+    /// Chunks of a score, and how many of the one under way are done (0 when none is).
+    pub fn score_progress(&self) -> Array {
+        let s = self.state.borrow();
+        let total = s.evaluator.as_ref().map_or(0, Evaluator::chunks);
+        let done = s.scoring.as_ref().map_or(0, Scoring::done);
+        [done as f64, total as f64]
+            .into_iter()
+            .map(JsValue::from_f64)
+            .collect()
     }
 
     /// The checkpoint file (the same safetensors the command line writes and reads).
@@ -275,9 +281,10 @@ impl Lab {
             config.iterations = config.iterations.max(c.iteration + 1);
             s.session = None;
             s.evaluator = None;
+            s.scoring = None;
             let mut session = Session::new(ctx, ops, config, Some(&s.images))
                 .await
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .map_err(fail_run)?;
             session.restore(&c).await.map_err(fail)?;
             install(s, ctx, ops, session, eval_samples as usize);
             let x = s.session.as_ref().expect("installed");
@@ -290,8 +297,14 @@ impl Lab {
     pub fn generate(&self, seed: u32, count: u32, steps: u32) -> Promise {
         let (ctx, ops) = (self.ctx, self.ops);
         with_state(&self.state, async move |s: &mut State| {
-            let c = session(s)?.snapshot().await.map_err(fail)?;
-            let (z_dim, count, steps) = (c.config.z_dim, count as usize, steps as usize);
+            let (count, steps) = (count as usize, steps.max(1) as usize);
+            if count * steps > MAX_DRAWN {
+                return Err(fail(format!(
+                    "{count} x {steps} images are more than {MAX_DRAWN} at once"
+                )));
+            }
+            let c = session(s)?.snapshot().await.map_err(fail_run)?;
+            let z_dim = c.config.z_dim;
             let z = if steps > 1 {
                 let ends = generate::latents(u64::from(seed), 2 * count, z_dim);
                 ends.chunks(2 * z_dim)
@@ -345,6 +358,7 @@ fn install(
             session.config.z_dim,
             file,
             n,
+            PAGE_SCORE_CHUNK,
             session.config.seed,
         )),
         _ => None,
@@ -377,7 +391,7 @@ pub fn shader_modules() -> Result<String, JsValue> {
         out.push(serde_json::json!({
             "name": m.name,
             "subgroups": m.subgroups,
-            "source": m.source(),
+            "source": m.browser_source(),
             "entries": entries,
             "constants": constants,
         }));

@@ -15,11 +15,38 @@ let history = [];          // {iteration, d_loss, d_acc, g_loss}
 let fids = [];             // {iteration, fid}
 let started = null;        // {time, iteration} of the current training stretch
 let adapterInfo = null;    // the browser's GPUAdapterInfo (wgpu's adapter name is empty here)
+let pendingScore = null;   // the iteration whose score a Pause interrupted (it goes on at Train)
+let busy = false;          // a GPU call the user started is running
+let stopped = false;       // the session stopped on an error (diverged): Train starts anew
+
+// The fields of the settings the engine names (its `setting` keys).
+const FIELDS = { batch_size: 'batch', iterations: 'iterations', sample_interval: 'interval', seed: 'seed', 'adam.learning_rate': 'lr' };
+const INPUTS = ['batch', 'iterations', 'interval', 'seed', 'lr', 'scoring'];
 
 function message(text) {
   const m = $('message');
   m.textContent = text;
   m.style.display = text ? 'block' : 'none';
+}
+
+// Clears every message: each action the user starts begins with a clean page.
+function clearErrors() {
+  message('');
+  for (const id of Object.values(FIELDS)) {
+    $(`${id}-error`).textContent = '';
+    $(id).classList.remove('invalid');
+  }
+}
+
+// An engine error: beside its field when it names a setting, else in the message area.
+function showError(prefix, e) {
+  const field = e && e.setting && FIELDS[e.setting];
+  if (field) {
+    $(`${field}-error`).textContent = e.message;
+    $(field).classList.add('invalid');
+  } else {
+    message(`${prefix}${e && e.message ? e.message : e}`);
+  }
 }
 
 function log(line) {
@@ -104,12 +131,14 @@ function showProgress() {
 
 // --- training --------------------------------------------------------------------------------
 
+// The fields as typed: the engine says what is wrong with a value.
 function config() {
   return {
-    batch_size: Number($('batch').value),
-    iterations: Number($('iterations').value),
-    sample_interval: Number($('interval').value),
-    seed: Number($('seed').value),
+    batch_size: $('batch').value,
+    iterations: $('iterations').value,
+    sample_interval: $('interval').value,
+    seed: $('seed').value,
+    learning_rate: $('lr').value,
     eval_samples: $('scoring').checked ? 1000 : 0,
   };
 }
@@ -125,15 +154,26 @@ async function handle(reports) {
   }
 }
 
+// Scores G a chunk at a time while training runs; a Pause stops between chunks and leaves the
+// score pending: the next Train finishes it before training goes on.
 async function score(iteration) {
   if (!lab.scoring()) return null;
-  const s = JSON.parse(await lab.score());
-  const line = `${iteration} [FID: ${s.fid.toFixed(2)}, IS: ${s.inception_score.toFixed(2)}, ` +
-    `classes: ${s.class_entropy_bits.toFixed(2)} bits, confident: ${(100 * s.confident).toFixed(1)}%]`;
-  log(line);
-  $('scores').textContent = line;
-  fids.push({ iteration, fid: s.fid });
-  return s;
+  pendingScore = iteration;
+  while (running) {
+    const [done, total] = lab.score_progress();
+    $('progress').textContent = `iteration ${iteration}: scoring (${done} / ${total})`;
+    const result = await lab.score_step();
+    if (result === null || result === undefined) continue;
+    pendingScore = null;
+    const s = JSON.parse(result);
+    const line = `${iteration} [FID: ${s.fid.toFixed(2)}, IS: ${s.inception_score.toFixed(2)}, ` +
+      `classes: ${s.class_entropy_bits.toFixed(2)} bits, confident: ${(100 * s.confident).toFixed(1)}%]`;
+    log(line);
+    $('scores').textContent = line;
+    fids.push({ iteration, fid: s.fid });
+    return s;
+  }
+  return null;
 }
 
 // Trains until the run's total or a pause, in chunks sized to about 100 ms so the tab stays
@@ -141,6 +181,10 @@ async function score(iteration) {
 async function trainLoop() {
   const interval = Math.max(1, Number($('interval').value));
   let chunk = 1;
+  if (pendingScore !== null) {
+    await score(pendingScore);
+    if (pendingScore !== null) return;  // paused again
+  }
   started = { time: performance.now(), iteration: lab.iteration() };
   while (running && lab.iteration() < lab.total()) {
     const it = lab.iteration(), total = lab.total();
@@ -153,6 +197,7 @@ async function trainLoop() {
       reports = reports.concat(await lab.finish());
       await handle(reports);
       await score(lab.iteration());
+      if (pendingScore !== null) return;  // paused while scoring
     } else {
       await handle(reports);
     }
@@ -168,27 +213,34 @@ async function trainLoop() {
 async function onTrain() {
   const button = $('train');
   if (running) {
-    // Takes effect at the end of the chunk in flight (about 100 ms of GPU work).
+    // Takes effect at the end of the chunk in flight (about 100 ms of GPU work, or one
+    // scoring chunk).
     running = false;
     button.textContent = 'Pausing...';
     button.disabled = true;
     return;
   }
+  clearErrors();
+  setBusy(true);
   try {
-    if (lab.iteration() === 0 && lab.total() === 0 || lab.iteration() >= lab.total()) {
+    const finished = lab.total() === 0 || lab.iteration() >= lab.total();
+    if (stopped || (finished && pendingScore === null)) {
+      stopped = false;
       await startSession();
     }
     running = true;
     button.textContent = 'Pause';
-    setBusy(true);
+    button.disabled = false;
     await trainLoop();
   } catch (e) {
-    message(`training stopped: ${e}`);
+    stopped = lab.total() > 0;
+    showError('training stopped: ', e);
   } finally {
     running = false;
     button.textContent = 'Train';
-    button.disabled = false;
     setBusy(false);
+    if (pendingScore === null) showProgress();
+    else $('progress').textContent += ' · paused (the score goes on at Train)';
   }
 }
 
@@ -197,49 +249,74 @@ async function startSession() {
   fids = [];
   $('strip').textContent = '';
   $('log').textContent = '';
-  const c = config();
-  await lab.start(JSON.stringify(c));
-  log(`training ${c.iterations} iterations at batch ${c.batch_size} (full arch, seed ${c.seed})`);
+  pendingScore = null;
+  const c = JSON.parse(await lab.start(JSON.stringify(config())));
+  log(`training ${c.iterations} iterations at batch ${c.batch_size} (${c.arch} arch, seed ${c.seed})`);
   // The grid before training: wait for it, so it is the strip's first.
   const before = await lab.advance(0, true);
   await handle(before.concat(await lab.finish()));
 }
 
-function setBusy(busy) {
-  for (const id of ['download', 'open', 'sample', 'walk']) $(id).disabled = busy || lab.total() === 0;
-  $('open').disabled = busy;
+// While the GPU is busy with what the user started, only Pause stays clickable: the settings
+// and every other action wait (the engine would refuse a second call anyway).
+function setBusy(on) {
+  busy = on;
+  const noSession = lab.total() === 0;
+  for (const id of INPUTS) $(id).disabled = on;
+  for (const id of ['download', 'sample', 'walk']) $(id).disabled = on || noSession;
+  $('open').disabled = on;
+  if (on && !running) $('train').disabled = true;
+  if (!on) $('train').disabled = false;
 }
 
-async function onDownload() {
-  const bytes = await lab.checkpoint();
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-  a.download = 'checkpoint.safetensors';
-  a.click();
-}
-
-async function onOpen(event) {
-  const file = event.target.files[0];
-  if (!file) return;
+// Runs an action with the page busy, its errors shown, an old message cleared first.
+async function act(prefix, f) {
+  if (busy) return;
+  clearErrors();
+  setBusy(true);
   try {
-    const opened = JSON.parse(await lab.open_checkpoint(new Uint8Array(await file.arrayBuffer()), $('scoring').checked ? 1000 : 0));
-    history = [];
-    $('batch').value = opened.config.batch_size;
-    $('iterations').value = opened.config.iterations;
-    $('seed').value = opened.config.seed;
-    log(`opened ${file.name}: iteration ${opened.iteration}, batch ${opened.config.batch_size}`);
-    await handle(await lab.advance(0, true));
-    showProgress();
-    setBusy(false);
+    await f();
   } catch (e) {
-    message(`cannot open ${file.name}: ${e}`);
+    showError(prefix, e);
+  } finally {
+    setBusy(false);
   }
 }
 
-async function onSample(steps) {
-  const count = steps > 1 ? 4 : 16;
-  const images = await lab.generate(Math.floor(Math.random() * 1e6), count, steps);
-  drawGrid($('grid'), images, count, steps > 1 ? steps : 4, steps > 1 ? 1 : SCALE);
+function onDownload() {
+  return act('cannot save the checkpoint: ', async () => {
+    const bytes = await lab.checkpoint();
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    a.download = 'checkpoint.safetensors';
+    a.click();
+  });
+}
+
+function onOpen(event) {
+  const file = event.target.files[0];
+  if (!file) return;
+  return act(`cannot open ${file.name}: `, async () => {
+    const opened = JSON.parse(await lab.open_checkpoint(new Uint8Array(await file.arrayBuffer()), $('scoring').checked ? 1000 : 0));
+    history = [];
+    pendingScore = null;
+    stopped = false;
+    $('batch').value = opened.config.batch_size;
+    $('iterations').value = opened.config.iterations;
+    $('seed').value = opened.config.seed;
+    $('lr').value = opened.config.adam.learning_rate;
+    log(`opened ${file.name}: iteration ${opened.iteration}, batch ${opened.config.batch_size}`);
+    await handle(await lab.advance(0, true));
+    showProgress();
+  });
+}
+
+function onSample(steps) {
+  return act('cannot draw: ', async () => {
+    const count = steps > 1 ? 4 : 16;
+    const images = await lab.generate(Math.floor(Math.random() * 1e6), count, steps);
+    drawGrid($('grid'), images, count, steps > 1 ? steps : 4, steps > 1 ? 1 : SCALE);
+  });
 }
 
 // --- start-up --------------------------------------------------------------------------------
@@ -434,7 +511,7 @@ async function runBench() {
   try {
     for (const batch of (params.get('batch') || '32,128').split(',').map(Number)) {
       const iterations = Number(params.get('iterations') || 10);
-      await lab.start(JSON.stringify({ batch_size: batch, iterations: iterations + 2, sample_interval: 1000000, eval_samples: 0 }));
+      await lab.start(JSON.stringify({ batch_size: String(batch), iterations: String(iterations + 2), sample_interval: '1000000', eval_samples: 0 }));
       await lab.advance(2, false);
       await lab.finish();
       const t0 = performance.now();
