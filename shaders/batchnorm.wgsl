@@ -192,7 +192,7 @@ fn bn_backward_input(@builtin(local_invocation_index) tid: u32, @builtin(workgro
         }
     }
     let total = group_total(tid, col_sum);
-    if l.valid && tid < FINISH_COLS {
+    if p.store_dx_sums != 0u && l.valid && tid < FINISH_COLS {
         dx_partials[wid.y * p.cols + l.col] = total;
     }
 }

@@ -22,13 +22,15 @@ var<workgroup> lanes: array<f32, 256>;
 fn lane_total(tid: u32, stride: u32, v: f32) -> f32 {
     lanes[tid] = v;
     workgroupBarrier();
-    for (var half = 128u; half >= stride; half >>= 1u) {
+    // A stride of 0 would never end the loop: 1 sums the whole workgroup.
+    let least = max(stride, 1u);
+    for (var half = 128u; half >= least; half >>= 1u) {
         if tid < half {
             lanes[tid] += lanes[tid + half];
         }
         workgroupBarrier();
     }
-    let total = lanes[tid % stride];
+    let total = lanes[tid % least];
     workgroupBarrier();
     return total;
 }

@@ -146,7 +146,9 @@ fn store8(split: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     }
 }
 
-// K-tile of A stored [k][m] and of B stored [k][n], as vec4s of 4 consecutive m or n.
+// K-tile of A stored [k][m] and of B stored [k][n], as vec4s of 4 consecutive m or n, each
+// written whole by one invocation (a store to one component of a vec4 that other invocations
+// also write accesses the whole vector: a data race in WGSL's memory model).
 var<workgroup> tile_a: array<vec4<f32>, 128>;
 var<workgroup> tile_b: array<vec4<f32>, 128>;
 
@@ -162,8 +164,14 @@ fn gemm_tiled(
     let n0 = wid.x * 64u;
     enter_row(m0);
     let kr = k_range(ts.y, m0);
-    // Loading: thread tid fills A's row tid and B's row tid / 8, columns 8 (tid % 8)..+8.
-    let row = gemm_row(m0 + tid);
+    // Loading: thread tid fills A's rows 8 (tid % 8)..+8 at depth tid / 8 of each K tile (two
+    // whole vec4s), and B's row tid / 8, columns 8 (tid % 8)..+8.
+    let ak = tid / 8u;
+    let ar = (tid % 8u) * 8u;
+    var rows: array<GemmRow, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        rows[i] = gemm_row(m0 + ar + i);
+    }
     let bk = tid / 8u;
     let bn = n0 + (tid % 8u) * 8u;
     // Computing: an 8x8 block at rows 8 (tid / 8), columns 8 (tid % 8).
@@ -174,15 +182,15 @@ fn gemm_tiled(
         acc[i] = vec4<f32>(0.0);
     }
     for (var k0 = kr.x; k0 < kr.y; k0 += 8u) {
-        var cur = cursor_at(k0);
-        for (var kk = 0u; kk < 8u; kk++) {
-            var v = 0.0;
-            if k0 + kk < kr.y {
-                v = load_a(row, cur);
-            }
-            tile_a[kk * 16u + tid / 4u][tid % 4u] = v;
-            cur = cursor_next(cur);
+        var a_lo = vec4<f32>(0.0);
+        var a_hi = vec4<f32>(0.0);
+        if k0 + ak < kr.y {
+            let ac = cursor_at(k0 + ak);
+            a_lo = vec4<f32>(load_a(rows[0], ac), load_a(rows[1], ac), load_a(rows[2], ac), load_a(rows[3], ac));
+            a_hi = vec4<f32>(load_a(rows[4], ac), load_a(rows[5], ac), load_a(rows[6], ac), load_a(rows[7], ac));
         }
+        tile_a[ak * 16u + ar / 4u] = a_lo;
+        tile_a[ak * 16u + ar / 4u + 1u] = a_hi;
         var b_lo = vec4<f32>(0.0);
         var b_hi = vec4<f32>(0.0);
         if k0 + bk < kr.y {

@@ -13,7 +13,12 @@
 
 override WIDE_ROWS: u32 = 64u;
 
-// [buffer][kk][m / 4] as vec4 of 4 rows, and [buffer][kk][n / 4] as vec4 of 4 columns.
+// Each operand's K tile as vec4s in the order it was loaded, so every vec4 is stored whole by
+// the invocation that loaded it (invocations storing components of one shared vec4 would race
+// in WGSL's memory model): A loaded along m as [buffer][kk][m / 4] (4 rows at one k), along k
+// as [buffer][m][kk / 4] (4 k of one row); B loaded along n as [buffer][kk][n / 4], along k as
+// [buffer][n][kk / 4]. The multiply reads 4 kk at a time and transposes in registers where the
+// tile is k-major, so each output's sum over k keeps its order.
 var<workgroup> wide_a: array<vec4<f32>, WIDE_ROWS * 8u>;
 var<workgroup> wide_b: array<vec4<f32>, 512>;
 
@@ -59,23 +64,35 @@ fn wide_put(t: u32, buf: u32, v: array<vec4<f32>, 3>) {
         if a_along_m() {
             wide_a[(buf * 16u + u / quads) * quads + u % quads] = v[part];
         } else {
-            let m = u / 4u;
-            let kq = (u % 4u) * 4u;
-            for (var j = 0u; j < 4u; j++) {
-                wide_a[(buf * 16u + kq + j) * quads + m / 4u][m % 4u] = v[part][j];
-            }
+            // Row u / 4, k quad u % 4.
+            wide_a[buf * WIDE_ROWS * 4u + u] = v[part];
         }
     }
-    let base = buf * 256u;
-    if b_along_k() {
-        let n = t / 4u;
-        let kq = (t % 4u) * 4u;
-        for (var j = 0u; j < 4u; j++) {
-            wide_b[base + (kq + j) * 16u + n / 4u][n % 4u] = v[2][j];
-        }
-    } else {
-        wide_b[base + (t / 16u) * 16u + t % 16u] = v[2];
+    // Along k: column t / 4, k quad t % 4; along n: k t / 16, column quad t % 16. Either way
+    // the vec4 index is t.
+    wide_b[buf * 256u + t] = v[2];
+}
+
+// A's 4 rows 4 mq.. at kk = 4 kq + j, for j = 0..3 (column j of the result).
+fn wide_a4x4(buf: u32, kq: u32, mq: u32) -> mat4x4<f32> {
+    let quads = WIDE_ROWS / 4u;
+    if a_along_m() {
+        let at = (buf * 16u + 4u * kq) * quads + mq;
+        return mat4x4<f32>(wide_a[at], wide_a[at + quads], wide_a[at + 2u * quads], wide_a[at + 3u * quads]);
     }
+    // Rows as loaded (4 k each): the transpose gives 4 rows per k.
+    let at = buf * WIDE_ROWS * 4u + 4u * mq * 4u + kq;
+    return transpose(mat4x4<f32>(wide_a[at], wide_a[at + 4u], wide_a[at + 8u], wide_a[at + 12u]));
+}
+
+// B's 4 columns 4 nq.. at kk = 4 kq + j, for j = 0..3.
+fn wide_b4x4(buf: u32, kq: u32, nq: u32) -> mat4x4<f32> {
+    if !b_along_k() {
+        let at = buf * 256u + 4u * kq * 16u + nq;
+        return mat4x4<f32>(wide_b[at], wide_b[at + 16u], wide_b[at + 32u], wide_b[at + 48u]);
+    }
+    let at = buf * 256u + 4u * nq * 4u + kq;
+    return transpose(mat4x4<f32>(wide_b[at], wide_b[at + 4u], wide_b[at + 8u], wide_b[at + 12u]));
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -108,14 +125,18 @@ fn gemm_wide(
         if next < kr.y {
             staged = wide_fetch(t, m0, n0, next, kr.y);
         }
-        for (var kk = 0u; kk < 16u; kk++) {
-            let b = wide_b[buf * 256u + kk * 16u + tx];
+        for (var kq = 0u; kq < 4u; kq++) {
+            let bs = wide_b4x4(buf, kq, tx);
             for (var q = 0u; q < row_quads; q++) {
-                let a = wide_a[(buf * 16u + kk) * quads + ty * row_quads + q];
-                acc[4u * q] += a.x * b;
-                acc[4u * q + 1u] += a.y * b;
-                acc[4u * q + 2u] += a.z * b;
-                acc[4u * q + 3u] += a.w * b;
+                let a4 = wide_a4x4(buf, kq, ty * row_quads + q);
+                for (var j = 0u; j < 4u; j++) {
+                    let a = a4[j];
+                    let b = bs[j];
+                    acc[4u * q] += a.x * b;
+                    acc[4u * q + 1u] += a.y * b;
+                    acc[4u * q + 2u] += a.z * b;
+                    acc[4u * q + 3u] += a.w * b;
+                }
             }
         }
         if next < kr.y {

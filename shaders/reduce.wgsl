@@ -31,8 +31,9 @@ struct ReduceParams {
     grad_stride: u32,
     // bn_apply_batch and bn_backward_input: rows per workgroup (16 row lanes walk them).
     group_rows: u32,
+    // bn_backward_input: store dx's column sums (0 when `dx_partials` is a placeholder).
+    store_dx_sums: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 // The lane's place in stage 1: its column, its first row and how far it walks.

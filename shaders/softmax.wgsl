@@ -74,7 +74,9 @@ fn softmax_cross_entropy(
     let end = min((wid.x + 1u) * SAMPLES_PER_WORKGROUP, p.rows);
     for (var r = wid.x * SAMPLES_PER_WORKGROUP + tid; r < end; r += 256u) {
         let base = r * p.classes;
-        let label = labels[r];
+        // The host checks labels against the classes (data::parse_labels); clamped here too, so
+        // a bad label can never index past its row.
+        let label = min(labels[r], p.classes - 1u);
         let m = row_max(base);
         let s = row_sum_exp(base, m);
         loss += log(s) + m - logits[base + label];

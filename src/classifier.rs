@@ -183,6 +183,10 @@ pub async fn train(
         )
         .into());
     }
+    // The cross-entropy kernel indexes a row by its label (and clamps it too).
+    if let Some(bad) = train_labels.iter().find(|&&l| usize::from(l) >= CLASSES) {
+        anyhow::bail!("label {bad} is not one of the {CLASSES} classes");
+    }
     let params = NetworkParams::new(ctx, &layers, &layout.keras_init(config.seed), &[]);
     let net = Network::new(ctx, "C", &layers, b);
     let images = ctx.storage_init("classifier images", &train_images.packed_words());

@@ -186,3 +186,170 @@ fn every_kernel_fits_webgpu_default_limits() {
     println!("{checked} entry points (with their constants) within the limits");
     assert!(checked > 60);
 }
+
+/// What the lint reports of one module: every store into one component of a vector in
+/// workgroup or storage memory (a write to a component accesses the whole vector in WGSL's
+/// memory model: two invocations storing two components of one vec4 race, and a backend may
+/// lower it to a read-modify-write that keeps stale lanes), and every entry point that reaches
+/// the workgroup reduction tree (`lane_total`, 256 lanes) with another workgroup size.
+fn lint(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo) -> Vec<String> {
+    use naga::{AddressSpace, Expression, Statement, TypeInner};
+    fn walk<'a>(block: &'a naga::Block, out: &mut Vec<&'a Statement>) {
+        for s in block.iter() {
+            out.push(s);
+            match s {
+                Statement::Block(b) => walk(b, out),
+                Statement::If { accept, reject, .. } => {
+                    walk(accept, out);
+                    walk(reject, out);
+                }
+                Statement::Switch { cases, .. } => cases.iter().for_each(|c| walk(&c.body, out)),
+                Statement::Loop {
+                    body, continuing, ..
+                } => {
+                    walk(body, out);
+                    walk(continuing, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let shared = |space: AddressSpace| {
+        matches!(
+            space,
+            AddressSpace::WorkGroup | AddressSpace::Storage { .. }
+        )
+    };
+    let mut problems = Vec::new();
+    let mut functions: Vec<(String, &naga::Function, &naga::valid::FunctionInfo)> = module
+        .functions
+        .iter()
+        .map(|(h, f)| (f.name.clone().unwrap_or_default(), f, &info[h]))
+        .collect();
+    for (i, ep) in module.entry_points.iter().enumerate() {
+        functions.push((ep.name.clone(), &ep.function, info.get_entry_point(i)));
+    }
+    for (fname, f, fi) in &functions {
+        let mut statements = Vec::new();
+        walk(&f.body, &mut statements);
+        for s in statements {
+            let Statement::Store { pointer, .. } = s else {
+                continue;
+            };
+            let base = match f.expressions[*pointer] {
+                Expression::Access { base, .. } | Expression::AccessIndex { base, .. } => base,
+                _ => continue,
+            };
+            let inner = fi[base].ty.inner_with(&module.types);
+            let into_vector = match *inner {
+                TypeInner::Pointer { base, space } => {
+                    shared(space) && matches!(module.types[base].inner, TypeInner::Vector { .. })
+                }
+                TypeInner::ValuePointer {
+                    size: Some(_),
+                    space,
+                    ..
+                } => shared(space),
+                _ => false,
+            };
+            if into_vector {
+                problems.push(format!(
+                    "{name}::{fname}: a store into one component of a vector in shared memory"
+                ));
+            }
+        }
+    }
+    // Which functions reach lane_total.
+    let callees = |f: &naga::Function| -> Vec<naga::Handle<naga::Function>> {
+        let mut statements = Vec::new();
+        walk(&f.body, &mut statements);
+        statements
+            .into_iter()
+            .filter_map(|s| match s {
+                Statement::Call { function, .. } => Some(*function),
+                _ => None,
+            })
+            .collect()
+    };
+    fn reaches(
+        module: &naga::Module,
+        f: &naga::Function,
+        callees: &dyn Fn(&naga::Function) -> Vec<naga::Handle<naga::Function>>,
+    ) -> bool {
+        callees(f).into_iter().any(|h| {
+            let g = &module.functions[h];
+            g.name.as_deref() == Some("lane_total") || reaches(module, g, callees)
+        })
+    }
+    for ep in &module.entry_points {
+        if reaches(module, &ep.function, &callees) && ep.workgroup_size != [256, 1, 1] {
+            problems.push(format!(
+                "{name}::{}: reaches lane_total (256 lanes) with workgroup size {:?}",
+                ep.name, ep.workgroup_size
+            ));
+        }
+    }
+    problems
+}
+
+/// The lint over every module: no component stores into shared vectors, the reduction tree
+/// only in 256-lane workgroups.
+#[test]
+fn shaders_pass_the_memory_lint() {
+    let mut problems = Vec::new();
+    for s in shaders::ALL {
+        let (module, info) = s.parse().unwrap_or_else(|e| panic!("{e}"));
+        problems.extend(lint(s.name, &module, &info));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The lint finds what it is for: the tile store gemm.wgsl had (invocations tid..tid + 3
+/// writing the components of one vec4), the same into storage memory, and the reduction tree
+/// in a 64-lane workgroup; and it passes the fixed forms.
+#[test]
+fn the_memory_lint_catches_component_stores_and_wrong_workgroup_sizes() {
+    let check = |src: &str| {
+        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{e}"));
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap();
+        lint("test", &module, &info)
+    };
+    let racy = "var<workgroup> tile: array<vec4<f32>, 16>;
+        @compute @workgroup_size(64) fn main(@builtin(local_invocation_index) t: u32) {
+            tile[t / 4u][t % 4u] = 1.0;
+        }";
+    assert_eq!(check(racy).len(), 1, "{:?}", check(racy));
+    let racy_member = "var<workgroup> tile: array<vec4<f32>, 16>;
+        @compute @workgroup_size(64) fn main(@builtin(local_invocation_index) t: u32) {
+            tile[t / 4u].y = 1.0;
+        }";
+    assert_eq!(check(racy_member).len(), 1);
+    let storage = "@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+        @compute @workgroup_size(64) fn main(@builtin(local_invocation_index) t: u32) {
+            out[t / 4u][t % 4u] = 1.0;
+        }";
+    assert_eq!(check(storage).len(), 1);
+    let fixed = "var<workgroup> tile: array<f32, 64>;
+        var<private> mine: vec4<f32>;
+        @compute @workgroup_size(64) fn main(@builtin(local_invocation_index) t: u32) {
+            tile[t] = 1.0;
+            mine[t % 4u] = 2.0;
+        }";
+    assert!(check(fixed).is_empty(), "{:?}", check(fixed));
+    let tree = |size: u32| {
+        format!(
+            "{}
+            @compute @workgroup_size({size}) fn main(@builtin(local_invocation_index) t: u32) {{
+                let s = lane_total(t, 1u, 1.0);
+            }}",
+            shaders::COLUMN_SUM.files[0].1
+        )
+    };
+    assert_eq!(check(&tree(64)).len(), 1, "{:?}", check(&tree(64)));
+    assert!(check(&tree(256)).is_empty());
+}

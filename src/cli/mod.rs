@@ -145,6 +145,7 @@ impl GpuArgs {
         Ok(pollster::block_on(GpuContext::new(&GpuOptions {
             backend: self.backend,
             adapter_name: self.adapter.clone(),
+            ..Default::default()
         }))?)
     }
 }

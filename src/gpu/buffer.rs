@@ -15,6 +15,8 @@ pub struct GpuSlice {
     pub offset: u64,
     /// Length in 32-bit elements.
     pub len: usize,
+    /// Elements bound past the end (a NaN guard band, with `Checks::guard_bands`; else 0).
+    pub guard: usize,
 }
 
 impl GpuSlice {
@@ -30,6 +32,7 @@ impl GpuSlice {
             buffer: self.buffer.clone(),
             offset: self.offset + start as u64 * 4,
             len,
+            guard: 0,
         }
     }
 
@@ -42,6 +45,7 @@ impl GpuSlice {
             buffer: self.buffer.clone(),
             offset: self.offset + start as u64 * 4,
             len,
+            guard: 0,
         }
     }
 
@@ -50,7 +54,7 @@ impl GpuSlice {
             buffer: &self.buffer,
             offset: self.offset,
             // A zero-length binding is invalid; bind at least one element.
-            size: wgpu::BufferSize::new(self.bytes().max(4)),
+            size: wgpu::BufferSize::new((self.bytes() + self.guard as u64 * 4).max(4)),
         })
     }
 }
@@ -73,16 +77,102 @@ impl GpuContext {
     /// A zero-initialised storage buffer of `len` 32-bit elements.
     pub fn storage(&self, label: &str, len: usize) -> GpuSlice {
         self.count_allocation((len.max(1) * 4) as u64);
+        let guard = self.guard_len();
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (len.max(1) * 4) as u64,
+            size: ((len + guard).max(1) * 4) as u64,
             usage: STORAGE_USAGE,
             mapped_at_creation: false,
         });
+        self.guard_buffer(label, &buffer, len);
         GpuSlice {
             buffer,
             offset: 0,
             len,
+            guard,
+        }
+    }
+
+    /// A storage buffer a kernel writes before another reads it (split-K and reduction
+    /// partials): zeros, or NaN with guard bands, so that reading an element nobody wrote
+    /// shows.
+    pub fn scratch(&self, label: &str, len: usize) -> GpuSlice {
+        let s = self.storage(label, len);
+        if self.checks.guard_bands && len > 0 {
+            self.write(&s, &vec![f32::NAN; len]);
+        }
+        s
+    }
+
+    fn guard_len(&self) -> usize {
+        if self.checks.guard_bands {
+            super::context::GUARD
+        } else {
+            0
+        }
+    }
+
+    /// Fills the guard band past `len` with NaN and remembers it for `check_guards`.
+    fn guard_buffer(&self, label: &str, buffer: &wgpu::Buffer, len: usize) {
+        if self.checks.guard_bands {
+            let nan = vec![f32::NAN; super::context::GUARD];
+            self.queue
+                .write_buffer(buffer, len as u64 * 4, bytemuck::cast_slice(&nan));
+            self.guarded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((label.to_string(), buffer.clone(), len));
+        }
+    }
+
+    /// With guard bands: `Err` naming every buffer allocated since the last call whose guard
+    /// band is no longer all NaN (a write past its end), and every placeholder binding that is
+    /// no longer all NaN (a write into what a kernel should leave alone). `Ok` otherwise.
+    pub async fn check_guards(&self) -> Result<(), String> {
+        if !self.checks.guard_bands {
+            return Ok(());
+        }
+        let taken = std::mem::take(&mut *self.guarded.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut regions: Vec<(String, GpuSlice)> = taken
+            .into_iter()
+            .map(|(label, buffer, len)| {
+                let slice = GpuSlice {
+                    buffer,
+                    offset: len as u64 * 4,
+                    len: super::context::GUARD,
+                    guard: 0,
+                };
+                (label, slice)
+            })
+            .collect();
+        for (name, buffer) in [
+            ("placeholder", &self.dummy),
+            ("placeholder rw", &self.dummy_rw),
+        ] {
+            regions.push((
+                name.to_string(),
+                GpuSlice {
+                    buffer: buffer.clone(),
+                    offset: 0,
+                    len: (buffer.size() / 4) as usize,
+                    guard: 0,
+                },
+            ));
+        }
+        let mut bad = Vec::new();
+        for (name, slice) in &regions {
+            let words: Vec<u32> = self.read(slice).await.map_err(|e| e.to_string())?;
+            if let Some(i) = words.iter().position(|&w| w != f32::NAN.to_bits()) {
+                bad.push(format!(
+                    "{name}: element {i} of the guarded region is {} (written past an end)",
+                    f32::from_bits(words[i])
+                ));
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("\n"))
         }
     }
 
@@ -95,17 +185,30 @@ impl GpuContext {
             bytemuck::cast_slice(data)
         };
         self.count_allocation(contents.len() as u64);
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let guard = self.guard_len();
+        let buffer = if guard == 0 {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: STORAGE_USAGE,
+                })
+        } else {
+            let b = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                contents,
+                size: contents.len() as u64 + guard as u64 * 4,
                 usage: STORAGE_USAGE,
+                mapped_at_creation: false,
             });
+            self.queue.write_buffer(&b, 0, contents);
+            self.guard_buffer(label, &b, data.len());
+            b
+        };
         GpuSlice {
             buffer,
             offset: 0,
             len: data.len(),
+            guard,
         }
     }
 

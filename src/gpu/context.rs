@@ -77,12 +77,58 @@ pub struct GpuOptions {
     pub backend: BackendChoice,
     /// Case-insensitive substring of the adapter name (`--adapter`).
     pub adapter_name: Option<String>,
+    /// What the kernel tests turn on; off for training.
+    pub checks: Checks,
+}
+
+/// Rewrites a module's composed WGSL (module name, source) before it is compiled.
+pub type ShaderEdit = Arc<dyn Fn(&str, String) -> String + Send + Sync>;
+
+/// Checks that make the bugs software drivers hide fail on them (lavapipe runs a workgroup as
+/// coroutines that switch only at barriers, returns 0 for a read past a binding and drops a
+/// stray write). For the kernel tests; a run never turns them on.
+#[derive(Clone, Default)]
+pub struct Checks {
+    /// Every `var<workgroup>` an entry point uses is filled with NaN at its start, then a
+    /// barrier: a read before the kernel's own write (a missing barrier) is NaN, not what an
+    /// earlier workgroup left there.
+    pub poison_workgroup_memory: bool,
+    /// Every storage buffer is bound with a NaN guard band past its end, scratch buffers
+    /// start as NaN and the placeholder bindings are NaN: a read past an end, of a placeholder
+    /// or of scratch never written is NaN, and a write past an end or into a placeholder is
+    /// found by [`GpuContext::check_guards`].
+    pub guard_bands: bool,
+    /// Rewrites each module's source before compiling it (the barrier mutation tests).
+    pub edit: Option<ShaderEdit>,
+}
+
+impl fmt::Debug for Checks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checks")
+            .field("poison_workgroup_memory", &self.poison_workgroup_memory)
+            .field("guard_bands", &self.guard_bands)
+            .field("edit", &self.edit.is_some())
+            .finish()
+    }
 }
 
 /// Bytes of a dummy binding (enough for any struct a binding declares; a multiple of every
 /// storage offset alignment WebGPU allows), and the read-write slots (a kernel's bindings).
 pub(crate) const DUMMY_SLOT: u64 = 256;
 pub(crate) const DUMMY_RW_SLOTS: u64 = 8;
+/// With guard bands: elements of NaN bound past a buffer's end, and past a placeholder's
+/// (larger: a kernel that writes a placeholder it should leave alone writes far).
+pub(crate) const GUARD: usize = 4096;
+pub(crate) const DUMMY_GUARD: usize = 65536;
+
+/// Bytes between two placeholder slots: the slot, and with guard bands its guard.
+pub(crate) fn dummy_stride(checks: &Checks) -> u64 {
+    if checks.guard_bands {
+        DUMMY_SLOT + DUMMY_GUARD as u64 * 4
+    } else {
+        DUMMY_SLOT
+    }
+}
 
 /// Resolves once the work submitted before it was made is done (`GpuContext::done_marker`).
 pub struct SubmissionDone(futures_channel::oneshot::Receiver<()>);
@@ -120,6 +166,10 @@ pub struct GpuContext {
     /// Bytes of the storage buffers allocated so far, and the largest one (`memory`).
     pub(crate) allocated: std::sync::atomic::AtomicU64,
     pub(crate) largest: std::sync::atomic::AtomicU64,
+    pub(crate) checks: Checks,
+    /// With guard bands: the buffers allocated since the last `check_guards`, with their
+    /// lengths (where the guard starts).
+    pub(crate) guarded: Mutex<Vec<(String, wgpu::Buffer, usize)>>,
 }
 
 fn device_type_rank(t: wgpu::DeviceType) -> u32 {
@@ -243,17 +293,25 @@ impl GpuContext {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        let dummy_buffer = |label, size| {
-            device.create_buffer(&wgpu::BufferDescriptor {
+        let slot = dummy_stride(&options.checks);
+        let dummy_buffer = |label, slots: u64| {
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                size,
-                usage: wgpu::BufferUsages::STORAGE,
+                size: slot * slots,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
-            })
+            });
+            if options.checks.guard_bands {
+                let nan = vec![f32::NAN; (slot * slots / 4) as usize];
+                queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&nan));
+            }
+            buffer
         };
         let (dummy, dummy_rw) = (
-            dummy_buffer("dummy", DUMMY_SLOT),
-            dummy_buffer("dummy rw", DUMMY_SLOT * DUMMY_RW_SLOTS),
+            dummy_buffer("dummy", 1),
+            dummy_buffer("dummy rw", DUMMY_RW_SLOTS),
         );
         log::info!("adapter: {}", describe_adapter(&info));
         if info.backend == wgpu::Backend::Dx12 {
@@ -280,6 +338,8 @@ impl GpuContext {
             dummy_rw,
             allocated: Default::default(),
             largest: Default::default(),
+            checks: options.checks.clone(),
+            guarded: Mutex::new(Vec::new()),
         })
     }
 

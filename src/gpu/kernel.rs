@@ -190,7 +190,18 @@ impl Kernel {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let source = shader.source();
+        let mut source = shader.source();
+        if let Some(edit) = &ctx.checks.edit {
+            source = edit(shader.name, source);
+        }
+        if ctx.checks.poison_workgroup_memory {
+            source = super::shaders::poisoned(
+                &source,
+                entry,
+                &poisoned_vars(&module, ep_info),
+                module.entry_points[ep_index].workgroup_size,
+            );
+        }
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(shader.name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -243,11 +254,17 @@ impl Kernel {
         workgroups: [u32; 3],
         elements_read: Option<u64>,
     ) -> Dispatch {
-        use super::context::{DUMMY_RW_SLOTS, DUMMY_SLOT};
+        use super::context::{DUMMY_GUARD, DUMMY_RW_SLOTS, DUMMY_SLOT, dummy_stride};
+        let stride = dummy_stride(&ctx.checks);
         let dummy = |buffer: &wgpu::Buffer, slot: u64| GpuSlice {
             buffer: buffer.clone(),
-            offset: slot * DUMMY_SLOT,
+            offset: slot * stride,
             len: DUMMY_SLOT as usize / 4,
+            guard: if ctx.checks.guard_bands {
+                DUMMY_GUARD
+            } else {
+                0
+            },
         };
         // Each unused read-write binding gets a slot of its own: WebGPU forbids two writable
         // bindings of one range.
@@ -312,6 +329,16 @@ impl Kernel {
             elements_read: elements_read.unwrap_or(read),
         }
     }
+}
+
+/// The workgroup variables an entry point uses, by name.
+fn poisoned_vars(module: &naga::Module, ep_info: &naga::valid::FunctionInfo) -> Vec<String> {
+    module
+        .global_variables
+        .iter()
+        .filter(|(h, v)| v.space == naga::AddressSpace::WorkGroup && !ep_info[*h].is_empty())
+        .filter_map(|(_, v)| v.name.clone())
+        .collect()
 }
 
 /// WebGPU's rule for one dispatch (a browser refuses the dispatch otherwise, native drivers do

@@ -311,3 +311,91 @@ impl ShaderSource {
         Ok((module, info))
     }
 }
+
+/// `source` with entry point `entry` starting by filling each of `vars` (its workgroup
+/// variables) with NaN, then a barrier (`Checks::poison_workgroup_memory`): a read of
+/// workgroup memory before the kernel wrote it, or before a barrier made another invocation's
+/// write visible, is then NaN in the results instead of whatever was there.
+pub fn poisoned(source: &str, entry: &str, vars: &[String], workgroup_size: [u32; 3]) -> String {
+    if vars.is_empty() {
+        return source.to_string();
+    }
+    let lanes: u32 = workgroup_size.iter().product();
+    let header = format!("fn {entry}(");
+    let at = source
+        .match_indices(&header)
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || source[..i].ends_with(char::is_whitespace))
+        .unwrap_or_else(|| panic!("no entry point {entry} in the source"));
+    let open = at + header.len();
+    let mut depth = 1;
+    let close = open
+        + source[open..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .expect("the parameter list ends");
+    let params = &source[open..close];
+    let builtin = "@builtin(local_invocation_index)";
+    let (lid, extra) = match params.find(builtin) {
+        Some(b) => {
+            let rest = params[b + builtin.len()..].trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            (name, String::new())
+        }
+        None => {
+            let sep = if params.trim().is_empty() || params.trim_end().ends_with(',') {
+                ""
+            } else {
+                ", "
+            };
+            (
+                "poison_lid".to_string(),
+                format!("{sep}{builtin} poison_lid: u32"),
+            )
+        }
+    };
+    let body = close + source[close..].find('{').expect("the body opens");
+    let mut prologue = String::from("\n    // Poisoned workgroup memory (kernel tests).\n");
+    for var in vars {
+        let decl = format!("var<workgroup> {var}:");
+        let d = source
+            .find(&decl)
+            .unwrap_or_else(|| panic!("no declaration of {var}"));
+        let ty = source[d + decl.len()..].split(';').next().unwrap().trim();
+        let inner = ty
+            .strip_prefix("array<")
+            .and_then(|t| t.strip_suffix('>'))
+            .unwrap_or_else(|| panic!("{var}: {ty} is not an array"));
+        let (element, count) = inner.rsplit_once(',').expect("a sized array");
+        let nan = "bitcast<f32>(0x7fc00000u)";
+        let value = match element.trim() {
+            "f32" => nan.to_string(),
+            "vec4<f32>" => format!("vec4<f32>({nan})"),
+            "u32" => "0xffffffffu".to_string(),
+            other => panic!("{var}: no poison for {other}"),
+        };
+        prologue.push_str(&format!(
+            "    for (var poison_i = {lid}; poison_i < u32({count}); poison_i += {lanes}u) {{ {var}[poison_i] = {value}; }}\n",
+            count = count.trim()
+        ));
+    }
+    prologue.push_str("    workgroupBarrier();\n");
+    let mut out = String::with_capacity(source.len() + prologue.len() + extra.len());
+    out.push_str(&source[..close]);
+    out.push_str(&extra);
+    out.push_str(&source[close..=body]);
+    out.push_str(&prologue);
+    out.push_str(&source[body + 1..]);
+    out
+}

@@ -124,7 +124,7 @@ impl BatchNormOps {
     ) -> [Dispatch; 2] {
         assert_eq!((x.len, y.len), (s.len(), s.len()));
         let blocks = s.blocks(1);
-        let partials = ctx.storage("bn stats partials", 2 * blocks.partials_len());
+        let partials = ctx.scratch("bn stats partials", 2 * blocks.partials_len());
         let (batch_pair, stride) = batch.pair();
         let moving_pair = moving.map(|m| m.pair());
         if let Some((_, moving_stride)) = moving_pair {
@@ -262,7 +262,7 @@ impl BatchNormOps {
     ) -> [Dispatch; 2] {
         assert_eq!((x.len, dy.len, dx.len), (s.len(), s.len(), s.len()));
         let blocks = s.blocks(2);
-        let partials = ctx.storage("bn backward partials", 2 * blocks.partials_len());
+        let partials = ctx.scratch("bn backward partials", 2 * blocks.partials_len());
         let (stats_pair, stride) = stats.pair();
         let (dgb, grad_stride) = pair(dgamma, dbeta);
         let partials_per_group = 2 * blocks.blocks * 16;
@@ -270,6 +270,7 @@ impl BatchNormOps {
         params.stats_stride = stride;
         params.grad_stride = grad_stride;
         params.group_rows = self.dx_group_rows(s);
+        params.store_dx_sums = u32::from(dx_sums.is_some());
         let u = ctx.uniform("bn_backward", &params);
         let grid = [
             (s.channels as u32).div_ceil(16),

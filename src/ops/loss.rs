@@ -34,7 +34,7 @@ pub(crate) fn with_metrics_finish(
 ) -> Vec<Dispatch> {
     let workgroups = samples.div_ceil(SAMPLES_PER_WORKGROUP).max(1);
     // Bound even for one workgroup: the kernel names it in the branch it does not take.
-    let partials = ctx.storage("loss partials", 2 * workgroups);
+    let partials = ctx.scratch("loss partials", 2 * workgroups);
     let mut all = binds.to_vec();
     all.push(("loss_partials", Bind::Storage(&partials)));
     all.push(("loss_partials_in", Bind::Storage(&partials)));

@@ -23,7 +23,8 @@ pub struct ReduceParams {
     pub stats_stride: u32,
     pub grad_stride: u32,
     pub group_rows: u32,
-    pub _pad: [u32; 2],
+    pub store_dx_sums: u32,
+    pub _pad: u32,
 }
 
 /// Elements a stage-1 lane reads: with 256 lanes, a workgroup reads 60 x 256 = 15360 of the
@@ -138,7 +139,7 @@ impl ReduceOps {
         assert_eq!(src.len, rows * cols);
         assert_eq!(dst.len, cols);
         let blocks = Blocks::new(rows, cols, 1);
-        let partials = ctx.storage("column sum partials", blocks.partials_len());
+        let partials = ctx.scratch("column sum partials", blocks.partials_len());
         let u = ctx.uniform("column_sum", &blocks.params());
         [
             self.partials.dispatch(

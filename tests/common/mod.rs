@@ -146,8 +146,64 @@ pub fn vendored_split(split: dcgan_wgpu::data::Split) -> (dcgan_wgpu::data::Imag
     dcgan_wgpu::data::parse_split((&images, "images"), (&labels, "labels")).expect("MNIST")
 }
 
+/// `DCGAN_CHECKS=poison,guards` (or `all`): the kernel tests with workgroup memory poisoned
+/// and NaN guard bands (`dcgan_wgpu::gpu::context::Checks`); CI runs them so.
+pub fn checks_from_env() -> dcgan_wgpu::gpu::context::Checks {
+    let v = std::env::var("DCGAN_CHECKS").unwrap_or_default();
+    let on = |what: &str| v.split(',').any(|w| w == what || w == "all");
+    for w in v.split(',').filter(|w| !w.is_empty()) {
+        assert!(
+            ["poison", "guards", "all"].contains(&w),
+            "DCGAN_CHECKS={v:?}: {w} is not one of poison, guards, all"
+        );
+    }
+    dcgan_wgpu::gpu::context::Checks {
+        poison_workgroup_memory: on("poison"),
+        guard_bands: on("guards"),
+        edit: mutation_from_env(),
+    }
+}
+
+/// `DCGAN_MUTATION`: `FILE:N` removes the N-th `workgroupBarrier();` of shaders/FILE in every
+/// module that includes it; `double` doubles every barrier; `none` changes nothing (see
+/// tests/ops/mutations.rs).
+fn mutation_from_env() -> Option<dcgan_wgpu::gpu::context::ShaderEdit> {
+    const BARRIER: &str = "workgroupBarrier();";
+    let m = std::env::var("DCGAN_MUTATION").ok()?;
+    if m == "none" {
+        return None;
+    }
+    if m == "double" {
+        return Some(std::sync::Arc::new(|_: &str, s: String| {
+            s.replace(BARRIER, "workgroupBarrier(); workgroupBarrier();")
+        }));
+    }
+    let (file, n) = m
+        .split_once(':')
+        .and_then(|(f, n)| Some((f.to_string(), n.parse::<usize>().ok()?)))
+        .unwrap_or_else(|| panic!("DCGAN_MUTATION={m:?} is not FILE:N, double or none"));
+    Some(std::sync::Arc::new(move |_: &str, s: String| {
+        let marker = format!("// ---- shaders/{file} ----\n");
+        let Some(start) = s.find(&marker) else {
+            return s;
+        };
+        let end = s[start + marker.len()..]
+            .find("// ---- shaders/")
+            .map_or(s.len(), |e| start + marker.len() + e);
+        let Some((at, _)) = s[start..end].match_indices(BARRIER).nth(n) else {
+            return s;
+        };
+        let at = start + at;
+        format!(
+            "{}/* barrier removed */{}",
+            &s[..at],
+            &s[at + BARRIER.len()..]
+        )
+    }))
+}
+
 /// The adapter the tests run on: backend from `DCGAN_BACKEND` (so CI runs the same tests on
-/// lavapipe and on GL), name from `DCGAN_ADAPTER`.
+/// lavapipe and on GL), name from `DCGAN_ADAPTER`, checks from `DCGAN_CHECKS`.
 pub fn options_from_env() -> GpuOptions {
     use dcgan_wgpu::config::Choice;
     let backend = match std::env::var("DCGAN_BACKEND") {
@@ -159,6 +215,7 @@ pub fn options_from_env() -> GpuOptions {
     GpuOptions {
         backend,
         adapter_name: std::env::var("DCGAN_ADAPTER").ok(),
+        checks: checks_from_env(),
     }
 }
 

@@ -77,7 +77,28 @@ fn bn_case(rows: usize, channels: usize, seed: u64) {
         &dx,
         Some(&dx_sums),
     ));
+    // Without the column sums (every BatchNorm not after a transposed conv): the same dx, and
+    // nothing written to the placeholder bound for them (the guard-band run checks that).
+    let dgb_alone = Stats::upload(&g.ctx, "dgamma dbeta alone", &zeros, &zeros);
+    let dx_alone = output(rows * channels);
+    ds.extend(bn.backward(
+        &g.ctx,
+        s,
+        &xs,
+        &dys,
+        &gs,
+        &given,
+        &dgb_alone.mean,
+        &dgb_alone.variance,
+        &dx_alone,
+        None,
+    ));
     run(&ds);
+    check_bits(
+        &format!("bn backward without column sums {rows}x{channels}"),
+        &read(&dx_alone),
+        &read(&dx),
+    );
     // The training forward applies the statistics it computes exactly as `apply` does.
     check_bits(
         &format!("bn training apply {rows}x{channels}"),

@@ -21,6 +21,7 @@ mod epilogue;
 mod finite;
 mod gemm;
 mod loss;
+mod mutations;
 mod reduce;
 mod softmax;
 
@@ -83,6 +84,12 @@ fn drivers() -> Vec<Driver> {
 
 use dcgan_wgpu::reference::check::reduction_depth;
 
+/// Runs the dispatches; with guard bands (`DCGAN_CHECKS`), then checks that none wrote past a
+/// buffer's end or into a placeholder.
 fn run(dispatches: &[Dispatch]) {
-    gpu().ctx.run(dispatches).block_on().expect("GPU run");
+    let g = gpu();
+    g.ctx.run(dispatches).block_on().expect("GPU run");
+    if let Err(e) = g.ctx.check_guards().block_on() {
+        panic!("{e}");
+    }
 }

@@ -119,6 +119,7 @@ impl Lab {
         let options = GpuOptions {
             backend: BackendChoice::Auto,
             adapter_name: None,
+            ..Default::default()
         };
         let ctx = GpuContext::new(&options).await.map_err(fail)?;
         let ctx: &'static GpuContext = Box::leak(Box::new(ctx));

@@ -217,7 +217,7 @@ impl Network {
                     let conv_t_before =
                         matches!(self.layers[i - 1].layer, Layer::ConvTranspose { .. });
                     let bias_sums = (weights && conv_t_before).then(|| {
-                        ctx.storage("bias gradient partials", ops.batchnorm.dx_sums_len(s))
+                        ctx.scratch("bias gradient partials", ops.batchnorm.dx_sums_len(s))
                     });
                     d.extend(ops.batchnorm.backward(
                         ctx,

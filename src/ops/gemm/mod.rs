@@ -300,7 +300,7 @@ impl GemmKernels {
                     let u = ctx.uniform("gemm", &params);
                     return vec![kernel.dispatch_reading(ctx, &binds(&u, out), grid, Some(read))];
                 }
-                let scratch = ctx.storage("gemm split-K partials", (splits * m * n) as usize);
+                let scratch = ctx.scratch("gemm split-K partials", (splits * m * n) as usize);
                 let u = ctx.uniform("gemm", &params);
                 vec![
                     kernel.dispatch_reading(ctx, &binds(&u, &scratch), grid, Some(read)),
