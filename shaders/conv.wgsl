@@ -232,6 +232,12 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
     }
 }
 
+// B[k][n..n+4] at the cursor, for the mappings with B along n (not MAPPING_BACKWARD_INPUT),
+// n a multiple of 4 and N too.
+fn load_b_along_n4(c: GemmCursor, n: u32) -> vec4<f32> {
+    return b_src4[(c.k * p.out_c + n) / 4u];
+}
+
 fn out_index(m: u32, n: u32) -> u32 {
     if OP == MAPPING_BACKWARD_INPUT {
         let local = class_local(m);

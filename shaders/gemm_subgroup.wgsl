@@ -47,7 +47,27 @@ fn gemm_subgroup(
         acc[i] = vec4<f32>(0.0);
     }
     var cur = cursor_at(kr.x);
-    if shuffle {
+    // B along n with N a multiple of 4: its 8 columns as two 16-byte loads (llvmpipe emits every
+    // load whose address differs between lanes as a loop over the lanes, so fewer, wider loads
+    // are what this driver is bound by). Columns past N read an in-bounds word and are zeroed.
+    let b4 = !b_along_k() && p.n % 4u == 0u;
+    let lo_ok = col < p.n;
+    let hi_ok = col + 4u < p.n;
+    let col_lo = min(col, p.n - 4u);
+    let col_hi = min(col + 4u, p.n - 4u);
+    if shuffle && b4 {
+        for (var k = kr.x; k < kr.y; k++) {
+            let a = load_a(row, cur);
+            let b0 = select(vec4<f32>(0.0), load_b_along_n4(cur, col_lo), lo_ok);
+            let b1 = select(vec4<f32>(0.0), load_b_along_n4(cur, col_hi), hi_ok);
+            for (var r = 0u; r < 8u; r++) {
+                let x = subgroupShuffle(a, src + r);
+                acc[2u * r] += x * b0;
+                acc[2u * r + 1u] += x * b1;
+            }
+            cur = cursor_next(cur);
+        }
+    } else if shuffle {
         for (var k = kr.x; k < kr.y; k++) {
             let a = load_a(row, cur);
             let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));

@@ -353,3 +353,73 @@ fn the_memory_lint_catches_component_stores_and_wrong_workgroup_sizes() {
     assert_eq!(check(&tree(64)).len(), 1, "{:?}", check(&tree(64)));
     assert!(check(&tree(256)).is_empty());
 }
+
+// Parameter blocks shaped like activation.wgsl's, right and wrong in each way the check must
+// catch.
+dcgan_wgpu::params! {
+    struct Right { n: u32, alpha: f32, _pad: [u32; 2] }
+}
+dcgan_wgpu::params! {
+    struct Swapped { alpha: f32, n: u32, _pad: [u32; 2] }
+}
+dcgan_wgpu::params! {
+    struct Short { n: u32 }
+}
+dcgan_wgpu::params! {
+    struct Extra { n: u32, alpha: f32, beta: f32, _pad: u32 }
+}
+dcgan_wgpu::params! {
+    struct Renamed { count: u32, alpha: f32, _pad: [u32; 2] }
+}
+dcgan_wgpu::params! {
+    struct Narrow { n: u32, alpha: f32, v: u32, _pad: u32 }
+}
+
+#[test]
+fn parameter_blocks_are_checked_against_the_wgsl_layout() {
+    use dcgan_wgpu::gpu::params::check;
+    let module = |body: &str| {
+        naga::front::wgsl::parse_str(&format!(
+            "struct P {{ {body} }}\n@group(0) @binding(0) var<uniform> p: P;\n\
+             @compute @workgroup_size(1) fn main() {{ let x = p.n; }}"
+        ))
+        .unwrap()
+    };
+    let act = module("n: u32, alpha: f32, _pad0: u32, _pad1: u32");
+    check::<Right>(&act, "right").unwrap();
+    for (name, result, says) in [
+        (
+            "swapped",
+            check::<Swapped>(&act, "swapped"),
+            "P.n: WGSL offset 0 size 4, host offset 4",
+        ),
+        (
+            "short",
+            check::<Short>(&act, "short"),
+            "host's P is 4 bytes, the WGSL struct 16",
+        ),
+        (
+            "extra",
+            check::<Extra>(&act, "extra"),
+            "host's P.beta is not in the WGSL struct",
+        ),
+        (
+            "renamed",
+            check::<Renamed>(&act, "renamed"),
+            "P.n is missing on the host",
+        ),
+    ] {
+        let e = result.expect_err(name).to_string();
+        assert!(e.contains(says), "{name}: {e}");
+    }
+    let vec = module("n: u32, alpha: f32, v: vec2<u32>");
+    let e = check::<Narrow>(&vec, "narrow")
+        .expect_err("narrow")
+        .to_string();
+    assert!(
+        e.contains("v: WGSL offset 8 size 8, host offset 8 size 4"),
+        "{e}"
+    );
+    // Every parameter block of the program passes at pipeline creation (tests/ops), so only the
+    // mismatches need a module here.
+}

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::params::Params;
 use super::{GpuContext, GpuError, GpuSlice, Uniform, shaders::ShaderSource};
 
 /// What to bind to one of a shader's named bindings.
@@ -97,8 +98,9 @@ pub fn grid_1d(n: u32) -> [u32; 3] {
 }
 
 impl Kernel {
-    /// Compiles `entry` of `shader` with the given overridable constants.
-    pub fn new(
+    /// Compiles `entry` of `shader` with the given overridable constants; `P` is the host's
+    /// parameter block for its `var<uniform> p`, checked against the WGSL struct's layout.
+    pub fn new<P: Params>(
         ctx: &GpuContext,
         shader: &ShaderSource,
         entry: &str,
@@ -175,6 +177,7 @@ impl Kernel {
             let c: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{}::{entry}[{}]", shader.name, c.join(","))
         };
+        super::params::check::<P>(&module, &label)?;
         let device = &ctx.device;
         // Natively an error scope resolves at once, so a bad kernel is named here. In a browser
         // it would resolve later; there no scope is pushed and the error reaches the context's

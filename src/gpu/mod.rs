@@ -4,6 +4,7 @@
 pub mod buffer;
 pub mod context;
 pub mod kernel;
+pub mod params;
 pub mod readback;
 pub mod shaders;
 pub mod timing;
@@ -11,6 +12,7 @@ pub mod timing;
 pub use buffer::{GpuSlice, Uniform};
 pub use context::{BackendChoice, GpuContext, GpuOptions, SubmissionDone};
 pub use kernel::{Bind, Dispatch, Kernel, tag};
+pub use params::Params;
 
 /// Everything that can go wrong on the GPU side, each with a message a user can act on.
 #[derive(Debug, thiserror::Error)]

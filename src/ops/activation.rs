@@ -1,20 +1,18 @@
 //! Element-wise activations (`shaders/activation.wgsl`): LeakyReLU, tanh, sigmoid, forward and
 //! backward.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 /// The seed's LeakyReLU slope.
 pub const LEAKY_ALPHA: f32 = 0.01;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct ActParams {
-    n: u32,
-    alpha: f32,
-    _pad: [u32; 2],
+crate::params! {
+    struct ActParams {
+        n: u32,
+        alpha: f32,
+        _pad: [u32; 2],
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +44,18 @@ impl ActivationOps {
             (Activation::Tanh, "tanh"),
             (Activation::Sigmoid, "sigmoid"),
         ] {
-            let fwd = Kernel::new(ctx, &shaders::ACTIVATION, &format!("{name}_forward"), &[])?;
-            let bwd = Kernel::new(ctx, &shaders::ACTIVATION, &format!("{name}_backward"), &[])?;
+            let fwd = Kernel::new::<ActParams>(
+                ctx,
+                &shaders::ACTIVATION,
+                &format!("{name}_forward"),
+                &[],
+            )?;
+            let bwd = Kernel::new::<ActParams>(
+                ctx,
+                &shaders::ACTIVATION,
+                &format!("{name}_backward"),
+                &[],
+            )?;
             kernels.push((a, fwd, bwd));
         }
         Ok(ActivationOps { kernels })

@@ -1,26 +1,24 @@
 //! Adam with Keras' update rule (`shaders/adam.wgsl`), one dispatch per network.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 pub use crate::config::AdamConfig;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct AdamParams {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
-    epsilon: f32,
-    slot: u32,
-    steps: u32,
-    steps_b: u32,
-    _pad: [u32; 2],
+crate::params! {
+    struct AdamParams {
+        n: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        one_minus_beta1: f32,
+        one_minus_beta2: f32,
+        epsilon: f32,
+        slot: u32,
+        steps: u32,
+        steps_b: u32,
+        _pad: [u32; 2],
+    }
 }
 
 impl AdamConfig {
@@ -67,8 +65,8 @@ pub struct Schedule<'a> {
 impl AdamOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(AdamOps {
-            schedule: Kernel::new(ctx, &shaders::ADAM, "adam_schedule", &[])?,
-            update: Kernel::new(ctx, &shaders::ADAM, "adam_update", &[])?,
+            schedule: Kernel::new::<AdamParams>(ctx, &shaders::ADAM, "adam_schedule", &[])?,
+            update: Kernel::new::<AdamParams>(ctx, &shaders::ADAM, "adam_update", &[])?,
         })
     }
 

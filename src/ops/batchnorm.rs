@@ -95,7 +95,7 @@ fn group_rows(partials_per_group: u32, inputs: u32) -> u32 {
 
 impl BatchNormOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
-        let k = |e| Kernel::new(ctx, &shaders::BATCHNORM, e, &[]);
+        let k = |e| Kernel::new::<ReduceParams>(ctx, &shaders::BATCHNORM, e, &[]);
         Ok(BatchNormOps {
             stats_partials: k("bn_stats_partials")?,
             apply_batch: k("bn_apply_batch")?,

@@ -5,7 +5,7 @@
 //! its output size back to its input size, which is how Keras defines it. So both layer types
 //! run on the same three mappings: conv forward / conv dX / conv dW.
 
-use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams, Mapping};
+use super::gemm::{Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping};
 use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
@@ -198,7 +198,17 @@ impl ConvOps {
         );
         let m = s.batch * s.out_h() * s.out_w();
         let p = s.gemm_params(m, s.out_c, s.kernel * s.kernel * s.in_c);
-        self.forward.record(ctx, p, x, w, epilogue, y, driver)
+        self.forward.record(
+            ctx,
+            Gemm {
+                params: p,
+                a: x,
+                b: w,
+                epilogue,
+                out: y,
+            },
+            driver,
+        )
     }
 
     /// dx from dy (the input gradient); with an epilogue, a transposed conv's forward.
@@ -245,10 +255,17 @@ impl ConvOps {
                 // Classes start on 128-row tiles (the largest a driver has).
                 rows += class_rows.div_ceil(128) * 128;
             }
-            dispatches.extend(
-                self.backward_input
-                    .record(ctx, p, dy, w, epilogue, dx, driver),
-            );
+            dispatches.extend(self.backward_input.record(
+                ctx,
+                Gemm {
+                    params: p,
+                    a: dy,
+                    b: w,
+                    epilogue,
+                    out: dx,
+                },
+                driver,
+            ));
         }
         dispatches
     }
@@ -275,8 +292,17 @@ impl ConvOps {
             s.out_c,
             s.batch * s.out_h() * s.out_w(),
         );
-        self.backward_weight
-            .record(ctx, p, x, dy, Epilogue::with_bias_grad(db), dw, driver)
+        self.backward_weight.record(
+            ctx,
+            Gemm {
+                params: p,
+                a: x,
+                b: dy,
+                epilogue: Epilogue::with_bias_grad(db),
+                out: dw,
+            },
+            driver,
+        )
     }
 
     /// db[c] = sum of dy over batch and pixels, on its own (a transposed conv's bias: its dW

@@ -1,8 +1,6 @@
 //! The on-GPU data path (`shaders/philox.wgsl` + `shaders/data.wgsl`): batch indices, image
 //! gather and scaling, Gaussian noise, and the iteration counter that keys them.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
@@ -22,21 +20,21 @@ pub mod stream {
     pub const EVAL_NOISE: u32 = 6;
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct DataParams {
-    seed_lo: u32,
-    seed_hi: u32,
-    stream: u32,
-    count: u32,
-    num_images: u32,
-    pixels: u32,
-    use_fixed_iteration: u32,
-    fixed_iteration: u32,
-    image_workgroups: u32,
-    noise_count: u32,
-    noise_stride: u32,
-    _pad: u32,
+crate::params! {
+    struct DataParams {
+        seed_lo: u32,
+        seed_hi: u32,
+        stream: u32,
+        count: u32,
+        num_images: u32,
+        pixels: u32,
+        use_fixed_iteration: u32,
+        fixed_iteration: u32,
+        image_workgroups: u32,
+        noise_count: u32,
+        noise_stride: u32,
+        _pad: u32,
+    }
 }
 
 /// Where a random kernel takes its iteration from.
@@ -104,7 +102,7 @@ impl NoisePair {
 
 impl DataOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
-        let k = |e| Kernel::new(ctx, &shaders::DATA, e, &[]);
+        let k = |e| Kernel::new::<DataParams>(ctx, &shaders::DATA, e, &[]);
         Ok(DataOps {
             sample_indices: k("sample_indices")?,
             gather_images: k("gather_images")?,

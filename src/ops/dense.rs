@@ -2,7 +2,7 @@
 //! dW's GEMM).
 //! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
 
-use super::gemm::{Driver, Epilogue, GemmKernels, GemmParams, Mapping};
+use super::gemm::{Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping};
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
 /// Batch and feature sizes of one dense layer.
@@ -80,7 +80,17 @@ impl DenseOps {
         assert_eq!(x.len, s.batch * s.inputs);
         assert_eq!(w.len, s.inputs * s.outputs);
         let p = params(s.batch, s.outputs, s.inputs);
-        self.forward.record(ctx, p, x, w, epilogue, y, driver)
+        self.forward.record(
+            ctx,
+            Gemm {
+                params: p,
+                a: x,
+                b: w,
+                epilogue,
+                out: y,
+            },
+            driver,
+        )
     }
 
     /// dx[batch, in] = dy[batch, out] W^T (the epilogue can take the gradient through the
@@ -97,8 +107,17 @@ impl DenseOps {
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.batch, s.inputs, s.outputs);
-        self.backward_input
-            .record(ctx, p, dy, w, epilogue, dx, driver)
+        self.backward_input.record(
+            ctx,
+            Gemm {
+                params: p,
+                a: dy,
+                b: w,
+                epilogue,
+                out: dx,
+            },
+            driver,
+        )
     }
 
     /// dW[in, out] = x^T dy and, with `db`, db[out] = sum over the batch of dy in the same GEMM
@@ -115,7 +134,16 @@ impl DenseOps {
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.inputs, s.outputs, s.batch);
-        self.backward_weight
-            .record(ctx, p, x, dy, Epilogue::with_bias_grad(db), dw, driver)
+        self.backward_weight.record(
+            ctx,
+            Gemm {
+                params: p,
+                a: x,
+                b: dy,
+                epilogue: Epilogue::with_bias_grad(db),
+                out: dw,
+            },
+            driver,
+        )
     }
 }

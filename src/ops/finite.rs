@@ -2,17 +2,15 @@
 //! flag the host reads with a report, so a diverged run stops without its parameters being read
 //! back.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-/// Mirrors `FiniteParams` in finite.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct FiniteParams {
-    n: u32,
-    stride: u32,
-    _pad: [u32; 2],
+crate::params! {
+    /// `FiniteParams` in finite.wgsl (layout checked at pipeline creation).
+    struct FiniteParams {
+        n: u32,
+        stride: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// At most this many workgroups: enough to fill a GPU, few enough that each lane reads a run of
@@ -26,7 +24,7 @@ pub struct FiniteOps {
 impl FiniteOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(FiniteOps {
-            kernel: Kernel::new(ctx, &shaders::FINITE, "flag_nonfinite", &[])?,
+            kernel: Kernel::new::<FiniteParams>(ctx, &shaders::FINITE, "flag_nonfinite", &[])?,
         })
     }
 

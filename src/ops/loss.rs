@@ -1,17 +1,15 @@
 //! Sigmoid + binary cross-entropy on logits, its gradient and the accuracy
 //! (`shaders/loss.wgsl`).
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct LossParams {
-    batch: u32,
-    label: f32,
-    slot: u32,
-    _pad: u32,
+crate::params! {
+    struct LossParams {
+        batch: u32,
+        label: f32,
+        slot: u32,
+        _pad: u32,
+    }
 }
 
 pub struct LossOps {
@@ -48,8 +46,8 @@ pub(crate) fn with_metrics_finish(
 impl LossOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(LossOps {
-            bce: Kernel::new(ctx, &shaders::LOSS, "bce_with_logits", &[])?,
-            finish: Kernel::new(ctx, &shaders::LOSS, "metrics_finish", &[])?,
+            bce: Kernel::new::<LossParams>(ctx, &shaders::LOSS, "bce_with_logits", &[])?,
+            finish: Kernel::new::<LossParams>(ctx, &shaders::LOSS, "metrics_finish", &[])?,
         })
     }
 

@@ -1,30 +1,28 @@
 //! Deterministic column sums in two stages (`shaders/reduce.wgsl`, `shaders/column_sum.wgsl`):
 //! bias gradients. [`Blocks`] is the shape rule the BatchNorm reductions share.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-/// Mirrors `ReduceParams` in reduce.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct ReduceParams {
-    pub rows: u32,
-    pub cols: u32,
-    pub col_lanes: u32,
-    pub block_rows: u32,
-    pub blocks: u32,
-    pub epsilon: f32,
-    pub momentum: f32,
-    pub one_minus_momentum: f32,
-    pub activation: u32,
-    pub alpha: f32,
-    pub update_moving: u32,
-    pub stats_stride: u32,
-    pub grad_stride: u32,
-    pub group_rows: u32,
-    pub store_dx_sums: u32,
-    pub _pad: u32,
+crate::params! {
+    /// `ReduceParams` in reduce.wgsl (layout checked at pipeline creation).
+    pub struct ReduceParams {
+        pub rows: u32,
+        pub cols: u32,
+        pub col_lanes: u32,
+        pub block_rows: u32,
+        pub blocks: u32,
+        pub epsilon: f32,
+        pub momentum: f32,
+        pub one_minus_momentum: f32,
+        pub activation: u32,
+        pub alpha: f32,
+        pub update_moving: u32,
+        pub stats_stride: u32,
+        pub grad_stride: u32,
+        pub group_rows: u32,
+        pub store_dx_sums: u32,
+        pub _pad: u32,
+    }
 }
 
 /// Elements a stage-1 lane reads: with 256 lanes, a workgroup reads 60 x 256 = 15360 of the
@@ -95,8 +93,18 @@ pub struct ReduceOps {
 impl ReduceOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(ReduceOps {
-            partials: Kernel::new(ctx, &shaders::COLUMN_SUM, "column_sum_partials", &[])?,
-            finish: Kernel::new(ctx, &shaders::COLUMN_SUM, "column_sum_finish", &[])?,
+            partials: Kernel::new::<ReduceParams>(
+                ctx,
+                &shaders::COLUMN_SUM,
+                "column_sum_partials",
+                &[],
+            )?,
+            finish: Kernel::new::<ReduceParams>(
+                ctx,
+                &shaders::COLUMN_SUM,
+                "column_sum_finish",
+                &[],
+            )?,
         })
     }
 

@@ -1,18 +1,16 @@
 //! Softmax and softmax cross-entropy with integer labels (`shaders/softmax.wgsl`): the
 //! classifier's loss and its probabilities.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::gpu::kernel::grid_1d;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct SoftmaxParams {
-    rows: u32,
-    classes: u32,
-    slot: u32,
-    _pad: u32,
+crate::params! {
+    struct SoftmaxParams {
+        rows: u32,
+        classes: u32,
+        slot: u32,
+        _pad: u32,
+    }
 }
 
 pub struct SoftmaxOps {
@@ -24,9 +22,19 @@ pub struct SoftmaxOps {
 impl SoftmaxOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(SoftmaxOps {
-            probabilities: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_probabilities", &[])?,
-            cross_entropy: Kernel::new(ctx, &shaders::SOFTMAX, "softmax_cross_entropy", &[])?,
-            finish: Kernel::new(ctx, &shaders::SOFTMAX, "metrics_finish", &[])?,
+            probabilities: Kernel::new::<SoftmaxParams>(
+                ctx,
+                &shaders::SOFTMAX,
+                "softmax_probabilities",
+                &[],
+            )?,
+            cross_entropy: Kernel::new::<SoftmaxParams>(
+                ctx,
+                &shaders::SOFTMAX,
+                "softmax_cross_entropy",
+                &[],
+            )?,
+            finish: Kernel::new::<SoftmaxParams>(ctx, &shaders::SOFTMAX, "metrics_finish", &[])?,
         })
     }
 

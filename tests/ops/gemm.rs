@@ -145,7 +145,18 @@ fn tuning_check_tells_equal_bits_from_a_different_summation() {
     let kernels = &g.ops.dense.backward_weight;
     let check = |fixed, candidate| {
         kernels
-            .identical(&g.ctx, p, &x, &dy, Epilogue::NONE, &dw, fixed, candidate)
+            .identical(
+                &g.ctx,
+                Gemm {
+                    params: p,
+                    a: &x,
+                    b: &dy,
+                    epilogue: Epilogue::NONE,
+                    out: &dw,
+                },
+                fixed,
+                candidate,
+            )
             .block_on()
             .unwrap()
     };

@@ -33,7 +33,7 @@ use dcgan_wgpu::ops::batchnorm::{BnShape, EPSILON, MOMENTUM, Stats};
 use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
 use dcgan_wgpu::ops::data::{Iteration, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
-use dcgan_wgpu::ops::gemm::{Driver, Epilogue};
+use dcgan_wgpu::ops::gemm::{Driver, Epilogue, Gemm};
 use dcgan_wgpu::reference;
 use pollster::FutureExt as _;
 

@@ -1,7 +1,9 @@
 //! Which driver a GEMM runs with: the fixed choice, the tuning candidates, and the check that
 //! a candidate gives the fixed choice's bits before it may be used.
 
-use super::{Driver, Epilogue, GemmKernels, GemmParams, Mapping, NARROW_CANDIDATE_N, NARROW_N};
+use super::{
+    Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping, NARROW_CANDIDATE_N, NARROW_N,
+};
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice};
 
 impl GemmKernels {
@@ -51,21 +53,17 @@ impl GemmKernels {
         c
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn record_auto(
         &self,
         ctx: &GpuContext,
-        params: GemmParams,
-        a: &GpuSlice,
-        b: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        out: &GpuSlice,
+        gemm: Gemm<'_>,
         splits: u32,
     ) -> Vec<Dispatch> {
+        let params = gemm.params;
         let fixed = self.default_driver(params.n, splits);
         let candidates = self.candidates(&params, splits);
         if !self.tuner.enabled() || candidates.len() == 1 {
-            return self.record(ctx, params, a, b, epilogue, out, fixed);
+            return self.record(ctx, gemm, fixed);
         }
         let key = format!("{} {:?}", self.name, GemmKey::from(&params));
         // A candidate other than the fixed choice runs only once it has given the fixed
@@ -75,49 +73,45 @@ impl GemmKernels {
         let same_bits = |name: &str, d: Driver| {
             d == fixed
                 || self.tuner.verified(&key, name, || {
-                    self.tuner
-                        .wait_for(self.identical(ctx, params, a, b, epilogue, out, fixed, d))
+                    self.tuner.wait_for(self.identical(ctx, gemm, fixed, d))
                 })
         };
         if let Some(name) = self.tuner.cached(&key)
             && let Some(&(_, d)) = candidates.iter().find(|c| c.0 == name)
         {
             let d = if same_bits(&name, d) { d } else { fixed };
-            return self.record(ctx, params, a, b, epilogue, out, d);
+            return self.record(ctx, gemm, d);
         }
         let built: Vec<(String, Vec<Dispatch>)> = candidates
             .iter()
             .filter(|(name, d)| same_bits(name, *d))
-            .map(|(name, d)| {
-                (
-                    name.to_string(),
-                    self.record(ctx, params, a, b, epilogue, out, *d),
-                )
-            })
+            .map(|(name, d)| (name.to_string(), self.record(ctx, gemm, *d)))
             .collect();
         match self.tuner.choose(ctx, &key, &built) {
             Ok(i) => built.into_iter().nth(i).expect("candidate").1,
             Err(e) => {
                 log::warn!("tuning {key} failed ({e}); using the fixed driver");
-                self.record(ctx, params, a, b, epilogue, out, fixed)
+                self.record(ctx, gemm, fixed)
             }
         }
     }
 
     /// Whether `candidate` stores the same bits as `fixed` for this GEMM: both run on one set
     /// of random operands (and bias) with the real buffers' lengths and the same epilogue.
-    #[allow(clippy::too_many_arguments)]
     pub async fn identical(
         &self,
         ctx: &GpuContext,
-        params: GemmParams,
-        a: &GpuSlice,
-        b: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        out: &GpuSlice,
+        gemm: Gemm<'_>,
         fixed: Driver,
         candidate: Driver,
     ) -> Result<bool, GpuError> {
+        let Gemm {
+            params,
+            a,
+            b,
+            epilogue,
+            out,
+        } = gemm;
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x7475_6e65);
         let mut random = |len: usize| {
@@ -137,8 +131,15 @@ impl GemmKernels {
                 .map(|(act, _)| (act, rsaved.as_ref().expect("saved"))),
             bias_grad: bias_grads[i].as_ref(),
         };
-        let mut d = self.record(ctx, params, &ra, &rb, e(0), &outs[0], fixed);
-        d.extend(self.record(ctx, params, &ra, &rb, e(1), &outs[1], candidate));
+        let random_gemm = |i: usize| Gemm {
+            params,
+            a: &ra,
+            b: &rb,
+            epilogue: e(i),
+            out: &outs[i],
+        };
+        let mut d = self.record(ctx, random_gemm(0), fixed);
+        d.extend(self.record(ctx, random_gemm(1), candidate));
         ctx.run(&d).await?;
         let mut results: Vec<&GpuSlice> = outs.iter().collect();
         results.extend(bias_grads.iter().flatten());

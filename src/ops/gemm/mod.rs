@@ -2,8 +2,6 @@
 //! parameter block and epilogues, the drivers (tiled, subgroup, narrow, wide), the fixed choice
 //! and the tuning candidates with their bit-identity check, and split-K.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::activation::{Activation, LEAKY_ALPHA, activation_code};
 use super::tune::Tuner;
 
@@ -12,43 +10,43 @@ use crate::gpu::kernel::grid_1d;
 pub use crate::gpu::shaders::Mapping;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
 
-/// Mirrors `GemmParams` in gemm.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct GemmParams {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub k_chunk: u32,
-    pub splits: u32,
-    pub has_bias: u32,
-    pub batch: u32,
-    pub in_h: u32,
-    pub in_w: u32,
-    pub in_c: u32,
-    pub out_h: u32,
-    pub out_w: u32,
-    pub out_c: u32,
-    pub stride: u32,
-    pub pad_top: u32,
-    pub pad_left: u32,
-    pub kernel_h: u32,
-    pub kernel_w: u32,
-    pub activation: u32,
-    pub alpha: f32,
-    pub grad_activation: u32,
-    pub bias_row: u32,
-    pub classes: u32,
-    pub _pad: u32,
-    pub class_y: [u32; 4],
-    pub class_x: [u32; 4],
-    pub class_h: [u32; 4],
-    pub class_w: [u32; 4],
-    pub taps_h: [u32; 4],
-    pub taps_w: [u32; 4],
-    pub tap_y0: [u32; 4],
-    pub tap_x0: [u32; 4],
-    pub class_row0: [u32; 4],
+crate::params! {
+    /// `GemmParams` in gemm.wgsl (layout checked at pipeline creation).
+    pub struct GemmParams {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub k_chunk: u32,
+        pub splits: u32,
+        pub has_bias: u32,
+        pub batch: u32,
+        pub in_h: u32,
+        pub in_w: u32,
+        pub in_c: u32,
+        pub out_h: u32,
+        pub out_w: u32,
+        pub out_c: u32,
+        pub stride: u32,
+        pub pad_top: u32,
+        pub pad_left: u32,
+        pub kernel_h: u32,
+        pub kernel_w: u32,
+        pub activation: u32,
+        pub alpha: f32,
+        pub grad_activation: u32,
+        pub bias_row: u32,
+        pub classes: u32,
+        pub _pad: u32,
+        pub class_y: [u32; 4],
+        pub class_x: [u32; 4],
+        pub class_h: [u32; 4],
+        pub class_w: [u32; 4],
+        pub taps_h: [u32; 4],
+        pub taps_w: [u32; 4],
+        pub tap_y0: [u32; 4],
+        pub tap_x0: [u32; 4],
+        pub class_row0: [u32; 4],
+    }
 }
 
 /// What a GEMM does to its result before storing it: add a bias and apply an activation
@@ -97,6 +95,18 @@ impl<'a> Epilogue<'a> {
             ..Epilogue::NONE
         }
     }
+}
+
+/// One GEMM to record: `out = A B` with `epilogue`, for the mapping of the kernels that record
+/// it. `params` holds M, N, K and the geometry (and parity classes); split and epilogue fields
+/// are filled in when it is recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm<'a> {
+    pub params: GemmParams,
+    pub a: &'a GpuSlice,
+    pub b: &'a GpuSlice,
+    pub epilogue: Epilogue<'a>,
+    pub out: &'a GpuSlice,
 }
 
 /// Output tile edge of `gemm_tiled`, `gemm_subgroup` and `gemm_wide`, and the K step split-K chunks are a
@@ -178,45 +188,46 @@ impl GemmKernels {
         let op = mapping as u32;
         let c = [("OP", mapping.constant())];
         let subgroup = if ctx.has_subgroups() {
-            Some(Kernel::new(ctx, subgroup_shader, "gemm_subgroup", &c)?)
+            Some(Kernel::new::<GemmParams>(
+                ctx,
+                subgroup_shader,
+                "gemm_subgroup",
+                &c,
+            )?)
         } else {
             None
         };
         Ok(GemmKernels {
             name: format!("{} OP={op}", shader.name),
             tuner,
-            tiled: Kernel::new(ctx, shader, "gemm_tiled", &c)?,
-            narrow: Kernel::new(ctx, shader, "gemm_narrow", &c)?,
-            wide: Kernel::new(ctx, shader, "gemm_wide", &c)?,
+            tiled: Kernel::new::<GemmParams>(ctx, shader, "gemm_tiled", &c)?,
+            narrow: Kernel::new::<GemmParams>(ctx, shader, "gemm_narrow", &c)?,
+            wide: Kernel::new::<GemmParams>(ctx, shader, "gemm_wide", &c)?,
             wide_tall: if ctx.limits.max_compute_workgroup_storage_size >= WIDE_TALL_BYTES {
                 let c = [("OP", mapping.constant()), ("WIDE_ROWS", 128.0)];
-                Some(Kernel::new(ctx, shader, "gemm_wide", &c)?)
+                Some(Kernel::new::<GemmParams>(ctx, shader, "gemm_wide", &c)?)
             } else {
                 None
             },
             family: shader.name,
             mapping,
-            splitk_sum: Kernel::new(ctx, shader, "gemm_splitk_sum", &c)?,
+            splitk_sum: Kernel::new::<GemmParams>(ctx, shader, "gemm_splitk_sum", &c)?,
             splittable: mapping == Mapping::BackwardWeight,
             subgroup,
             subgroup_preferred: ctx.subgroup_kernels(),
         })
     }
 
-    /// Records `out = A B` with `epilogue` for the mapping this family's `OP` defines. `params`
-    /// holds M, N, K and the geometry (and parity classes); split and epilogue fields are
-    /// filled in here. Split-K allocates its scratch buffer now, once.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &self,
-        ctx: &GpuContext,
-        mut params: GemmParams,
-        a: &GpuSlice,
-        b: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        out: &GpuSlice,
-        driver: Driver,
-    ) -> Vec<Dispatch> {
+    /// Records `gemm` for the mapping this family's `OP` defines with `driver`. Split-K
+    /// allocates its scratch buffer now, once.
+    pub fn record(&self, ctx: &GpuContext, gemm: Gemm<'_>, driver: Driver) -> Vec<Dispatch> {
+        let Gemm {
+            mut params,
+            a,
+            b,
+            epilogue,
+            out,
+        } = gemm;
         params.activation = activation_code(epilogue.activation);
         params.grad_activation = activation_code(epilogue.through.map(|t| t.0));
         params.alpha = LEAKY_ALPHA;
@@ -237,19 +248,20 @@ impl GemmKernels {
             1
         };
         let driver = match driver {
-            Driver::Auto => return self.record_auto(ctx, params, a, b, epilogue, out, splits),
+            Driver::Auto => return self.record_auto(ctx, Gemm { params, ..gemm }, splits),
             d => d,
         };
         let bias_bind = epilogue.bias.map_or(Bind::Dummy, Bind::Storage);
         let saved_bind = epilogue.through.map_or(Bind::Dummy, |t| Bind::Storage(t.1));
         let bias_out_bind = epilogue.bias_grad.map_or(Bind::Dummy, Bind::Storage);
+        let (a4_bind, b4_bind) = (vec4_view(a), vec4_view(b));
         let binds = |u, out| {
             [
                 ("p", Bind::Uniform(u)),
                 ("a_src", Bind::Storage(a)),
                 ("b_src", Bind::Storage(b)),
-                ("a_src4", Bind::Storage(a)),
-                ("b_src4", Bind::Storage(b)),
+                ("a_src4", a4_bind),
+                ("b_src4", b4_bind),
                 ("bias", bias_bind),
                 ("saved", saved_bind),
                 ("bias_out", bias_out_bind),
@@ -320,6 +332,17 @@ impl GemmKernels {
             }
             Driver::Auto => unreachable!(),
         }
+    }
+}
+
+/// An operand as a binding of its 16-byte view (`a_src4`, `b_src4`): it needs one whole vec4;
+/// an operand shorter than that is never read through it (its dimensions are not multiples
+/// of 4).
+fn vec4_view(x: &GpuSlice) -> Bind<'_> {
+    if x.len >= 4 {
+        Bind::Storage(x)
+    } else {
+        Bind::Dummy
     }
 }
 
