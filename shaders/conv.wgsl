@@ -238,6 +238,44 @@ fn load_b_along_n4(c: GemmCursor, n: u32) -> vec4<f32> {
     return b_src4[(c.k * p.out_c + n) / 4u];
 }
 
+// Input gradients with out_c a multiple of 4: A (dy) and B (W^T) both run along k in whole
+// vec4s (a class's K is taps x out_c, and a cursor at a multiple of 4 stays inside one tap for
+// 4 steps), so a driver may take 4 steps of k per load.
+fn along_k4() -> bool {
+    return OP == MAPPING_BACKWARD_INPUT && p.out_c % 4u == 0u;
+}
+
+// A[m][k..k+4] at a cursor whose k is a multiple of 4 (along_k4).
+fn load_a_along_k4(r: GemmRow, c: GemmCursor) -> vec4<f32> {
+    let oy = r.y - i32(c.i);
+    let ox = r.x - i32(c.j);
+    if !r.valid || oy < 0 || ox < 0 || oy >= i32(p.out_h) || ox >= i32(p.out_w) {
+        return vec4<f32>(0.0);
+    }
+    return a_src4[(((r.b * p.out_h + u32(oy)) * p.out_w + u32(ox)) * p.out_c + c.l) / 4u];
+}
+
+// B[k..k+4][n] at a cursor whose k is a multiple of 4 (along_k4), n < N.
+fn load_b_along_k4(c: GemmCursor, n: u32) -> vec4<f32> {
+    let ky = cls.tap_y0 + p.stride * c.i;
+    let kx = cls.tap_x0 + p.stride * c.j;
+    return b_src4[(((ky * p.kernel_w + kx) * p.in_c + n) * p.out_c + c.l) / 4u];
+}
+
+// The cursor 4 steps on (along_k4: l stays a multiple of 4, so it wraps exactly).
+fn cursor_next4(c: GemmCursor) -> GemmCursor {
+    var n = GemmCursor(c.k + 4u, c.i, c.j, c.l + 4u);
+    if n.l == p.out_c {
+        n.l = 0u;
+        n.j += 1u;
+        if n.j == cls.taps_w {
+            n.j = 0u;
+            n.i += 1u;
+        }
+    }
+    return n;
+}
+
 fn out_index(m: u32, n: u32) -> u32 {
     if OP == MAPPING_BACKWARD_INPUT {
         let local = class_local(m);

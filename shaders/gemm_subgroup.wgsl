@@ -1,8 +1,10 @@
 // The subgroup GEMM driver (compiled only where the adapter has subgroups; declarations in
 // gemm.wgsl). Each lane computes an 8x8 block; the 8 lanes of a row block hold the A values of
 // its 8 rows and share them by subgroup shuffles, so A never goes through workgroup memory and
-// every lane loads just 1 A value and 8 B values per 64 multiply-adds. On lavapipe (subgroups of
-// 8) this is about twice the tiled driver.
+// every lane loads just 1 A value and 8 B values per 64 multiply-adds: as 16-byte vec4s where
+// the layout allows (two per k where B runs along n; one of A and one per column of B per 4 k
+// where both run along k), since llvmpipe emits each load as a loop over its lanes. On
+// lavapipe (subgroups of 8) this is about twice the tiled driver.
 //
 // Lane u (the local index) owns rows 8 (u / 8).. and columns 8 (u % 8).. of the 64x64 tile; the
 // row's A value for the others comes from the lane of index 8 (u / 8) + r. That lane is in the
@@ -55,7 +57,34 @@ fn gemm_subgroup(
     let hi_ok = col + 4u < p.n;
     let col_lo = min(col, p.n - 4u);
     let col_hi = min(col + 4u, p.n - 4u);
-    if shuffle && b4 {
+    // Input gradients with both operands along k: 4 steps of k per load, A as one vec4 per
+    // lane and B as one vec4 per column, turned into rows of 4 columns in registers; each
+    // output still sums k in order. A class's K and every split are multiples of 4 here.
+    if shuffle && along_k4() {
+        var cols: array<u32, 8>;
+        var col_ok: array<bool, 8>;
+        for (var j = 0u; j < 8u; j++) {
+            cols[j] = min(col + j, p.n - 1u);
+            col_ok[j] = col + j < p.n;
+        }
+        for (var k = kr.x; k < kr.y; k += 4u) {
+            let a4 = load_a_along_k4(row, cur);
+            var bk: array<vec4<f32>, 8>;
+            for (var j = 0u; j < 8u; j++) {
+                bk[j] = select(vec4<f32>(0.0), load_b_along_k4(cur, cols[j]), col_ok[j]);
+            }
+            for (var kk = 0u; kk < 4u; kk++) {
+                let b0 = vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]);
+                let b1 = vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]);
+                for (var r = 0u; r < 8u; r++) {
+                    let x = subgroupShuffle(a4[kk], src + r);
+                    acc[2u * r] += x * b0;
+                    acc[2u * r + 1u] += x * b1;
+                }
+            }
+            cur = cursor_next4(cur);
+        }
+    } else if shuffle && b4 {
         for (var k = kr.x; k < kr.y; k++) {
             let a = load_a(row, cur);
             let b0 = select(vec4<f32>(0.0), load_b_along_n4(cur, col_lo), lo_ok);
