@@ -232,12 +232,6 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
     }
 }
 
-// B[k][n..n+4] at the cursor, for the mappings with B along n (not MAPPING_BACKWARD_INPUT),
-// n a multiple of 4 and N too.
-fn load_b_along_n4(c: GemmCursor, n: u32) -> vec4<f32> {
-    return b_src4[(c.k * p.out_c + n) / 4u];
-}
-
 // Input gradients with out_c a multiple of 4: A (dy) and B (W^T) both run along k in whole
 // vec4s (a class's K is taps x out_c, and a cursor at a multiple of 4 stays inside one tap for
 // 4 steps), so a driver may take 4 steps of k per load.
@@ -245,7 +239,8 @@ fn along_k4() -> bool {
     return OP == MAPPING_BACKWARD_INPUT && p.out_c % 4u == 0u;
 }
 
-// A[m][k..k+4] at a cursor whose k is a multiple of 4 (along_k4).
+// A[m][k..k+4] at a cursor whose k is a multiple of 4 (along_k4): load_a4 from the row and
+// the cursor instead of dividing m and k.
 fn load_a_along_k4(r: GemmRow, c: GemmCursor) -> vec4<f32> {
     let oy = r.y - i32(c.i);
     let ox = r.x - i32(c.j);
@@ -255,7 +250,8 @@ fn load_a_along_k4(r: GemmRow, c: GemmCursor) -> vec4<f32> {
     return a_src4[(((r.b * p.out_h + u32(oy)) * p.out_w + u32(ox)) * p.out_c + c.l) / 4u];
 }
 
-// B[k..k+4][n] at a cursor whose k is a multiple of 4 (along_k4), n < N.
+// B[k..k+4][n] at a cursor whose k is a multiple of 4 (along_k4), n < N: load_b4 from the
+// cursor's tap instead of dividing k.
 fn load_b_along_k4(c: GemmCursor, n: u32) -> vec4<f32> {
     let ky = cls.tap_y0 + p.stride * c.i;
     let kx = cls.tap_x0 + p.stride * c.j;

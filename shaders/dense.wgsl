@@ -73,12 +73,6 @@ fn load_b(c: GemmCursor, n: u32) -> f32 {
     }
 }
 
-// B[k][n..n+4] at the cursor, for the mappings with B along n (not MAPPING_BACKWARD_INPUT),
-// n a multiple of 4 and N too.
-fn load_b_along_n4(c: GemmCursor, n: u32) -> vec4<f32> {
-    return b_src4[(c.k * p.n + n) / 4u];
-}
-
 // Input gradients with K a multiple of 4: A (dy) and B (W^T) both run along k in whole vec4s.
 fn along_k4() -> bool {
     return OP == MAPPING_BACKWARD_INPUT && p.k % 4u == 0u;
@@ -86,15 +80,12 @@ fn along_k4() -> bool {
 
 // A[m][k..k+4] at a cursor whose k is a multiple of 4 (along_k4).
 fn load_a_along_k4(r: GemmRow, c: GemmCursor) -> vec4<f32> {
-    if !r.valid {
-        return vec4<f32>(0.0);
-    }
-    return a_src4[(r.m * p.k + c.k) / 4u];
+    return load_a4(r.m, c.k);
 }
 
 // B[k..k+4][n] at a cursor whose k is a multiple of 4 (along_k4), n < N.
 fn load_b_along_k4(c: GemmCursor, n: u32) -> vec4<f32> {
-    return b_src4[(n * p.k + c.k) / 4u];
+    return load_b4(c.k, n);
 }
 
 fn cursor_next4(c: GemmCursor) -> GemmCursor {

@@ -87,8 +87,8 @@ fn gemm_subgroup(
     } else if shuffle && b4 {
         for (var k = kr.x; k < kr.y; k++) {
             let a = load_a(row, cur);
-            let b0 = select(vec4<f32>(0.0), load_b_along_n4(cur, col_lo), lo_ok);
-            let b1 = select(vec4<f32>(0.0), load_b_along_n4(cur, col_hi), hi_ok);
+            let b0 = select(vec4<f32>(0.0), load_b4(cur.k, col_lo), lo_ok);
+            let b1 = select(vec4<f32>(0.0), load_b4(cur.k, col_hi), hi_ok);
             for (var r = 0u; r < 8u; r++) {
                 let x = subgroupShuffle(a, src + r);
                 acc[2u * r] += x * b0;
