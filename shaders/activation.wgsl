@@ -11,59 +11,28 @@ struct ActParams {
     _pad1: u32,
 }
 
+// Which activation (an ACT_* code, shared.wgsl): one pipeline per activation, each compiled
+// with its own code, so the switch in activate() folds away.
+override ACT: u32;
+
 @group(0) @binding(0) var<uniform> p: ActParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
-fn leaky_relu_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
+fn forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i < p.n {
-        out[i] = leaky_relu(x[i], p.alpha);
+        out[i] = activate(ACT, x[i], p.alpha);
     }
 }
 
-// x: the saved output y.
-@compute @workgroup_size(256, 1, 1)
-fn leaky_relu_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+// x: the saved output y = f(input).
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
+fn backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i < p.n {
-        out[i] = activation_backward(ACT_LEAKY_RELU, x[i], dy[i], p.alpha);
-    }
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn tanh_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element_index(wid, nwg, tid);
-    if i < p.n {
-        // tanh(+-15) is +-1 in f32; clamping keeps drivers that expand tanh through exp() finite.
-        out[i] = tanh_(x[i]);
-    }
-}
-
-// x: the saved output y = tanh(input).
-@compute @workgroup_size(256, 1, 1)
-fn tanh_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element_index(wid, nwg, tid);
-    if i < p.n {
-        out[i] = activation_backward(ACT_TANH, x[i], dy[i], p.alpha);
-    }
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn sigmoid_forward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element_index(wid, nwg, tid);
-    if i < p.n {
-        out[i] = sigmoid(x[i]);
-    }
-}
-
-// x: the saved output y = sigmoid(input).
-@compute @workgroup_size(256, 1, 1)
-fn sigmoid_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element_index(wid, nwg, tid);
-    if i < p.n {
-        out[i] = activation_backward(ACT_SIGMOID, x[i], dy[i], p.alpha);
+        out[i] = activation_backward(ACT, x[i], dy[i], p.alpha);
     }
 }

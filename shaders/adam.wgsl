@@ -34,9 +34,6 @@ struct AdamState {
     alpha: f32,
 }
 
-// The most steps a network takes in one iteration.
-const MAX_STEPS: u32 = 4u;
-
 @group(0) @binding(0) var<uniform> p: AdamParams;
 @group(0) @binding(1) var<storage, read_write> state: AdamState;
 @group(0) @binding(2) var<storage, read_write> alphas: array<f32>;
@@ -76,7 +73,7 @@ fn adam_schedule() {
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn adam_update(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,

@@ -71,7 +71,7 @@ fn group_total(tid: u32, v: f32) -> f32 {
     return row_lane_total(tid, FINISH_COLS, v);
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bn_stats_partials(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lane_rows(tid, wid, p);
     var s1 = 0.0;
@@ -105,7 +105,7 @@ fn bn_moving_update(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Training-mode forward: the batch statistics from the partials, then y = act(bn(x)).
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bn_apply_batch(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let sums = finish_totals(tid, wid);
     let l = group_lane(tid, wid);
@@ -125,14 +125,14 @@ fn bn_apply_batch(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_
     }
     let inv = gamma[l.col] * inverseSqrt(variance + p.epsilon);
     let shift = beta[l.col] - mean * inv;
-    for (var r = l.first; r < l.end; r += 256u / FINISH_COLS) {
+    for (var r = l.first; r < l.end; r += WORKGROUP_1D / FINISH_COLS) {
         let i = r * p.cols + l.col;
         out[i] = activate(p.activation, x[i] * inv + shift, p.alpha);
     }
 }
 
 // Forward with given statistics (inference: the moving ones), element-wise.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bn_apply(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -148,7 +148,7 @@ fn bn_apply(
 }
 
 // Stage 1 of dgamma = sum(dy * xhat), dbeta = sum(dy), xhat = (x - mean) * rsqrt(var + eps).
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bn_backward_partials(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lane_rows(tid, wid, p);
     var sd = 0.0;
@@ -168,7 +168,7 @@ fn bn_backward_partials(@builtin(local_invocation_index) tid: u32, @builtin(work
 // dgamma and dbeta from the partials, then dx = gamma * rstd / N * (N * dy - dbeta - xhat *
 // dgamma): the gradient through the batch statistics (training mode). Also the column sums
 // of dx over this workgroup's rows.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bn_backward_input(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let sums = finish_totals(tid, wid);
     let l = group_lane(tid, wid);
@@ -183,7 +183,7 @@ fn bn_backward_input(@builtin(local_invocation_index) tid: u32, @builtin(workgro
         let n = f32(p.rows);
         let mean = stats[l.col];
         let rs = inverseSqrt(stats[p.stats_stride + l.col] + p.epsilon);
-        for (var r = l.first; r < l.end; r += 256u / FINISH_COLS) {
+        for (var r = l.first; r < l.end; r += WORKGROUP_1D / FINISH_COLS) {
             let i = r * p.cols + l.col;
             let xhat = (x[i] - mean) * rs;
             let dx = gamma[l.col] * rs / n * (n * dy[i] - dbeta - xhat * dgamma);

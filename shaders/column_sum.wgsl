@@ -7,7 +7,7 @@
 @group(0) @binding(3) var<storage, read> partials_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn column_sum_partials(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lane_rows(tid, wid, p);
     var s = 0.0;
@@ -22,7 +22,7 @@ fn column_sum_partials(@builtin(local_invocation_index) tid: u32, @builtin(workg
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn column_sum_finish(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let total = finish_total(tid, wid, 0u);
     let c = finish_column(tid, wid);

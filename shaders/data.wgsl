@@ -67,7 +67,7 @@ fn pixel(byte: u32) -> f32 {
 
 // indices[i] = floor(u_i * num_images / 2^32): uniform over the images (sampling with
 // replacement, like the seed's np.random.randint), bias below 2^-16 for 60000 images.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i >= p.count {
@@ -76,7 +76,7 @@ fn sample_indices(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_
     indices[i] = image_index(i, p.stream);
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i >= p.count {
@@ -86,7 +86,7 @@ fn gather_images(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
 }
 
 // labels_out[b] = labels[indices[b]] (the classifier's batches).
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn gather_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i < p.count {
@@ -107,7 +107,7 @@ fn normal_block(block: u32, stream: u32) -> vec4<f32> {
     return vec4<f32>(r0 * cos(a0), r0 * sin(a0), r1 * cos(a1), r1 * sin(a1));
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let block = element_index(wid, nwg, tid);
     if block * 4u >= p.count {
@@ -126,18 +126,18 @@ fn normal_noise(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 // indices computed where they are used) in the first image_workgroups workgroups, then the
 // noise of streams p.stream + 1 and + 2 into noise_out (the second at noise_stride). The same
 // bits as sample_indices + gather_images + normal_noise twice.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn draw_batch(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let g = workgroup_index(wid, nwg);
     if g < p.image_workgroups {
-        let i = g * 256u + tid;
+        let i = g * WORKGROUP_1D + tid;
         if i < p.count {
             out[i] = pixel(image_index(i / p.pixels, p.stream) * p.pixels + i % p.pixels);
         }
         return;
     }
     let blocks = (p.noise_count + 3u) / 4u;
-    let t = (g - p.image_workgroups) * 256u + tid;
+    let t = (g - p.image_workgroups) * WORKGROUP_1D + tid;
     if t >= 2u * blocks {
         return;
     }

@@ -4,10 +4,7 @@
 // memory instead of two): forward, act(x); backward, the input-gradient GEMM's result times the
 // activation's slope at its saved output.
 
-const ACT_NONE: u32 = 0u;
-const ACT_LEAKY_RELU: u32 = 1u;
-const ACT_TANH: u32 = 2u;
-const ACT_SIGMOID: u32 = 3u;
+// The ACT_* codes are shared.wgsl's (generated from the host's constants).
 
 fn leaky_relu(x: f32, alpha: f32) -> f32 {
     return select(alpha * x, x, x > 0.0);

@@ -5,7 +5,7 @@
 
 struct FiniteParams {
     n: u32,
-    // Invocations in the grid (workgroups x 256): each walks the buffer with this stride, so
+    // Invocations in the grid (workgroups x WORKGROUP_1D): each walks the buffer with this stride, so
     // neighbouring lanes read neighbouring words.
     stride: u32,
     _pad0: u32,
@@ -16,7 +16,7 @@ struct FiniteParams {
 @group(0) @binding(1) var<storage, read> values: array<u32>;
 @group(0) @binding(2) var<storage, read_write> flag: array<atomic<u32>>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn flag_nonfinite(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,

@@ -160,8 +160,8 @@ fn gemm_tiled(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let ts = tile_of(wid, nwg);
-    let m0 = ts.x * 64u;
-    let n0 = wid.x * 64u;
+    let m0 = ts.x * GEMM_TILE;
+    let n0 = wid.x * GEMM_TILE;
     enter_row(m0);
     let kr = k_range(ts.y, m0);
     // Loading: thread tid fills A's rows 8 (tid % 8)..+8 at depth tid / 8 of each K tile (two
@@ -230,7 +230,7 @@ fn gemm_tiled(
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn gemm_narrow(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -254,7 +254,7 @@ fn gemm_narrow(
     store(0u, m, n, acc);
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn gemm_splitk_sum(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,

@@ -37,13 +37,13 @@ fn gemm_subgroup(
     let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
     let shuffle = linear && count == sg && sg % 8u == 0u;
     let ts = tile_of(wid, nwg);
-    enter_row(ts.x * 64u);
-    let row0 = ts.x * 64u + (u / 8u) * 8u;
-    let col = wid.x * 64u + (u % 8u) * 8u;
+    enter_row(ts.x * GEMM_TILE);
+    let row0 = ts.x * GEMM_TILE + (u / 8u) * 8u;
+    let col = wid.x * GEMM_TILE + (u % 8u) * 8u;
     let row = gemm_row(row0 + u % 8u);
     // The invocation id of the lane holding row 0 of this block (meaningful when shuffling).
     let src = (u / 8u) * 8u + lane - u;
-    let kr = k_range(ts.y, ts.x * 64u);
+    let kr = k_range(ts.y, ts.x * GEMM_TILE);
     var acc: array<vec4<f32>, 16>;
     for (var i = 0u; i < 16u; i++) {
         acc[i] = vec4<f32>(0.0);

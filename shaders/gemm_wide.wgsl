@@ -103,7 +103,7 @@ fn gemm_wide(
 ) {
     let ts = tile_of(wid, nwg);
     let m0 = ts.x * WIDE_ROWS;
-    let n0 = wid.x * 64u;
+    let n0 = wid.x * GEMM_TILE;
     enter_row(m0);
     let kr = k_range(ts.y, m0);
     let tx = t % 16u;

@@ -26,7 +26,7 @@ fn metrics_slot() -> u32 {
     return p.slot;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn bce_with_logits(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -37,7 +37,7 @@ fn bce_with_logits(
     var loss = 0.0;
     var hits = 0.0;
     let end = min((wid.x + 1u) * SAMPLES_PER_WORKGROUP, p.batch);
-    for (var i = wid.x * SAMPLES_PER_WORKGROUP + tid; i < end; i += 256u) {
+    for (var i = wid.x * SAMPLES_PER_WORKGROUP + tid; i < end; i += WORKGROUP_1D) {
         let z = logits[i];
         loss += max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
         let prob = 1.0 / (1.0 + exp(-z));

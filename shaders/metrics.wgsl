@@ -5,8 +5,6 @@
 //
 // The op file provides `metrics` and the functions sample_count() and metrics_slot().
 
-const SAMPLES_PER_WORKGROUP: u32 = 1024u;
-
 @group(0) @binding(8) var<storage, read_write> loss_partials: array<f32>;
 @group(0) @binding(9) var<storage, read> loss_partials_in: array<f32>;
 

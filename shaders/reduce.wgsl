@@ -47,7 +47,7 @@ struct LaneRows {
 
 fn lane_rows(tid: u32, wid: vec3<u32>, p: ReduceParams) -> LaneRows {
     let col = wid.x * p.col_lanes + tid % p.col_lanes;
-    let row_lanes = 256u / p.col_lanes;
+    let row_lanes = WORKGROUP_1D / p.col_lanes;
     let start = wid.y * p.block_rows;
     return LaneRows(col, col < p.cols, start + tid / p.col_lanes, min(start + p.block_rows, p.rows), row_lanes);
 }
@@ -58,8 +58,8 @@ fn row_lane_total(tid: u32, col_lanes: u32, v: f32) -> f32 {
     return lane_total(tid, col_lanes, v);
 }
 
-// Columns per stage-2 workgroup (the other 16 lanes of a column walk the blocks).
-const FINISH_COLS: u32 = 16u;
+// Stage 2 takes FINISH_COLS columns per workgroup (shared.wgsl); the other lanes of a column
+// walk the blocks.
 
 // Stage 2: the total over all blocks of the partials of this lane's column, the partials of
 // block k at partials_in[offset + k * cols + col]; every lane gets its column's total. Call in
@@ -68,7 +68,7 @@ fn finish_total(tid: u32, wid: vec3<u32>, offset: u32) -> f32 {
     let col = wid.x * FINISH_COLS + tid % FINISH_COLS;
     var s = 0.0;
     if col < p.cols {
-        for (var k = tid / FINISH_COLS; k < p.blocks; k += 256u / FINISH_COLS) {
+        for (var k = tid / FINISH_COLS; k < p.blocks; k += WORKGROUP_1D / FINISH_COLS) {
             s += partials_in[offset + k * p.cols + col];
         }
     }

@@ -36,7 +36,7 @@ fn row_sum_exp(base: u32, m: f32) -> f32 {
     return s;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn softmax_probabilities(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -62,7 +62,7 @@ fn metrics_slot() -> u32 {
     return p.slot;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn softmax_cross_entropy(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -72,7 +72,7 @@ fn softmax_cross_entropy(
     var loss = 0.0;
     var hits = 0.0;
     let end = min((wid.x + 1u) * SAMPLES_PER_WORKGROUP, p.rows);
-    for (var r = wid.x * SAMPLES_PER_WORKGROUP + tid; r < end; r += 256u) {
+    for (var r = wid.x * SAMPLES_PER_WORKGROUP + tid; r < end; r += WORKGROUP_1D) {
         let base = r * p.classes;
         // The host checks labels against the classes (data::parse_labels); clamped here too, so
         // a bad label can never index past its row.

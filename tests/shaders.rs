@@ -1,6 +1,6 @@
 //! Every WGSL module parses and validates through naga. Needs no GPU.
 
-use dcgan_wgpu::gpu::shaders;
+use dcgan_wgpu::gpu::shaders::{self, WORKGROUP_1D};
 
 #[test]
 fn every_shader_module_validates() {
@@ -282,9 +282,9 @@ fn lint(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo) -> Ve
         })
     }
     for ep in &module.entry_points {
-        if reaches(module, &ep.function, &callees) && ep.workgroup_size != [256, 1, 1] {
+        if reaches(module, &ep.function, &callees) && ep.workgroup_size != [WORKGROUP_1D, 1, 1] {
             problems.push(format!(
-                "{name}::{}: reaches lane_total (256 lanes) with workgroup size {:?}",
+                "{name}::{}: reaches lane_total ({WORKGROUP_1D} lanes) with workgroup size {:?}",
                 ep.name, ep.workgroup_size
             ));
         }
@@ -343,15 +343,17 @@ fn the_memory_lint_catches_component_stores_and_wrong_workgroup_sizes() {
     assert!(check(fixed).is_empty(), "{:?}", check(fixed));
     let tree = |size: u32| {
         format!(
-            "{}
+            "{}{}
             @compute @workgroup_size({size}) fn main(@builtin(local_invocation_index) t: u32) {{
                 let s = lane_total(t, 1u, 1.0);
             }}",
-            shaders::COLUMN_SUM.files[0].1
+            // The generated constants, then common.wgsl.
+            shaders::COLUMN_SUM.files[0].1,
+            shaders::COLUMN_SUM.files[1].1
         )
     };
     assert_eq!(check(&tree(64)).len(), 1, "{:?}", check(&tree(64)));
-    assert!(check(&tree(256)).is_empty());
+    assert!(check(&tree(WORKGROUP_1D)).is_empty());
 }
 
 // Parameter blocks shaped like activation.wgsl's, right and wrong in each way the check must

@@ -13,6 +13,7 @@ use dcgan_wgpu::data::Images;
 use dcgan_wgpu::gpu::GpuContext;
 use dcgan_wgpu::gpu::timing::TimingMethod;
 use dcgan_wgpu::ops::Ops;
+use dcgan_wgpu::ops::ceiling::{CeilingOps, FMA_LANES};
 use dcgan_wgpu::session::{DispatchShape, Session, iteration_flops, report_bytes};
 
 use super::ModelArgs;
@@ -105,6 +106,58 @@ pub struct BenchReport {
     pub layers: Vec<Share>,
     /// Every dispatch of one iteration, in order: kernel, scope, workgroups, elements read.
     pub dispatches: Vec<DispatchShape>,
+    /// The adapter's own ceilings, and the GEMMs' rate over their summed kernel time.
+    pub ceiling: Ceiling,
+    pub gemm_gflops: f64,
+}
+
+/// What the adapter does at best (`shaders/ceiling.wgsl`), each the fastest of 5 dispatches
+/// timed by the host clock from submit to completion.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ceiling {
+    /// Register-only multiply-adds: 4096 workgroups of 64 invocations, 4 independent vec4
+    /// chains each, rounds doubled until a dispatch takes 50 ms.
+    pub fma_gflops: f64,
+    /// A 16-byte-per-lane copy of 64 MiB (less where the adapter's bindings are smaller):
+    /// bytes read plus bytes written, per second.
+    pub copy_gb_per_s: f64,
+}
+
+/// Host seconds from submitting `make()`'s dispatch to its completion, fastest of `tries`.
+async fn best_of(
+    ctx: &GpuContext,
+    tries: usize,
+    make: impl Fn() -> dcgan_wgpu::gpu::Dispatch,
+) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..tries {
+        let d = make();
+        let start = Instant::now();
+        ctx.run(&[d]).await?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+async fn measure_ceiling(ctx: &GpuContext) -> Result<Ceiling> {
+    let ops = CeilingOps::new(ctx)?;
+    let out = ctx.storage("ceiling: fma_peak", 4096 * FMA_LANES * 4);
+    let mut rounds = 16u32;
+    while rounds < 1 << 20 && best_of(ctx, 1, || ops.fma_peak(ctx, rounds, &out)).await? < 0.05 {
+        rounds *= 2;
+    }
+    let fma = best_of(ctx, 5, || ops.fma_peak(ctx, rounds, &out)).await?;
+    let limit = ctx.limits.max_storage_buffer_binding_size as usize / 4;
+    let len = (16 << 20).min(limit) / 4 * 4;
+    let (src, dst) = (
+        ctx.storage("ceiling: copy src", len),
+        ctx.storage("ceiling: copy dst", len),
+    );
+    let copy = best_of(ctx, 5, || ops.stream_copy(ctx, &src, &dst)).await?;
+    Ok(Ceiling {
+        fma_gflops: CeilingOps::fma_flops(out.len, rounds) / fma / 1e9,
+        copy_gb_per_s: (2 * 4 * len) as f64 / copy / 1e9,
+    })
 }
 
 fn shares(times: &[(String, f64)]) -> Vec<Share> {
@@ -188,6 +241,14 @@ async fn measure(
         ),
     };
     let kernels: Vec<(String, f64)> = breakdown.iter().map(|(k, _, s)| (k.clone(), *s)).collect();
+    let dispatches = t.dispatch_shapes();
+    // Every multiply-add of the iteration is in a GEMM kernel: their FLOPs over their time.
+    let gemm_seconds: f64 = breakdown
+        .iter()
+        .filter(|(k, _, _)| dispatches.iter().any(|d| d.gemm && &d.kernel == k))
+        .map(|(_, _, s)| s)
+        .sum();
+    let ceiling = measure_ceiling(ctx).await?;
     let layers: Vec<(String, f64)> = breakdown.iter().map(|(_, l, s)| (l.clone(), *s)).collect();
     let median = single[single.len() / 2];
     let min = single[0];
@@ -217,7 +278,13 @@ async fn measure(
         kernel_ms_per_iteration: kernels.iter().map(|k| k.1).sum::<f64>() * 1e3,
         kernels: shares(&kernels),
         layers: shares(&layers),
-        dispatches: t.dispatch_shapes(),
+        dispatches,
+        ceiling,
+        gemm_gflops: if gemm_seconds > 0.0 {
+            flop / gemm_seconds / 1e9
+        } else {
+            0.0
+        },
     })
 }
 
@@ -249,6 +316,18 @@ impl BenchReport {
             s,
             "throughput     {:.1} GFLOP/s pipelined, {:.1} GFLOP/s best single iteration",
             self.gflops, self.gflops_best
+        );
+        let _ = writeln!(
+            s,
+            "ceiling        {:.1} GFLOP/s of register-only multiply-adds, {:.1} GB/s copied (read + written)",
+            self.ceiling.fma_gflops, self.ceiling.copy_gb_per_s
+        );
+        let _ = writeln!(
+            s,
+            "of the ceiling GEMMs {:.1} GFLOP/s over their kernel time ({:.0}% of the multiply-add ceiling); the iteration pipelined {:.0}%",
+            self.gemm_gflops,
+            100.0 * self.gemm_gflops / self.ceiling.fma_gflops,
+            100.0 * self.gflops / self.ceiling.fma_gflops
         );
         let _ = writeln!(
             s,

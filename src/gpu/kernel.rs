@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use super::params::Params;
-use super::{GpuContext, GpuError, GpuSlice, Uniform, shaders::ShaderSource};
+use super::shaders::{ShaderSource, WORKGROUP_1D};
+use super::{GpuContext, GpuError, GpuSlice, Uniform};
 
 /// What to bind to one of a shader's named bindings.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +89,12 @@ impl Dispatch {
 
 /// Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit; kernels
 /// rebuild the linear index as `wid.y * num_workgroups.x + wid.x`.
+/// The grid of a 1-D kernel over `elements` (one invocation each, `element_index` in
+/// common.wgsl): its workgroups of [`WORKGROUP_1D`] folded by [`grid_1d`].
+pub fn grid_for(elements: u32) -> [u32; 3] {
+    grid_1d(elements.div_ceil(WORKGROUP_1D))
+}
+
 pub fn grid_1d(n: u32) -> [u32; 3] {
     const MAX: u32 = 65535;
     if n <= MAX {

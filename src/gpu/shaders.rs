@@ -65,6 +65,43 @@ impl Mapping {
     }
 }
 
+/// Defines the constants the host and the kernels share once, as Rust constants and as the
+/// WGSL file the shader loader puts first in every module, so a workgroup size, a tile or a
+/// code cannot be changed on one side only.
+macro_rules! shared_constants {
+    ($($(#[$doc:meta])* $name:ident = $value:literal,)*) => {
+        $($(#[$doc])* pub const $name: u32 = $value;)*
+
+        const SHARED_WGSL: &str = concat!(
+            "// Generated from gpu::shaders (shared_constants!).\n",
+            $("const ", stringify!($name), ": u32 = ", stringify!($value), "u;\n",)*
+        );
+    };
+}
+
+shared_constants! {
+    /// Invocations of every 1-D kernel's workgroup (`element_index`, `grid_for`) and of the
+    /// workgroup reduction tree (`lane_total`; a power of two).
+    WORKGROUP_1D = 256,
+    /// The output tile's side of the tiled GEMM drivers (gemm.wgsl, gemm_subgroup.wgsl,
+    /// gemm_wide.wgsl's columns).
+    GEMM_TILE = 64,
+    /// The depth of gemm_tiled's K tiles: split-K chunks are multiples of it.
+    GEMM_TILE_K = 8,
+    /// Columns per workgroup of the reductions' finishing stage (reduce.wgsl, batchnorm.wgsl).
+    FINISH_COLS = 16,
+    /// Samples per workgroup of the loss and metric kernels (loss.wgsl, metrics.wgsl).
+    SAMPLES_PER_WORKGROUP = 1024,
+    /// Adam steps a network can take in one iteration (adam.wgsl): its step-size slots.
+    ADAM_MAX_STEPS = 4,
+    /// Activation codes of epilogue.wgsl (`activate`, `activation_backward`), the `ACT`
+    /// constant of activation.wgsl and the GEMM and BatchNorm epilogues' parameters.
+    ACT_NONE = 0,
+    ACT_LEAKY_RELU = 1,
+    ACT_TANH = 2,
+    ACT_SIGMOID = 3,
+}
+
 /// No overridable constants: one variant with the defaults.
 const DEFAULTS: &[&[(&str, f64)]] = &[&[]];
 const FORWARD: f64 = Mapping::Forward.constant();
@@ -96,12 +133,14 @@ macro_rules! wgsl {
     };
 }
 
-/// The generated constants, as a file of the module (named so in error messages).
+/// The generated constants, as files of the module (named so in error messages).
+const SHARED_FILE: (&str, &str) = ("shared.wgsl (generated)", SHARED_WGSL);
 const MAPPING_FILE: (&str, &str) = ("gemm_mapping.wgsl (generated)", MAPPING_WGSL);
 
 pub const DENSE: ShaderSource = ShaderSource {
     name: "dense",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
@@ -115,6 +154,7 @@ pub const DENSE: ShaderSource = ShaderSource {
 pub const CONV: ShaderSource = ShaderSource {
     name: "conv",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
@@ -130,6 +170,7 @@ pub const CONV: ShaderSource = ShaderSource {
 pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
     name: "dense_subgroup",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
@@ -143,6 +184,7 @@ pub const DENSE_SUBGROUP: ShaderSource = ShaderSource {
 pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
     name: "conv_subgroup",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         MAPPING_FILE,
         wgsl!("epilogue.wgsl"),
@@ -156,6 +198,7 @@ pub const CONV_SUBGROUP: ShaderSource = ShaderSource {
 pub const COLUMN_SUM: ShaderSource = ShaderSource {
     name: "column_sum",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("reduce.wgsl"),
         wgsl!("column_sum.wgsl"),
@@ -166,6 +209,7 @@ pub const COLUMN_SUM: ShaderSource = ShaderSource {
 pub const BATCHNORM: ShaderSource = ShaderSource {
     name: "batchnorm",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("epilogue.wgsl"),
         wgsl!("reduce.wgsl"),
@@ -177,16 +221,22 @@ pub const BATCHNORM: ShaderSource = ShaderSource {
 pub const ACTIVATION: ShaderSource = ShaderSource {
     name: "activation",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("epilogue.wgsl"),
         wgsl!("activation.wgsl"),
     ],
     subgroups: false,
-    variants: DEFAULTS,
+    variants: &[
+        &[("ACT", ACT_LEAKY_RELU as f64)],
+        &[("ACT", ACT_TANH as f64)],
+        &[("ACT", ACT_SIGMOID as f64)],
+    ],
 };
 pub const LOSS: ShaderSource = ShaderSource {
     name: "loss",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("loss.wgsl"),
         wgsl!("metrics.wgsl"),
@@ -197,6 +247,7 @@ pub const LOSS: ShaderSource = ShaderSource {
 pub const SOFTMAX: ShaderSource = ShaderSource {
     name: "softmax",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("softmax.wgsl"),
         wgsl!("metrics.wgsl"),
@@ -206,13 +257,14 @@ pub const SOFTMAX: ShaderSource = ShaderSource {
 };
 pub const ADAM: ShaderSource = ShaderSource {
     name: "adam",
-    files: &[wgsl!("common.wgsl"), wgsl!("adam.wgsl")],
+    files: &[SHARED_FILE, wgsl!("common.wgsl"), wgsl!("adam.wgsl")],
     subgroups: false,
     variants: DEFAULTS,
 };
 pub const DATA: ShaderSource = ShaderSource {
     name: "data",
     files: &[
+        SHARED_FILE,
         wgsl!("common.wgsl"),
         wgsl!("philox.wgsl"),
         wgsl!("data.wgsl"),
@@ -223,7 +275,14 @@ pub const DATA: ShaderSource = ShaderSource {
 
 pub const FINITE: ShaderSource = ShaderSource {
     name: "finite",
-    files: &[wgsl!("common.wgsl"), wgsl!("finite.wgsl")],
+    files: &[SHARED_FILE, wgsl!("common.wgsl"), wgsl!("finite.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
+};
+
+pub const CEILING: ShaderSource = ShaderSource {
+    name: "ceiling",
+    files: &[SHARED_FILE, wgsl!("ceiling.wgsl")],
     subgroups: false,
     variants: DEFAULTS,
 };
@@ -242,6 +301,7 @@ pub const ALL: &[ShaderSource] = &[
     ADAM,
     DATA,
     FINITE,
+    CEILING,
 ];
 
 impl ShaderSource {

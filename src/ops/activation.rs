@@ -1,7 +1,8 @@
 //! Element-wise activations (`shaders/activation.wgsl`): LeakyReLU, tanh, sigmoid, forward and
 //! backward.
 
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::grid_for;
+use crate::gpu::shaders::{ACT_LEAKY_RELU, ACT_NONE, ACT_SIGMOID, ACT_TANH};
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 /// The seed's LeakyReLU slope.
@@ -22,52 +23,50 @@ pub enum Activation {
     Sigmoid,
 }
 
-/// The `ACT_*` constant of epilogue.wgsl.
-pub fn activation_code(a: Option<Activation>) -> u32 {
-    match a {
-        None => 0,
-        Some(Activation::LeakyRelu) => 1,
-        Some(Activation::Tanh) => 2,
-        Some(Activation::Sigmoid) => 3,
+impl Activation {
+    pub const ALL: [Activation; 3] = [Activation::LeakyRelu, Activation::Tanh, Activation::Sigmoid];
+
+    /// Its `ACT_*` code (shared.wgsl).
+    pub const fn code(self) -> u32 {
+        match self {
+            Activation::LeakyRelu => ACT_LEAKY_RELU,
+            Activation::Tanh => ACT_TANH,
+            Activation::Sigmoid => ACT_SIGMOID,
+        }
     }
 }
 
+/// The epilogues' `ACT_*` code: none, or the activation's.
+pub fn activation_code(a: Option<Activation>) -> u32 {
+    a.map_or(ACT_NONE, Activation::code)
+}
+
+/// One forward and one backward pipeline per activation, from the same two entry points
+/// compiled with its `ACT` constant.
 pub struct ActivationOps {
-    kernels: Vec<(Activation, Kernel, Kernel)>,
+    kernels: [(Kernel, Kernel); 3],
 }
 
 impl ActivationOps {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
-        let mut kernels = Vec::new();
-        for (a, name) in [
-            (Activation::LeakyRelu, "leaky_relu"),
-            (Activation::Tanh, "tanh"),
-            (Activation::Sigmoid, "sigmoid"),
-        ] {
-            let fwd = Kernel::new::<ActParams>(
-                ctx,
-                &shaders::ACTIVATION,
-                &format!("{name}_forward"),
-                &[],
-            )?;
-            let bwd = Kernel::new::<ActParams>(
-                ctx,
-                &shaders::ACTIVATION,
-                &format!("{name}_backward"),
-                &[],
-            )?;
-            kernels.push((a, fwd, bwd));
-        }
-        Ok(ActivationOps { kernels })
+        let pair = |a: Activation| -> Result<(Kernel, Kernel), GpuError> {
+            let act = [("ACT", f64::from(a.code()))];
+            Ok((
+                Kernel::new::<ActParams>(ctx, &shaders::ACTIVATION, "forward", &act)?,
+                Kernel::new::<ActParams>(ctx, &shaders::ACTIVATION, "backward", &act)?,
+            ))
+        };
+        let [l, t, s] = Activation::ALL;
+        Ok(ActivationOps {
+            kernels: [pair(l)?, pair(t)?, pair(s)?],
+        })
     }
 
-    fn kernels(&self, a: Activation) -> (&Kernel, &Kernel) {
-        let (_, f, b) = self
-            .kernels
+    fn kernels(&self, a: Activation) -> &(Kernel, Kernel) {
+        &self.kernels[Activation::ALL
             .iter()
-            .find(|(k, _, _)| *k == a)
-            .expect("kernel");
-        (f, b)
+            .position(|&k| k == a)
+            .expect("listed")]
     }
 
     fn params(ctx: &GpuContext, n: usize) -> crate::gpu::Uniform {
@@ -92,7 +91,7 @@ impl ActivationOps {
                 ("x", Bind::Storage(x)),
                 ("out", Bind::Storage(y)),
             ],
-            grid_1d((x.len as u32).div_ceil(256)),
+            grid_for(x.len as u32),
         )
     }
 
@@ -115,7 +114,7 @@ impl ActivationOps {
                 ("dy", Bind::Storage(dy)),
                 ("out", Bind::Storage(dx)),
             ],
-            grid_1d((dx.len as u32).div_ceil(256)),
+            grid_for(dx.len as u32),
         )
     }
 }

@@ -1,6 +1,6 @@
 //! Adam with Keras' update rule (`shaders/adam.wgsl`), one dispatch per network.
 
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::grid_for;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 pub use crate::config::AdamConfig;
@@ -39,9 +39,9 @@ impl AdamConfig {
 /// The optimizer state on the GPU: `[t, beta1^t, beta2^t, alpha_t]` (t as u32 bits).
 pub const STATE_LEN: usize = 4;
 
-/// Steps a network can take in one iteration (`MAX_STEPS` in adam.wgsl): the length of its
+/// Steps a network can take in one iteration (`ADAM_MAX_STEPS`, shared with adam.wgsl): the length of its
 /// alphas buffer.
-pub const MAX_STEPS: usize = 4;
+pub const MAX_STEPS: usize = crate::gpu::shaders::ADAM_MAX_STEPS as usize;
 
 /// The state before the first step: t = 0, beta powers 1.
 pub fn initial_state() -> [u32; STATE_LEN] {
@@ -135,7 +135,7 @@ impl AdamOps {
                 ("m", Bind::Storage(m)),
                 ("v", Bind::Storage(v)),
             ],
-            grid_1d((param.len as u32).div_ceil(256)),
+            grid_for(param.len as u32),
         )
     }
 

@@ -4,7 +4,8 @@
 
 use super::activation::{Activation, activation_code};
 use super::reduce::{Blocks, ReduceParams};
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::grid_for;
+use crate::gpu::shaders::FINISH_COLS;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 /// Keras' defaults (Python floats: cast to float32 where Keras casts them).
@@ -141,7 +142,7 @@ impl BatchNormOps {
         params.group_rows = group_rows(partials_per_group, 1);
         let u = ctx.uniform("bn_forward", &params);
         let grid = [
-            (s.channels as u32).div_ceil(16),
+            (s.channels as u32).div_ceil(FINISH_COLS),
             (s.rows as u32).div_ceil(params.group_rows),
             1,
         ];
@@ -209,7 +210,7 @@ impl BatchNormOps {
                 ("stats", Bind::Storage(&stats_pair)),
                 ("out", Bind::Storage(y)),
             ],
-            grid_1d((s.len() as u32).div_ceil(256)),
+            grid_for(s.len() as u32),
         )
     }
 
@@ -273,7 +274,7 @@ impl BatchNormOps {
         params.store_dx_sums = u32::from(dx_sums.is_some());
         let u = ctx.uniform("bn_backward", &params);
         let grid = [
-            (s.channels as u32).div_ceil(16),
+            (s.channels as u32).div_ceil(FINISH_COLS),
             (s.rows as u32).div_ceil(params.group_rows),
             1,
         ];

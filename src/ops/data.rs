@@ -1,7 +1,8 @@
 //! The on-GPU data path (`shaders/philox.wgsl` + `shaders/data.wgsl`): batch indices, image
 //! gather and scaling, Gaussian noise, and the iteration counter that keys them.
 
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::{grid_1d, grid_for};
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 /// Independent random streams of one iteration.
@@ -133,7 +134,7 @@ impl DataOps {
                 ("iteration", counter_bind(iteration)),
                 ("indices", Bind::Storage(indices)),
             ],
-            grid_1d((indices.len as u32).div_ceil(256)),
+            grid_for(indices.len as u32),
         )
     }
 
@@ -163,7 +164,7 @@ impl DataOps {
                 ("indices_in", Bind::Storage(indices)),
                 ("out", Bind::Storage(out)),
             ],
-            grid_1d((out.len as u32).div_ceil(256)),
+            grid_for(out.len as u32),
             Some(read),
         )
     }
@@ -190,7 +191,7 @@ impl DataOps {
                 ("indices_in", Bind::Storage(indices)),
                 ("labels_out", Bind::Storage(out)),
             ],
-            grid_1d((out.len as u32).div_ceil(256)),
+            grid_for(out.len as u32),
             Some(2 * out.len as u64),
         )
     }
@@ -212,7 +213,7 @@ impl DataOps {
                 ("iteration", counter_bind(iteration)),
                 ("out", Bind::Storage(out)),
             ],
-            grid_1d((out.len as u32).div_ceil(4).div_ceil(256)),
+            grid_for((out.len as u32).div_ceil(4)),
         )
     }
 
@@ -232,7 +233,7 @@ impl DataOps {
         real: &GpuSlice,
         noise: &NoisePair,
     ) -> Dispatch {
-        let image_workgroups = (real.len as u32).div_ceil(256);
+        let image_workgroups = (real.len as u32).div_ceil(WORKGROUP_1D);
         let noise_blocks = (noise.first.len as u32).div_ceil(4);
         let mut p = params(seed, stream, real.len, iteration);
         p.num_images = num_images as u32;
@@ -251,7 +252,7 @@ impl DataOps {
                 ("out", Bind::Storage(real)),
                 ("noise_out", Bind::Storage(&noise.buffer)),
             ],
-            grid_1d(image_workgroups + (2 * noise_blocks).div_ceil(256)),
+            grid_1d(image_workgroups + (2 * noise_blocks).div_ceil(WORKGROUP_1D)),
             // The batch's images (four pixels a word), not the whole data set.
             Some((batch + real.len.div_ceil(4)) as u64),
         )

@@ -2,6 +2,7 @@
 //! flag the host reads with a report, so a diverged run stops without its parameters being read
 //! back.
 
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -33,12 +34,12 @@ impl FiniteOps {
     pub fn flag_nonfinite(&self, ctx: &GpuContext, values: &GpuSlice, flag: &GpuSlice) -> Dispatch {
         assert!(flag.len >= 1);
         let n = u32::try_from(values.len).expect("a buffer of at most 2^32 elements");
-        let workgroups = n.div_ceil(256).clamp(1, MAX_WORKGROUPS);
+        let workgroups = n.div_ceil(WORKGROUP_1D).clamp(1, MAX_WORKGROUPS);
         let u = ctx.uniform(
             "finite",
             &FiniteParams {
                 n,
-                stride: workgroups * 256,
+                stride: workgroups * WORKGROUP_1D,
                 _pad: [0; 2],
             },
         );

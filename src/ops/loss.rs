@@ -1,6 +1,7 @@
 //! Sigmoid + binary cross-entropy on logits, its gradient and the accuracy
 //! (`shaders/loss.wgsl`).
 
+use crate::gpu::shaders::SAMPLES_PER_WORKGROUP;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -17,9 +18,6 @@ pub struct LossOps {
     finish: Kernel,
 }
 
-/// Samples per workgroup of a loss kernel (`SAMPLES_PER_WORKGROUP` in metrics.wgsl).
-const SAMPLES_PER_WORKGROUP: usize = 1024;
-
 /// A loss kernel over `samples` samples and, when it takes more than one workgroup, the finish
 /// that adds the workgroups' sums (`shaders/metrics.wgsl`). `binds` are the loss kernel's own;
 /// the partials scratch is allocated here, once.
@@ -30,7 +28,7 @@ pub(crate) fn with_metrics_finish(
     samples: usize,
     binds: &[(&str, Bind<'_>)],
 ) -> Vec<Dispatch> {
-    let workgroups = samples.div_ceil(SAMPLES_PER_WORKGROUP).max(1);
+    let workgroups = samples.div_ceil(SAMPLES_PER_WORKGROUP as usize).max(1);
     // Bound even for one workgroup: the kernel names it in the branch it does not take.
     let partials = ctx.scratch("loss partials", 2 * workgroups);
     let mut all = binds.to_vec();

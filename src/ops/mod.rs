@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batchnorm;
+pub mod ceiling;
 pub mod conv;
 pub mod data;
 pub mod dense;

@@ -1,6 +1,7 @@
 //! Deterministic column sums in two stages (`shaders/reduce.wgsl`, `shaders/column_sum.wgsl`):
 //! bias gradients. [`Blocks`] is the shape rule the BatchNorm reductions share.
 
+use crate::gpu::shaders::FINISH_COLS;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -62,9 +63,9 @@ impl Blocks {
         [self.cols.div_ceil(self.col_lanes), self.blocks, 1]
     }
 
-    /// The stage-2 grid (16 columns per workgroup, `FINISH_COLS` in reduce.wgsl).
+    /// The stage-2 grid ([`FINISH_COLS`] columns per workgroup).
     pub fn finish_grid(&self) -> [u32; 3] {
-        [self.cols.div_ceil(16), 1, 1]
+        [self.cols.div_ceil(FINISH_COLS), 1, 1]
     }
 
     /// Elements of a partials buffer holding one value per (block, column).

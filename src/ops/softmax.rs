@@ -1,7 +1,7 @@
 //! Softmax and softmax cross-entropy with integer labels (`shaders/softmax.wgsl`): the
 //! classifier's loss and its probabilities.
 
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::grid_for;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -68,7 +68,7 @@ impl SoftmaxOps {
                 ("logits", Bind::Storage(logits)),
                 ("out", Bind::Storage(probs)),
             ],
-            grid_1d((rows as u32).div_ceil(256)),
+            grid_for(rows as u32),
         )
     }
 

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batchnorm;
+pub mod ceiling;
 pub mod check;
 pub mod conv;
 pub mod conv_transpose;

@@ -14,6 +14,7 @@ mod common;
 mod activation;
 mod adam;
 mod batchnorm;
+mod ceiling;
 mod conv;
 mod data;
 mod dense;

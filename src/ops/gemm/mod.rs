@@ -6,8 +6,9 @@ use super::activation::{Activation, LEAKY_ALPHA, activation_code};
 use super::tune::Tuner;
 
 mod choice;
-use crate::gpu::kernel::grid_1d;
+use crate::gpu::kernel::grid_for;
 pub use crate::gpu::shaders::Mapping;
+use crate::gpu::shaders::{GEMM_TILE as TILE, GEMM_TILE_K as TILE_K};
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
 
 crate::params! {
@@ -109,10 +110,6 @@ pub struct Gemm<'a> {
     pub out: &'a GpuSlice,
 }
 
-/// Output tile edge of `gemm_tiled`, `gemm_subgroup` and `gemm_wide`, and the K step split-K chunks are a
-/// multiple of.
-const TILE: u32 = 64;
-const TILE_K: u32 = 8;
 /// Workgroup memory of gemm_wide with 128-row tiles: 2 x 16 x (128 + 64) floats.
 const WIDE_TALL_BYTES: u32 = 2 * 16 * (128 + 64) * 4;
 /// Below this many output columns the tiled drivers waste most of each 64-wide tile.
@@ -275,7 +272,7 @@ impl GemmKernels {
                 params.k_chunk = k;
                 params.splits = 1;
                 let u = ctx.uniform("gemm", &params);
-                let wg = grid_1d((m * n).div_ceil(256));
+                let wg = grid_for(m * n);
                 vec![
                     self.narrow
                         .dispatch_reading(ctx, &binds(&u, out), wg, Some(read)),
@@ -326,7 +323,7 @@ impl GemmKernels {
                             ("bias_out", bias_out_bind),
                             ("out", Bind::Storage(out)),
                         ],
-                        grid_1d((m * n).div_ceil(256)),
+                        grid_for(m * n),
                     ),
                 ]
             }
