@@ -23,26 +23,6 @@
 // shader loader gives this line to the browser only).
 diagnostic(off, subgroup_uniformity);
 
-// The A values of the 8 rows of this lane's row block, from the lanes that loaded them. Where
-// the block is the whole subgroup (`whole`: 8 lanes, linear), lane r holds row r and constant
-// broadcasts fetch them: llvmpipe turns each into one extract and splat, where a shuffle by a
-// computed lane is a loop over its lanes. Otherwise shuffles from lanes src + r. The same
-// values either way. Call in subgroup-uniform control flow.
-fn row_values(a: f32, src: u32, whole: bool) -> array<f32, 8> {
-    if whole {
-        return array<f32, 8>(
-            subgroupBroadcast(a, 0u), subgroupBroadcast(a, 1u), subgroupBroadcast(a, 2u),
-            subgroupBroadcast(a, 3u), subgroupBroadcast(a, 4u), subgroupBroadcast(a, 5u),
-            subgroupBroadcast(a, 6u), subgroupBroadcast(a, 7u),
-        );
-    }
-    return array<f32, 8>(
-        subgroupShuffle(a, src), subgroupShuffle(a, src + 1u), subgroupShuffle(a, src + 2u),
-        subgroupShuffle(a, src + 3u), subgroupShuffle(a, src + 4u), subgroupShuffle(a, src + 5u),
-        subgroupShuffle(a, src + 6u), subgroupShuffle(a, src + 7u),
-    );
-}
-
 @compute @workgroup_size(64, 1, 1)
 fn gemm_subgroup(
     @builtin(local_invocation_index) u: u32,
@@ -56,7 +36,6 @@ fn gemm_subgroup(
     let first = subgroupBroadcastFirst(u);
     let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
     let shuffle = linear && count == sg && sg % 8u == 0u;
-    let whole = shuffle && sg == 8u;
     let ts = tile_of(wid, nwg);
     enter_row(ts.x * GEMM_TILE);
     let row0 = ts.x * GEMM_TILE + (u / 8u) * 8u;
@@ -97,9 +76,8 @@ fn gemm_subgroup(
             for (var kk = 0u; kk < 4u; kk++) {
                 let b0 = vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]);
                 let b1 = vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]);
-                let xs = row_values(a4[kk], src, whole);
                 for (var r = 0u; r < 8u; r++) {
-                    let x = xs[r];
+                    let x = subgroupShuffle(a4[kk], src + r);
                     acc[2u * r] += x * b0;
                     acc[2u * r + 1u] += x * b1;
                 }
@@ -111,9 +89,8 @@ fn gemm_subgroup(
             let a = load_a(row, cur);
             let b0 = select(vec4<f32>(0.0), load_b4(cur.k, col_lo), lo_ok);
             let b1 = select(vec4<f32>(0.0), load_b4(cur.k, col_hi), hi_ok);
-            let xs = row_values(a, src, whole);
             for (var r = 0u; r < 8u; r++) {
-                let x = xs[r];
+                let x = subgroupShuffle(a, src + r);
                 acc[2u * r] += x * b0;
                 acc[2u * r + 1u] += x * b1;
             }
@@ -124,9 +101,8 @@ fn gemm_subgroup(
             let a = load_a(row, cur);
             let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
             let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
-            let xs = row_values(a, src, whole);
             for (var r = 0u; r < 8u; r++) {
-                let x = xs[r];
+                let x = subgroupShuffle(a, src + r);
                 acc[2u * r] += x * b0;
                 acc[2u * r + 1u] += x * b1;
             }
