@@ -324,7 +324,7 @@ impl BenchReport {
         );
         let _ = writeln!(
             s,
-            "of the ceiling GEMMs {:.1} GFLOP/s over their kernel time ({:.0}% of the multiply-add ceiling); the iteration pipelined {:.0}%",
+            "share          GEMMs {:.1} GFLOP/s over their kernel time, {:.0}% of the multiply-add ceiling; the iteration pipelined {:.0}%",
             self.gemm_gflops,
             100.0 * self.gemm_gflops / self.ceiling.fma_gflops,
             100.0 * self.gflops / self.ceiling.fma_gflops
