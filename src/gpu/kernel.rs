@@ -87,14 +87,22 @@ impl Dispatch {
     }
 }
 
-/// Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit; kernels
-/// rebuild the linear index as `wid.y * num_workgroups.x + wid.x`.
 /// The grid of a 1-D kernel over `elements` (one invocation each, `element_index` in
 /// common.wgsl): its workgroups of [`WORKGROUP_1D`] folded by [`grid_1d`].
 pub fn grid_for(elements: u32) -> [u32; 3] {
     grid_1d(elements.div_ceil(WORKGROUP_1D))
 }
 
+/// A grid-stride loop over `elements` in workgroups of [`WORKGROUP_1D`]: one per
+/// `WORKGROUP_1D` elements, at least 1 and at most `max_workgroups`, and the stride each
+/// invocation walks with (all the grid's invocations). Returns (workgroups, stride).
+pub fn grid_stride(elements: u32, max_workgroups: u32) -> (u32, u32) {
+    let workgroups = elements.div_ceil(WORKGROUP_1D).clamp(1, max_workgroups);
+    (workgroups, workgroups * WORKGROUP_1D)
+}
+
+/// Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit; kernels
+/// rebuild the linear index as `wid.y * num_workgroups.x + wid.x`.
 pub fn grid_1d(n: u32) -> [u32; 3] {
     const MAX: u32 = 65535;
     if n <= MAX {

@@ -39,8 +39,8 @@ impl AdamConfig {
 /// The optimizer state on the GPU: `[t, beta1^t, beta2^t, alpha_t]` (t as u32 bits).
 pub const STATE_LEN: usize = 4;
 
-/// Steps a network can take in one iteration (`ADAM_MAX_STEPS`, shared with adam.wgsl): the length of its
-/// alphas buffer.
+/// Steps a network can take in one iteration (`ADAM_MAX_STEPS`, shared with adam.wgsl): the
+/// length of its alphas buffer.
 pub const MAX_STEPS: usize = crate::gpu::shaders::ADAM_MAX_STEPS as usize;
 
 /// The state before the first step: t = 0, beta powers 1.

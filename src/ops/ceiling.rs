@@ -2,7 +2,7 @@
 //! copy, which `bench` times to say what fraction of the machine the training kernels use.
 //! Not part of [`Ops`](super::Ops): training never compiles them.
 
-use crate::gpu::shaders::WORKGROUP_1D;
+use crate::gpu::kernel::grid_stride;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -66,13 +66,13 @@ impl CeilingOps {
         assert_eq!(src.len, dst.len);
         assert_eq!(src.len % 4, 0);
         let n4 = u32::try_from(src.len / 4).expect("at most 2^32 vec4s");
-        let workgroups = n4.div_ceil(WORKGROUP_1D).clamp(1, MAX_COPY_WORKGROUPS);
+        let (workgroups, stride4) = grid_stride(n4, MAX_COPY_WORKGROUPS);
         let u = ctx.uniform(
             "ceiling",
             &CeilingParams {
                 rounds: 0,
                 n4,
-                stride4: workgroups * WORKGROUP_1D,
+                stride4,
                 _pad: 0,
             },
         );

@@ -2,7 +2,7 @@
 //! flag the host reads with a report, so a diverged run stops without its parameters being read
 //! back.
 
-use crate::gpu::shaders::WORKGROUP_1D;
+use crate::gpu::kernel::grid_stride;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
 
 crate::params! {
@@ -34,12 +34,12 @@ impl FiniteOps {
     pub fn flag_nonfinite(&self, ctx: &GpuContext, values: &GpuSlice, flag: &GpuSlice) -> Dispatch {
         assert!(flag.len >= 1);
         let n = u32::try_from(values.len).expect("a buffer of at most 2^32 elements");
-        let workgroups = n.div_ceil(WORKGROUP_1D).clamp(1, MAX_WORKGROUPS);
+        let (workgroups, stride) = grid_stride(n, MAX_WORKGROUPS);
         let u = ctx.uniform(
             "finite",
             &FiniteParams {
                 n,
-                stride: workgroups * WORKGROUP_1D,
+                stride,
                 _pad: [0; 2],
             },
         );
