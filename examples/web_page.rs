@@ -1,8 +1,9 @@
 //! Drives the web page in headless Chromium (as `tests/web/` does) for what is measured or
 //! shown rather than tested. With the page served (`cargo run --release -- serve`):
 //!
-//! - `cargo run --release --example web_page -- bench [URL]`: the page's iterations per second
-//!   at batch 32 and 128 (BENCHMARKS.md);
+//! - `cargo run --release --example web_page -- bench [URL [QUERY]]`: the page's iterations per
+//!   second at batch 32 and 128 (BENCHMARKS.md); QUERY comes first in the page's query, so
+//!   `tune=0` (the fixed drivers) or `batch=32` take precedence;
 //! - `cargo run --release --example web_page -- screenshot FILE [URL]`: trains at batch 16 with
 //!   a report (and scores) every 4 iterations and saves a screenshot after three (the README's).
 
@@ -21,7 +22,11 @@ fn main() -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("bench") => {
             let mut b = browser::Browser::launch(
-                &format!("{}?bench=1&batch=32,128&iterations=10", url(1)),
+                &format!(
+                    "{}?{}&bench=1&batch=32,128&iterations=10",
+                    url(1),
+                    args.get(2).map_or("", String::as_str)
+                ),
                 true,
             )?;
             b.wait_for(
@@ -56,7 +61,11 @@ fn main() -> Result<(), String> {
                 b.eval("document.getElementById('progress').textContent")?
             );
         }
-        _ => return Err("usage: web_page bench [URL] | web_page screenshot FILE [URL]".into()),
+        _ => {
+            return Err(
+                "usage: web_page bench [URL [QUERY]] | web_page screenshot FILE [URL]".into(),
+            );
+        }
     }
     Ok(())
 }

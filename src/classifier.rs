@@ -239,10 +239,14 @@ pub async fn train(
         d.push(ops.data.advance_iteration(ctx, &counter));
         d
     };
-    let (fast, slow) = (
-        step(config.learning_rate),
-        step(config.learning_rate / 10.0),
-    );
+    let (fast, slow) = ops
+        .record_tuned(ctx, || {
+            (
+                step(config.learning_rate),
+                step(config.learning_rate / 10.0),
+            )
+        })
+        .await;
     let steps_per_epoch = train_images.count.div_ceil(b);
     let test = scaled(test_images);
     let scorer = Scorer::new(ctx, ops, &layout.keras_init(0), 500);

@@ -8,14 +8,12 @@ pub const IMAGE_PIXELS: usize = 28 * 28;
 /// Number of images in a sample grid (4 x 4).
 pub const GRID_SAMPLES: usize = 16;
 
-/// What only a shell may lend the engine: a clock and a way to wait for a future on the spot.
-/// The command line lends one (pollster and `Instant`) to time kernel variants at start-up;
-/// a browser tab lends none, so nothing in the engine waits or reads a clock by itself.
-pub trait Host: Send + Sync {
+/// What only a shell may lend the engine: a clock. The command line lends `Instant`, a web
+/// page `performance.now()`, to time kernel variants at start-up; nothing in the engine reads
+/// a clock by itself (and every wait is a future the shell drives).
+pub trait Clock: Send + Sync {
     /// Seconds since some fixed moment.
     fn seconds(&self) -> f64;
-    /// Runs `f` to completion before returning.
-    fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>);
 }
 
 /// The largest noise vector the program builds. No published DCGAN uses more than a few

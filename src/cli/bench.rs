@@ -237,7 +237,7 @@ async fn measure(
             "no timestamp queries on this adapter: host wall clock per dispatch (includes submit \
              and wait overhead)"
                 .to_string(),
-            t.time_step_on_host(super::host().as_ref()).await?,
+            t.time_step_on_host(super::clock().as_ref()).await?,
         ),
     };
     let kernels: Vec<(String, f64)> = breakdown.iter().map(|(k, _, s)| (k.clone(), *s)).collect();

@@ -24,7 +24,7 @@ use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use dcgan_wgpu::checkpoint::Checkpoint;
 use dcgan_wgpu::config::{
-    AdamConfig, Arch, Choice, ConfigError, FakeBn, Host, Setting, TrainConfig,
+    AdamConfig, Arch, Choice, Clock, ConfigError, FakeBn, Setting, TrainConfig,
 };
 use dcgan_wgpu::data::{self, Images, Split};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions};
@@ -52,20 +52,17 @@ macro_rules! tell {
     }};
 }
 
-/// The native host the engine's tuner borrows: `Instant` and `pollster`.
-pub struct NativeHost(std::time::Instant);
+/// The clock the engine's tuner borrows: `Instant`.
+pub struct NativeClock(std::time::Instant);
 
-impl Host for NativeHost {
+impl Clock for NativeClock {
     fn seconds(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
-    fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
-        pollster::block_on(f)
-    }
 }
 
-pub fn host() -> Arc<NativeHost> {
-    Arc::new(NativeHost(std::time::Instant::now()))
+pub fn clock() -> Arc<NativeClock> {
+    Arc::new(NativeClock(std::time::Instant::now()))
 }
 
 /// The flag that sets a setting, as this shell words the engine's [`ConfigError`]s.
@@ -171,7 +168,7 @@ impl TuneArgs {
             let cache = tuning_cache_path()
                 .and_then(|p| files::read_bounded(&p, TUNING_CACHE_BYTES, "tuning cache").ok())
                 .and_then(|b| String::from_utf8(b).ok());
-            Ops::with_tuner(ctx, Tuner::new(ctx, host(), cache.as_deref()))?
+            Ops::with_tuner(ctx, Tuner::new(ctx, clock(), cache.as_deref()))?
         })
     }
 }

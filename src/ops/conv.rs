@@ -149,6 +149,13 @@ pub struct ConvOps {
 }
 
 impl ConvOps {
+    /// The three mappings' drivers (for `Ops::tune`).
+    pub fn gemms(&self) -> [&GemmKernels; 3] {
+        [&self.forward, &self.backward_input, &self.backward_weight]
+    }
+}
+
+impl ConvOps {
     pub fn new(
         ctx: &GpuContext,
         tuner: std::sync::Arc<super::tune::Tuner>,

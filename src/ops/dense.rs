@@ -27,6 +27,13 @@ pub struct DenseOps {
     pub backward_weight: GemmKernels,
 }
 
+impl DenseOps {
+    /// The three mappings' drivers (for `Ops::tune`).
+    pub fn gemms(&self) -> [&GemmKernels; 3] {
+        [&self.forward, &self.backward_input, &self.backward_weight]
+    }
+}
+
 fn params(m: usize, n: usize, k: usize) -> GemmParams {
     GemmParams {
         m: m as u32,

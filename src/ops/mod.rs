@@ -48,6 +48,32 @@ impl Ops {
         Self::with_tuner(ctx, tune::Tuner::disabled())
     }
 
+    /// Settles the GEMM driver choices that recording queued (see `tune`); true when it
+    /// settled any, so that what was recorded should be recorded again to use them.
+    pub async fn tune(&self, ctx: &GpuContext) -> bool {
+        if !self.tuner.enabled() {
+            return false;
+        }
+        let mut settled = 0;
+        for gemms in [self.dense.gemms(), self.conv.gemms()] {
+            for kernels in gemms {
+                settled += kernels.tune(ctx).await;
+            }
+        }
+        settled > 0
+    }
+
+    /// What `record` records, with the tuned GEMM drivers: recorded once, the queued choices
+    /// settled, and recorded again if any was (its first dispatches are dropped unused).
+    pub async fn record_tuned<T>(&self, ctx: &GpuContext, record: impl Fn() -> T) -> T {
+        let first = record();
+        if self.tune(ctx).await {
+            record()
+        } else {
+            first
+        }
+    }
+
     /// The kernels, choosing GEMM drivers by timed trials (see `tune`).
     pub fn with_tuner(ctx: &GpuContext, tuner: tune::Tuner) -> Result<Self, GpuError> {
         let tuner = std::sync::Arc::new(tuner);

@@ -1,16 +1,20 @@
 //! Kernel-variant autotuning: where a GEMM has a real choice of driver (tiled, subgroup,
 //! narrow, wide), time each once at start-up on the real buffers and keep the fastest, cached
-//! per adapter and driver version so later runs start at once. The engine neither waits nor
-//! reads a clock of its own: tuning happens only where a shell lends it a [`Host`] (the command
-//! line does; a browser tab runs the fixed choice), and the cache goes in and out as JSON text
-//! the shell stores where it likes.
+//! per adapter and driver version so later runs start at once. The engine reads no clock of its
+//! own: tuning happens only where a shell lends it a [`Clock`] (the command line `Instant`, the
+//! page `performance.now()`), and the cache goes in and out as JSON text the shell stores where
+//! it likes.
+//!
+//! Recording never waits: a GEMM with no settled choice is recorded with the fixed driver and
+//! queued; [`Ops::tune`](super::Ops::tune) then checks and times the queue (futures, so a
+//! browser tab can tune too) and whoever recorded records again with the choices made.
 //!
 //! The candidates differ only in how work is spread over threads: each output is still one
 //! sequential sum over k (and split-K, chosen by a fixed rule, is the same for all). That is not
 //! proof of equal bits (a GPU compiler may contract a*b+c into an FMA in one program and not in
 //! another), so a candidate other than the fixed choice is used only after it has produced the
 //! fixed choice's bits on random operands of the real shapes, on this adapter, in this process
-//! (`verified`); a cached choice gets the same check. Same seed, same adapter: same bits,
+//! (`verdict`); a cached choice gets the same check. Same seed, same adapter: same bits,
 //! whatever the cache holds (`tests/train.rs::tuning_state_never_changes_a_run`).
 
 use std::collections::BTreeMap;
@@ -18,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Host;
+use crate::config::Clock;
 use crate::gpu::{Dispatch, GpuContext, GpuError};
 
 /// The cache file: per adapter key, per GEMM key, the chosen driver.
@@ -31,8 +35,8 @@ struct CacheFile {
 const VERSION: u32 = 1;
 
 pub struct Tuner {
-    /// What waits and reads the clock; None: no tuning (the fixed choice).
-    host: Option<Arc<dyn Host>>,
+    /// The shell's clock; None: no tuning (the fixed choice).
+    clock: Option<Arc<dyn Clock>>,
     adapter: String,
     choices: Mutex<BTreeMap<String, String>>,
     /// `key | candidate` -> whether it gave the fixed choice's bits (checked once a process).
@@ -53,7 +57,7 @@ impl Tuner {
     /// No tuning: the fixed choice (subgroup where available, narrow for N < 16).
     pub fn disabled() -> Self {
         Tuner {
-            host: None,
+            clock: None,
             adapter: String::new(),
             choices: Mutex::new(BTreeMap::new()),
             verified: Mutex::new(BTreeMap::new()),
@@ -61,9 +65,9 @@ impl Tuner {
         }
     }
 
-    /// Tuning on `host`, starting from a cache's text (None: no cache yet; a damaged or old
+    /// Tuning with `clock`, starting from a cache's text (None: no cache yet; a damaged or old
     /// cache is ignored with a warning and replaced by `cache_text`).
-    pub fn new(ctx: &GpuContext, host: Arc<dyn Host>, cache: Option<&str>) -> Self {
+    pub fn new(ctx: &GpuContext, clock: Arc<dyn Clock>, cache: Option<&str>) -> Self {
         let adapter = adapter_key(ctx);
         let mut choices = BTreeMap::new();
         if let Some(text) = cache {
@@ -80,7 +84,7 @@ impl Tuner {
             choices.len()
         );
         Tuner {
-            host: Some(host),
+            clock: Some(clock),
             adapter,
             choices: Mutex::new(choices),
             verified: Mutex::new(BTreeMap::new()),
@@ -89,22 +93,7 @@ impl Tuner {
     }
 
     pub fn enabled(&self) -> bool {
-        self.host.is_some()
-    }
-
-    /// Waits for `f` on the host (tuning only happens where there is one).
-    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        let host = self.host.as_ref().expect("tuning without a host");
-        let mut out = None;
-        host.block_on(Box::pin(async {
-            out = Some(f.await);
-        }));
-        out.expect("the host ran the future to completion")
-    }
-
-    /// `verified`'s check, waiting for the GPU on the host.
-    pub fn wait_for<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        self.block_on(f)
+        self.clock.is_some()
     }
 
     pub fn cached(&self, key: &str) -> Option<String> {
@@ -115,19 +104,18 @@ impl Tuner {
             .cloned()
     }
 
-    /// Whether `candidate` gives the fixed choice's bits for the GEMM `key`: `check` runs the
-    /// first time a process asks; a failed check counts as a difference.
-    pub fn verified(
-        &self,
-        key: &str,
-        candidate: &str,
-        check: impl FnOnce() -> Result<bool, GpuError>,
-    ) -> bool {
+    /// Whether `candidate` gave the fixed choice's bits for the GEMM `key` in this process;
+    /// None: not checked yet.
+    pub fn verdict(&self, key: &str, candidate: &str) -> Option<bool> {
+        self.lock_verified()
+            .get(&format!("{key} | {candidate}"))
+            .copied()
+    }
+
+    /// Records the outcome of `candidate`'s bit check (a failed check counts as a difference).
+    pub fn remember(&self, key: &str, candidate: &str, check: Result<bool, GpuError>) -> bool {
         let id = format!("{key} | {candidate}");
-        if let Some(&same) = self.lock_verified().get(&id) {
-            return same;
-        }
-        let same = match check() {
+        let same = match check {
             Ok(same) => same,
             Err(e) => {
                 log::warn!("checking {id} failed ({e})");
@@ -147,7 +135,7 @@ impl Tuner {
 
     /// Times each candidate (after one untimed run) and returns the index of the fastest,
     /// remembering its name under `key`.
-    pub fn choose(
+    pub async fn choose(
         &self,
         ctx: &GpuContext,
         key: &str,
@@ -155,10 +143,10 @@ impl Tuner {
     ) -> Result<usize, GpuError> {
         let mut best = (0, f64::INFINITY);
         for (i, (name, dispatches)) in candidates.iter().enumerate() {
-            self.block_on(ctx.run(dispatches))?;
+            ctx.run(dispatches).await?;
             let mut fastest = f64::INFINITY;
             for _ in 0..2 {
-                let t = self.time(ctx, dispatches)?;
+                let t = self.time(ctx, dispatches).await?;
                 fastest = fastest.min(t);
             }
             log::debug!("tune {key}: {name} {:.3} ms", fastest * 1e3);
@@ -199,18 +187,15 @@ impl Tuner {
     }
 
     /// GPU time of the dispatches: timestamp queries where available, else the host's clock.
-    fn time(&self, ctx: &GpuContext, dispatches: &[Dispatch]) -> Result<f64, GpuError> {
+    async fn time(&self, ctx: &GpuContext, dispatches: &[Dispatch]) -> Result<f64, GpuError> {
         use crate::gpu::timing::{TimingMethod, dispatch_times};
         match TimingMethod::for_adapter(ctx) {
-            Some(m) => Ok(self
-                .block_on(dispatch_times(ctx, m, dispatches))?
-                .iter()
-                .sum()),
+            Some(m) => Ok(dispatch_times(ctx, m, dispatches).await?.iter().sum()),
             None => {
-                let host = self.host.as_ref().expect("tuning without a host");
-                let t = host.seconds();
-                self.block_on(ctx.run(dispatches))?;
-                Ok(host.seconds() - t)
+                let clock = self.clock.as_ref().expect("tuning without a clock");
+                let t = clock.seconds();
+                ctx.run(dispatches).await?;
+                Ok(clock.seconds() - t)
             }
         }
     }

@@ -154,8 +154,6 @@ impl<'a> Session<'a> {
             metrics: &metrics,
             counter: &counter,
         };
-        let step = step::record_iteration(&r, &config, draw, &buffers);
-
         // The fixed sample noise, drawn once.
         let sample_noise = ops.data.normal_noise(
             ctx,
@@ -165,16 +163,21 @@ impl<'a> Session<'a> {
             &z_sample,
         );
         ctx.run(&[sample_noise]).await?;
-        // A report: the grid, then whether G's or D's state has stopped being finite.
         let health = ctx.storage("non-finite flag", 1);
-        let mut sample = sampler.forward(&r, &g, &z_sample, BnMode::Inference);
-        for net in [&g, &d] {
-            for values in [&net.params, &net.moving] {
-                if values.len > 0 {
-                    sample.push(ops.finite.flag_nonfinite(ctx, values, &health));
+        let record = || {
+            let step = step::record_iteration(&r, &config, draw.clone(), &buffers);
+            // A report: the grid, then whether G's or D's state has stopped being finite.
+            let mut sample = sampler.forward(&r, &g, &z_sample, BnMode::Inference);
+            for net in [&g, &d] {
+                for values in [&net.params, &net.moving] {
+                    if values.len > 0 {
+                        sample.push(ops.finite.flag_nonfinite(ctx, values, &health));
+                    }
                 }
             }
-        }
+            (step, sample)
+        };
+        let (step, sample) = ops.record_tuned(ctx, record).await;
         // Every buffer is bound whole: the largest must fit a binding (a backstop to the
         // per-activation check above, which also names the largest batch that fits).
         let (_, largest) = ctx.memory();

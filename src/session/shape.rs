@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::Session;
-use crate::config::{ConfigError, Host, Problem, Setting, TrainConfig};
+use crate::config::{Clock, ConfigError, Problem, Setting, TrainConfig};
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext};
 use crate::model::{self, ParamLayout};
@@ -147,21 +147,21 @@ impl Session<'_> {
         ))
     }
 
-    /// The same from the host's clock, running each dispatch alone and waiting (adapters
+    /// The same from the shell's clock, running each dispatch alone and waiting (adapters
     /// without timestamp queries; includes per-submit overhead).
     pub async fn time_step_on_host(
         &mut self,
-        host: &dyn Host,
+        clock: &dyn Clock,
     ) -> Result<Vec<(String, String, f64)>> {
         self.wait_gpu().await?;
         let mut out = Vec::new();
         for d in &self.step {
-            let t = host.seconds();
+            let t = clock.seconds();
             self.ctx.run([d]).await?;
             out.push((
                 d.kernel.to_string(),
                 d.scope.to_string(),
-                host.seconds() - t,
+                clock.seconds() - t,
             ));
         }
         self.iteration += 1;

@@ -219,23 +219,20 @@ pub fn options_from_env() -> GpuOptions {
     }
 }
 
-/// The host a native shell lends the tuner (the command line's is the same).
-struct TestHost(std::time::Instant);
+/// The clock a native shell lends the tuner (the command line's is the same).
+struct TestClock(std::time::Instant);
 
-impl dcgan_wgpu::config::Host for TestHost {
+impl dcgan_wgpu::config::Clock for TestClock {
     fn seconds(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
-    }
-    fn block_on(&self, f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
-        pollster::block_on(f)
     }
 }
 
 /// A tuner starting from the cache file at `path` (if any), as the command line makes one.
 pub fn tuner_with_file(ctx: &GpuContext, path: &std::path::Path) -> dcgan_wgpu::ops::tune::Tuner {
     let text = std::fs::read_to_string(path).ok();
-    let host = std::sync::Arc::new(TestHost(std::time::Instant::now()));
-    dcgan_wgpu::ops::tune::Tuner::new(ctx, host, text.as_deref())
+    let clock = std::sync::Arc::new(TestClock(std::time::Instant::now()));
+    dcgan_wgpu::ops::tune::Tuner::new(ctx, clock, text.as_deref())
 }
 
 /// Stores the tuner's new choices at `path`, as the command line does.

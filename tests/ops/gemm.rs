@@ -194,9 +194,19 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
     let (x, xd) = random(&mut r, s.input_len(), 1.0);
     let (w, wd) = random(&mut r, s.kernel_len(), 0.5);
     let (xs, ws, y) = (upload(&x), upload(&w), output(s.output_len()));
-    run(&ops
-        .conv
-        .conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto));
+    let record = || {
+        ops.conv
+            .conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto)
+    };
+    // Recording queues the open choice (the fixed driver is recorded meanwhile); tuning
+    // settles it, and the next recording uses it without queueing again.
+    let _ = record();
+    assert!(ops.tune(&g.ctx).block_on(), "nothing was queued for tuning");
+    run(&record());
+    assert!(
+        !ops.tune(&g.ctx).block_on(),
+        "a settled choice was queued again"
+    );
     let geo = reference::conv::Geometry {
         batch: 3,
         h: 9,

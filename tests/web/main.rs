@@ -129,6 +129,25 @@ fn page_trains_and_passes_its_checks() {
         );
     }
 
+    // The page tuned its GEMM drivers when the session started (performance.now as the
+    // tuner's clock, the same bit check as the command line's) and kept the choices in the
+    // browser's storage.
+    let tuning: Value = serde_json::from_str(
+        r["tuning"]
+            .as_str()
+            .expect("the page stored no tuning cache"),
+    )
+    .unwrap();
+    let choices = tuning["adapters"]
+        .as_object()
+        .and_then(|a| a.values().next())
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("no adapter in the page's tuning cache: {tuning}"));
+    assert!(!choices.is_empty(), "the page tuned nothing: {tuning}");
+    for (gemm, driver) in choices {
+        println!("the page's tuner: {gemm} -> {driver}");
+    }
+
     for k in r["kernels"].as_array().unwrap() {
         println!("{}: {}", k["name"], k["line"]);
         assert!(

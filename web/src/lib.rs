@@ -11,10 +11,12 @@ use std::rc::Rc;
 
 use dcgan_wgpu::checkpoint::Checkpoint;
 use dcgan_wgpu::classifier::ClassifierFile;
+use dcgan_wgpu::config::Clock;
 use dcgan_wgpu::data::{self, Images};
 use dcgan_wgpu::eval::{Evaluator, Scoring};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, shaders};
 use dcgan_wgpu::ops::Ops;
+use dcgan_wgpu::ops::tune::Tuner;
 use dcgan_wgpu::session::{Report, Session};
 use dcgan_wgpu::{generate, gpu};
 use js_sys::{Array, Float32Array, Object, Promise, Reflect, Uint8Array};
@@ -30,6 +32,22 @@ pub(crate) fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
 /// An error as the page shows it: one line.
 pub(crate) fn fail(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`: milliseconds, in a window or a worker.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The clock the page lends the engine's tuner.
+struct PageClock;
+
+impl Clock for PageClock {
+    fn seconds(&self) -> f64 {
+        performance_now() / 1e3
+    }
 }
 
 struct State {
@@ -105,8 +123,17 @@ fn session(state: &mut State) -> Result<&mut Session<'static>, JsValue> {
 impl Lab {
     /// Opens the browser's WebGPU adapter and compiles the kernels. `train_images`: MNIST's
     /// `train-images-idx3-ubyte` (gzipped or not); `classifier`: the scoring classifier's file,
-    /// or empty for no scores.
-    pub async fn open(train_images: Vec<u8>, classifier: Vec<u8>) -> Result<Lab, JsValue> {
+    /// or empty for no scores. With `tune`, each session times the GEMM drivers where they
+    /// are a real choice (as the command line does) and keeps the one that is fastest on this
+    /// adapter and gives the fixed choice's bits; `tuning_cache` is what `tuning_cache()`
+    /// handed back earlier (the page keeps it in the browser's storage), so later starts
+    /// only check the choices.
+    pub async fn open(
+        train_images: Vec<u8>,
+        classifier: Vec<u8>,
+        tune: bool,
+        tuning_cache: Option<String>,
+    ) -> Result<Lab, JsValue> {
         let images =
             data::parse_images(&train_images, "train-images-idx3-ubyte.gz").map_err(fail)?;
         let classifier = match classifier.is_empty() {
@@ -123,7 +150,13 @@ impl Lab {
         };
         let ctx = GpuContext::new(&options).await.map_err(fail)?;
         let ctx: &'static GpuContext = Box::leak(Box::new(ctx));
-        let ops = Ops::new(ctx).map_err(fail)?;
+        let ops = if tune {
+            let tuner = Tuner::new(ctx, std::sync::Arc::new(PageClock), tuning_cache.as_deref());
+            Ops::with_tuner(ctx, tuner)
+        } else {
+            Ops::new(ctx)
+        }
+        .map_err(fail)?;
         // In a browser a kernel that does not compile is reported through the device's
         // uncaptured-error handler: wait for it before saying the kernels are ready.
         ctx.finished().await.map_err(fail)?;
@@ -138,6 +171,12 @@ impl Lab {
                 scoring: None,
             })),
         })
+    }
+
+    /// The tuning cache to keep, merged into `previous` (what the page holds), when a session
+    /// made new choices; undefined when nothing changed or nothing is tuned.
+    pub fn tuning_cache(&self, previous: Option<String>) -> Option<String> {
+        self.ops.tuner.cache_text(previous.as_deref())
     }
 
     /// The adapter and the limits that matter here, as JSON.

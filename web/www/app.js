@@ -1,13 +1,16 @@
 // The page: fetches MNIST and the classifier served beside it, drives the engine (pkg/, built
 // from web/src by web/build.sh) in chunks that yield to the browser, and draws what it hands
 // back. `?test=1` and `?bench=1` run the checks and the benchmark the CI's browser test reads
-// (window.testResult, then document.title = 'done').
+// (window.testResult, then document.title = 'done'); `?tune=0` runs the fixed GEMM drivers.
 
 import init, { Lab, shader_modules } from './pkg/dcgan_web.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const SIDE = 28, SCALE = 3, GAP = 2;
+// The GEMM drivers the engine's tuner chose for this browser's adapters (JSON it hands back).
+const TUNING_KEY = 'dcgan-wgpu tuning cache';
+const TUNE = params.get('tune') !== '0';
 
 let lab = null;
 let running = false;
@@ -250,7 +253,9 @@ async function startSession() {
   $('strip').textContent = '';
   $('log').textContent = '';
   pendingScore = null;
+  if (TUNE && !storedTuning()) log('timing the GEMM drivers on this adapter (the first start only; minutes on a software adapter)');
   const c = JSON.parse(await lab.start(JSON.stringify(config())));
+  saveTuning();
   log(`training ${c.iterations} iterations at batch ${c.batch_size} (${c.arch} arch, seed ${c.seed})`);
   // The grid before training: wait for it, so it is the strip's first.
   const before = await lab.advance(0, true);
@@ -341,7 +346,28 @@ async function openLab() {
     fetchBytes('data/train-images-idx3-ubyte.gz'),
     fetchBytes('data/mnist_classifier.safetensors').catch(() => new Uint8Array()),
   ]);
-  return await Lab.open(images, classifier);
+  return await Lab.open(images, classifier, TUNE, storedTuning());
+}
+
+// Storage can be off or full (private windows, quotas): then each start tunes again, which
+// costs time and changes no result, so it goes unsaid.
+function storedTuning() {
+  try {
+    return localStorage.getItem(TUNING_KEY);
+  } catch {
+    return null;
+  }
+}
+
+// Keeps what a start's tuning chose (the engine merges it into what is stored).
+function saveTuning() {
+  const text = lab.tuning_cache(storedTuning());
+  if (!text) return;
+  try {
+    localStorage.setItem(TUNING_KEY, text);
+  } catch {
+    // as storedTuning
+  }
 }
 
 class NoWebGpu extends Error {}
@@ -457,6 +483,7 @@ async function runTest(shaders) {
     $('interval').value = params.get('interval') || 5;
     $('scoring').checked = params.get('scoring') === '1';
     await startSession();
+    result.tuning = storedTuning();
     result.first_iteration = JSON.parse(await lab.check_first_iteration());
     running = true;
     const t0 = performance.now();
@@ -511,7 +538,10 @@ async function runBench() {
   try {
     for (const batch of (params.get('batch') || '32,128').split(',').map(Number)) {
       const iterations = Number(params.get('iterations') || 10);
+      const t = performance.now();
       await lab.start(JSON.stringify({ batch_size: String(batch), iterations: String(iterations + 2), sample_interval: '1000000', eval_samples: 0 }));
+      const start_seconds = (performance.now() - t) / 1000;
+      saveTuning();
       await lab.advance(2, false);
       await lab.finish();
       const t0 = performance.now();
@@ -523,7 +553,7 @@ async function runBench() {
       }
       await lab.finish();
       const s = (performance.now() - t0) / 1000;
-      result.runs.push({ batch, iterations, seconds: s, iterations_per_second: iterations / s });
+      result.runs.push({ batch, iterations, seconds: s, iterations_per_second: iterations / s, start_seconds, tuned: TUNE });
     }
     document.title = 'done';
   } catch (e) {

@@ -5,6 +5,7 @@ use super::{
     Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping, NARROW_CANDIDATE_N, NARROW_N,
 };
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice};
+use crate::ops::activation::Activation;
 
 impl GemmKernels {
     /// The fixed choice without tuning: narrow for N < 16, else subgroup where available.
@@ -53,6 +54,23 @@ impl GemmKernels {
         c
     }
 
+    /// The driver `record_auto` may use for `key` now: the cached choice once it has given
+    /// the fixed choice's bits on this adapter, in this process, at these shapes (a GPU compiler
+    /// may contract a*b+c into an FMA in one program and not in another, and a cache can hold
+    /// anything, stale or hand-edited, so neither timings nor the cache are trusted for that);
+    /// None while that is open (no choice, a stale one, or an unchecked one).
+    fn settled(&self, key: &str, candidates: &[(&str, Driver)], fixed: Driver) -> Option<Driver> {
+        let name = self.tuner.cached(key)?;
+        let &(_, d) = candidates.iter().find(|c| c.0 == name)?;
+        if d == fixed {
+            return Some(d);
+        }
+        self.tuner
+            .verdict(key, &name)
+            .map(|same| if same { d } else { fixed })
+    }
+
+    /// Records `gemm` with its settled driver, or with the fixed one and queues it for `tune`.
     pub(super) fn record_auto(
         &self,
         ctx: &GpuContext,
@@ -66,34 +84,62 @@ impl GemmKernels {
             return self.record(ctx, gemm, fixed);
         }
         let key = format!("{} {:?}", self.name, GemmKey::from(&params));
-        // A candidate other than the fixed choice runs only once it has given the fixed
-        // choice's bits on this adapter, this process, at these shapes: a GPU compiler may
-        // contract a*b+c into an FMA in one program and not in another, and a cache can hold
-        // anything (stale, hand-edited), so neither timings nor the cache are trusted for that.
-        let same_bits = |name: &str, d: Driver| {
-            d == fixed
-                || self.tuner.verified(&key, name, || {
-                    self.tuner.wait_for(self.identical(ctx, gemm, fixed, d))
-                })
-        };
-        if let Some(name) = self.tuner.cached(&key)
-            && let Some(&(_, d)) = candidates.iter().find(|c| c.0 == name)
-        {
-            let d = if same_bits(&name, d) { d } else { fixed };
+        if let Some(d) = self.settled(&key, &candidates, fixed) {
             return self.record(ctx, gemm, d);
         }
-        let built: Vec<(String, Vec<Dispatch>)> = candidates
-            .iter()
-            .filter(|(name, d)| same_bits(name, *d))
-            .map(|(name, d)| (name.to_string(), self.record(ctx, gemm, *d)))
-            .collect();
-        match self.tuner.choose(ctx, &key, &built) {
-            Ok(i) => built.into_iter().nth(i).expect("candidate").1,
-            Err(e) => {
+        self.lock_pending().push(Pending::of(key, gemm, splits));
+        self.record(ctx, gemm, fixed)
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Settles the GEMMs queued since the last call: a cached choice gets its bit check; an
+    /// open one has each candidate checked, then the ones with the fixed choice's bits timed
+    /// on the real buffers. Returns how many it settled (the recorder records again to use
+    /// them).
+    pub async fn tune(&self, ctx: &GpuContext) -> usize {
+        let jobs = std::mem::take(&mut *self.lock_pending());
+        let mut settled = 0;
+        for job in &jobs {
+            let (key, gemm) = (&job.key, job.gemm());
+            let fixed = self.default_driver(job.params.n, job.splits);
+            let candidates = self.candidates(&job.params, job.splits);
+            // The same GEMM recorded twice (a shape both networks have) is settled once.
+            if self.settled(key, &candidates, fixed).is_some() {
+                continue;
+            }
+            settled += 1;
+            if let Some(name) = self.tuner.cached(key)
+                && let Some(&(name, d)) = candidates.iter().find(|c| c.0 == name)
+            {
+                let check = self.identical(ctx, gemm, fixed, d).await;
+                self.tuner.remember(key, name, check);
+                continue;
+            }
+            let mut built = Vec::new();
+            for &(name, d) in &candidates {
+                let same = d == fixed
+                    || match self.tuner.verdict(key, name) {
+                        Some(same) => same,
+                        None => {
+                            let check = self.identical(ctx, gemm, fixed, d).await;
+                            self.tuner.remember(key, name, check)
+                        }
+                    };
+                if same {
+                    built.push((name.to_string(), self.record(ctx, gemm, d)));
+                }
+            }
+            if built.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.tuner.choose(ctx, key, &built).await {
                 log::warn!("tuning {key} failed ({e}); using the fixed driver");
-                self.record(ctx, gemm, fixed)
             }
         }
+        settled
     }
 
     /// Whether `candidate` stores the same bits as `fixed` for this GEMM: both run on one set
@@ -147,6 +193,54 @@ impl GemmKernels {
         let r = ctx.read_many::<u32>(&results).await?;
         let same = r[0] == r[1] && (r.len() == 2 || r[2] == r[3]);
         Ok(same)
+    }
+}
+
+/// A GEMM recorded with the fixed driver while its choice is open: its shapes and (shared
+/// handles to) its buffers, until `tune` settles it.
+pub(super) struct Pending {
+    key: String,
+    params: GemmParams,
+    splits: u32,
+    a: GpuSlice,
+    b: GpuSlice,
+    out: GpuSlice,
+    bias: Option<GpuSlice>,
+    activation: Option<Activation>,
+    through: Option<(Activation, GpuSlice)>,
+    bias_grad: Option<GpuSlice>,
+}
+
+impl Pending {
+    fn of(key: String, g: Gemm<'_>, splits: u32) -> Self {
+        let e = g.epilogue;
+        Pending {
+            key,
+            params: g.params,
+            splits,
+            a: g.a.clone(),
+            b: g.b.clone(),
+            out: g.out.clone(),
+            bias: e.bias.cloned(),
+            activation: e.activation,
+            through: e.through.map(|(act, saved)| (act, saved.clone())),
+            bias_grad: e.bias_grad.cloned(),
+        }
+    }
+
+    fn gemm(&self) -> Gemm<'_> {
+        Gemm {
+            params: self.params,
+            a: &self.a,
+            b: &self.b,
+            epilogue: Epilogue {
+                bias: self.bias.as_ref(),
+                activation: self.activation,
+                through: self.through.as_ref().map(|(act, saved)| (*act, saved)),
+                bias_grad: self.bias_grad.as_ref(),
+            },
+            out: &self.out,
+        }
     }
 }
 

@@ -137,6 +137,8 @@ pub struct GemmKernels {
     /// `<family> OP=<mapping>`: the tuning key's prefix.
     name: String,
     tuner: std::sync::Arc<Tuner>,
+    /// GEMMs recorded with the fixed driver while their choice is open (see `tune`).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<choice::Pending>>>,
     tiled: Kernel,
     narrow: Kernel,
     wide: Kernel,
@@ -197,6 +199,7 @@ impl GemmKernels {
         Ok(GemmKernels {
             name: format!("{} OP={op}", shader.name),
             tuner,
+            pending: Default::default(),
             tiled: Kernel::new::<GemmParams>(ctx, shader, "gemm_tiled", &c)?,
             narrow: Kernel::new::<GemmParams>(ctx, shader, "gemm_narrow", &c)?,
             wide: Kernel::new::<GemmParams>(ctx, shader, "gemm_wide", &c)?,
