@@ -4,7 +4,8 @@
 //! (`src/main.rs`, `src/cli/`) and in a browser tab.
 //!
 //! From the bottom up:
-//! - [`config`]: plain descriptions of a run (imports nothing of the crate's);
+//! - [`config`]: plain descriptions of a run, and [`geometry`]: a convolution layer's shape
+//!   (both import nothing of the crate's);
 //! - [`gpu`]: the wgpu runtime (adapter, device, buffers, readback ring, kernels);
 //! - [`ops`]: one host module per kernel family, owning its pipelines;
 //! - [`model`]: the networks as layer lists, their flat parameters, GPU networks;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod geometry;
 pub mod gpu;
 pub mod grid;
 pub mod model;

@@ -2,6 +2,7 @@
 //! differences in f64, the transposed convolution as the exact adjoint of the convolution,
 //! Philox against its published known-answer vectors, and Keras' initialisation. Needs no GPU.
 
+use dcgan_wgpu::geometry::Conv2d;
 use dcgan_wgpu::reference::{self, activation as ra, batchnorm as rb, conv, conv_transpose, dense};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -75,16 +76,8 @@ fn dense_gradients() {
 fn conv2d_gradients() {
     let mut r = StdRng::seed_from_u64(2);
     for (h, w, stride) in [(5, 5, 1), (6, 5, 2), (7, 7, 2)] {
-        let g = conv::Geometry {
-            batch: 2,
-            h,
-            w,
-            c: 3,
-            out_c: 2,
-            k: 3,
-            stride,
-        };
-        let (oh, ow, _, _) = g.output();
+        let g = Conv2d::conv((h, w, 3), 2, 3, stride).with_batch(2);
+        let (oh, ow, _) = g.output();
         let x = random(&mut r, 2 * h * w * 3);
         let k = random(&mut r, 9 * 3 * 2);
         let bias = random(&mut r, 2);
@@ -112,16 +105,8 @@ fn conv2d_gradients() {
 fn conv_transpose_gradients() {
     let mut r = StdRng::seed_from_u64(3);
     for (h, w, stride) in [(4, 4, 1), (3, 4, 2), (4, 4, 2)] {
-        let g = conv_transpose::Geometry {
-            batch: 2,
-            h,
-            w,
-            c: 3,
-            out_c: 2,
-            k: 3,
-            stride,
-        };
-        let (oh, ow) = g.output();
+        let g = Conv2d::transpose((h, w, 3), 2, 3, stride).with_batch(2);
+        let (oh, ow, _) = g.output();
         let x = random(&mut r, 2 * h * w * 3);
         let k = random(&mut r, 9 * 2 * 3);
         let bias = random(&mut r, 2);
@@ -152,25 +137,9 @@ fn conv_transpose_is_the_adjoint_of_conv2d() {
     // size back to its input size: <convT(x), y> = <x, conv(y)> for every x, y (no bias).
     let mut r = StdRng::seed_from_u64(4);
     for (h, stride) in [(7, 2), (14, 1), (5, 2), (4, 3)] {
-        let t = conv_transpose::Geometry {
-            batch: 2,
-            h,
-            w: h,
-            c: 3,
-            out_c: 4,
-            k: 3,
-            stride,
-        };
-        let (oh, ow) = t.output();
-        let c = conv::Geometry {
-            batch: 2,
-            h: oh,
-            w: ow,
-            c: 4,
-            out_c: 3,
-            k: 3,
-            stride,
-        };
+        let t = Conv2d::transpose((h, h, 3), 4, 3, stride).with_batch(2);
+        let (oh, ow, _) = t.output();
+        let c = Conv2d::conv((oh, ow, 4), 3, 3, stride).with_batch(2);
         assert_eq!(c.output().0, h);
         let k = random(&mut r, 9 * 4 * 3);
         let x = random(&mut r, 2 * h * h * 3);
@@ -190,15 +159,7 @@ fn conv_transpose_geometry_matches_keras() {
     // before = 1. One input pixel at (0, 0) with a kernel of ones lands on outputs 0..=1 (s2)
     // or 0..=1 around -1 (s1).
     for (h, stride, expect) in [(7, 2, vec![0, 1, 2]), (14, 1, vec![0, 1])] {
-        let g = conv_transpose::Geometry {
-            batch: 1,
-            h,
-            w: h,
-            c: 1,
-            out_c: 1,
-            k: 3,
-            stride,
-        };
+        let g = Conv2d::transpose((h, h, 1), 1, 3, stride).with_batch(1);
         let mut x = vec![0.0; h * h];
         x[0] = 1.0;
         let y = conv_transpose::forward(&g, &x, &[1.0; 9], &[0.0]);

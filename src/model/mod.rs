@@ -10,6 +10,7 @@ pub mod network;
 pub mod params;
 
 pub use crate::config::{Arch, IMAGE_PIXELS};
+pub use crate::geometry::Conv2d;
 pub use crate::ops::Recorder;
 pub use network::{BnMode, Gradients, InputGrad, Network, NetworkParams, Upstream};
 pub use params::ParamLayout;
@@ -21,27 +22,29 @@ pub enum Layer {
         inputs: usize,
         outputs: usize,
     },
-    /// 3x3 'same' convolution; the input is h x w x in_c.
-    Conv {
-        h: usize,
-        w: usize,
-        in_c: usize,
-        out_c: usize,
-        stride: usize,
-    },
-    /// 3x3 'same' transposed convolution; the input is h x w x in_c.
-    ConvTranspose {
-        h: usize,
-        w: usize,
-        in_c: usize,
-        out_c: usize,
-        stride: usize,
-    },
+    /// A 3x3 'same' convolution or transposed convolution of one sample.
+    Conv(Conv2d),
     BatchNorm {
         channels: usize,
     },
     LeakyRelu,
     Tanh,
+}
+
+impl Layer {
+    /// How a dense or convolution layer runs for `batch` samples; None for the others.
+    pub fn gemm(&self, batch: usize) -> Option<crate::ops::GemmLayer> {
+        use crate::ops::{GemmLayer, dense::DenseShape};
+        match *self {
+            Layer::Dense { inputs, outputs } => Some(GemmLayer::Dense(DenseShape {
+                batch,
+                inputs,
+                outputs,
+            })),
+            Layer::Conv(g) => Some(GemmLayer::Conv(g.with_batch(batch))),
+            _ => None,
+        }
+    }
 }
 
 /// A named layer with its per-sample input and output sizes.
@@ -63,11 +66,11 @@ pub fn layer_params(layer: &Layer) -> Vec<(&'static str, Vec<usize>)> {
         Layer::Dense { inputs, outputs } => {
             vec![("kernel", vec![inputs, outputs]), ("bias", vec![outputs])]
         }
-        Layer::Conv { in_c, out_c, .. } => {
-            vec![("kernel", vec![3, 3, in_c, out_c]), ("bias", vec![out_c])]
-        }
-        Layer::ConvTranspose { in_c, out_c, .. } => {
-            vec![("kernel", vec![3, 3, out_c, in_c]), ("bias", vec![out_c])]
+        Layer::Conv(g) => {
+            vec![
+                ("kernel", g.kernel_shape().to_vec()),
+                ("bias", vec![g.out_c]),
+            ]
         }
         Layer::BatchNorm { channels } => {
             vec![("gamma", vec![channels]), ("beta", vec![channels])]
@@ -113,26 +116,12 @@ impl Builder {
         );
     }
     fn conv(&mut self, name: &'static str, out_c: usize, stride: usize) {
-        let (h, w, in_c) = self.shape;
-        let layer = Layer::Conv {
-            h,
-            w,
-            in_c,
-            out_c,
-            stride,
-        };
-        self.push(name, layer, (h.div_ceil(stride), w.div_ceil(stride), out_c));
+        let g = Conv2d::conv(self.shape, out_c, 3, stride);
+        self.push(name, Layer::Conv(g), g.output());
     }
     fn conv_t(&mut self, name: &'static str, out_c: usize, stride: usize) {
-        let (h, w, in_c) = self.shape;
-        let layer = Layer::ConvTranspose {
-            h,
-            w,
-            in_c,
-            out_c,
-            stride,
-        };
-        self.push(name, layer, (h * stride, w * stride, out_c));
+        let g = Conv2d::transpose(self.shape, out_c, 3, stride);
+        self.push(name, Layer::Conv(g), g.output());
     }
     fn batchnorm(&mut self, name: &'static str) {
         let s = self.shape;
@@ -211,12 +200,7 @@ impl LayerSpec {
         let b = batch as u64;
         match self.layer {
             Layer::Dense { inputs, outputs } => b * (inputs * outputs) as u64,
-            // Per output pixel: 9 taps x in_c x out_c.
-            Layer::Conv { in_c, out_c, .. } => b * (self.out_len / out_c * 9 * in_c * out_c) as u64,
-            // Per input pixel: 9 taps x in_c x out_c.
-            Layer::ConvTranspose {
-                h, w, in_c, out_c, ..
-            } => b * (h * w * 9 * in_c * out_c) as u64,
+            Layer::Conv(g) => g.with_batch(batch).macs(),
             Layer::BatchNorm { .. } | Layer::LeakyRelu | Layer::Tanh => 0,
         }
     }

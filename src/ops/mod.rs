@@ -15,13 +15,84 @@ pub mod reduce;
 pub mod softmax;
 pub mod tune;
 
-use crate::gpu::{GpuContext, GpuError};
+use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice};
+use gemm::{Driver, Epilogue};
 
 /// What records dispatches: the device and the compiled kernels, passed as one.
 #[derive(Clone, Copy)]
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
     pub ops: &'a Ops,
+}
+
+/// A layer that runs as GEMMs, and which op family runs each of its passes: the one table
+/// the networks' forward and backward passes go through (with the auto-chosen driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmLayer {
+    Dense(dense::DenseShape),
+    Conv(conv::Conv2d),
+}
+
+impl GemmLayer {
+    /// y = act(layer(x, W) + b).
+    pub fn forward(
+        &self,
+        r: Recorder<'_>,
+        x: &GpuSlice,
+        w: &GpuSlice,
+        epilogue: Epilogue<'_>,
+        y: &GpuSlice,
+    ) -> Vec<Dispatch> {
+        let (ctx, auto) = (r.ctx, Driver::Auto);
+        match *self {
+            GemmLayer::Dense(s) => r.ops.dense.forward(ctx, s, x, w, epilogue, y, auto),
+            GemmLayer::Conv(g) => r.ops.conv.forward(ctx, g, x, w, epilogue, y, auto),
+        }
+    }
+
+    /// dx from dy, the epilogue taking it through the activation before the layer if any.
+    pub fn backward_input(
+        &self,
+        r: Recorder<'_>,
+        dy: &GpuSlice,
+        w: &GpuSlice,
+        epilogue: Epilogue<'_>,
+        dx: &GpuSlice,
+    ) -> Vec<Dispatch> {
+        let (ctx, auto) = (r.ctx, Driver::Auto);
+        match *self {
+            GemmLayer::Dense(s) => r
+                .ops
+                .dense
+                .backward_input(ctx, s, dy, w, epilogue, dx, auto),
+            GemmLayer::Conv(g) => r.ops.conv.backward_input(ctx, g, dy, w, epilogue, dx, auto),
+        }
+    }
+
+    /// Whether `backward_weight` writes the bias gradient in the same GEMM (else it is dy's
+    /// column sums, recorded apart).
+    pub fn fuses_bias_grad(&self) -> bool {
+        match self {
+            GemmLayer::Dense(_) => true,
+            GemmLayer::Conv(g) => conv::ConvOps::fuses_bias_grad(g),
+        }
+    }
+
+    /// dW, and db with it where `fuses_bias_grad`.
+    pub fn backward_weight(
+        &self,
+        r: Recorder<'_>,
+        x: &GpuSlice,
+        dy: &GpuSlice,
+        dw: &GpuSlice,
+        db: Option<&GpuSlice>,
+    ) -> Vec<Dispatch> {
+        let (ctx, auto) = (r.ctx, Driver::Auto);
+        match *self {
+            GemmLayer::Dense(s) => r.ops.dense.backward_weight(ctx, s, x, dy, dw, db, auto),
+            GemmLayer::Conv(g) => r.ops.conv.backward_weight(ctx, g, x, dy, dw, db, auto),
+        }
+    }
 }
 
 /// Every kernel the program uses, compiled once.

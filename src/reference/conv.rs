@@ -4,22 +4,28 @@
 
 use super::tf_same;
 
-#[derive(Clone, Copy, Debug)]
-pub struct Geometry {
-    pub batch: usize,
-    pub h: usize,
-    pub w: usize,
-    pub c: usize,
-    pub out_c: usize,
-    pub k: usize,
-    pub stride: usize,
+// Only the layer description's fields are read here: sizes and padding are this file's own
+// arithmetic, independent of the GPU side's.
+use crate::geometry::Conv2d;
+
+/// This file's loops over a layer.
+trait Loops {
+    fn sizes(&self) -> (usize, usize, usize, usize);
+    fn for_each_tap(
+        &self,
+        f: impl FnMut(usize, usize, usize, usize, usize, Option<(usize, usize)>),
+    );
 }
 
-impl Geometry {
+impl Loops for Conv2d {
     /// (out_h, out_w, pad_top, pad_left).
-    pub fn output(&self) -> (usize, usize, usize, usize) {
-        let (oh, pt) = tf_same(self.h, self.k, self.stride);
-        let (ow, pl) = tf_same(self.w, self.k, self.stride);
+    fn sizes(&self) -> (usize, usize, usize, usize) {
+        assert!(
+            !self.transposed,
+            "a transposed convolution: see conv_transpose"
+        );
+        let (oh, pt) = tf_same(self.in_h, self.kernel, self.stride);
+        let (ow, pl) = tf_same(self.in_w, self.kernel, self.stride);
         (oh, ow, pt, pl)
     }
 
@@ -28,18 +34,18 @@ impl Geometry {
         &self,
         mut f: impl FnMut(usize, usize, usize, usize, usize, Option<(usize, usize)>),
     ) {
-        let (oh, ow, pt, pl) = self.output();
+        let (oh, ow, pt, pl) = self.sizes();
         for b in 0..self.batch {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    for ky in 0..self.k {
-                        for kx in 0..self.k {
+                    for ky in 0..self.kernel {
+                        for kx in 0..self.kernel {
                             let iy = (oy * self.stride + ky) as isize - pt as isize;
                             let ix = (ox * self.stride + kx) as isize - pl as isize;
                             let inside = iy >= 0
                                 && ix >= 0
-                                && (iy as usize) < self.h
-                                && (ix as usize) < self.w;
+                                && (iy as usize) < self.in_h
+                                && (ix as usize) < self.in_w;
                             f(
                                 b,
                                 oy,
@@ -56,8 +62,8 @@ impl Geometry {
     }
 }
 
-pub fn forward(g: &Geometry, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
-    let (oh, ow, _, _) = g.output();
+pub fn forward(g: &Conv2d, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
+    let (oh, ow, _, _) = g.sizes();
     let mut y = vec![0.0; g.batch * oh * ow * g.out_c];
     for b in 0..g.batch {
         for p in 0..oh * ow {
@@ -68,43 +74,43 @@ pub fn forward(g: &Geometry, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
     }
     g.for_each_tap(|b, oy, ox, ky, kx, src| {
         let Some((iy, ix)) = src else { return };
-        for c in 0..g.c {
-            let xv = x[((b * g.h + iy) * g.w + ix) * g.c + c];
+        for c in 0..g.in_c {
+            let xv = x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c + c];
             for o in 0..g.out_c {
                 y[((b * oh + oy) * ow + ox) * g.out_c + o] +=
-                    xv * w[((ky * g.k + kx) * g.c + c) * g.out_c + o];
+                    xv * w[((ky * g.kernel + kx) * g.in_c + c) * g.out_c + o];
             }
         }
     });
     y
 }
 
-pub fn backward_input(g: &Geometry, dy: &[f64], w: &[f64]) -> Vec<f64> {
-    let (oh, ow, _, _) = g.output();
-    let mut dx = vec![0.0; g.batch * g.h * g.w * g.c];
+pub fn backward_input(g: &Conv2d, dy: &[f64], w: &[f64]) -> Vec<f64> {
+    let (oh, ow, _, _) = g.sizes();
+    let mut dx = vec![0.0; g.batch * g.in_h * g.in_w * g.in_c];
     g.for_each_tap(|b, oy, ox, ky, kx, src| {
         let Some((iy, ix)) = src else { return };
-        for c in 0..g.c {
+        for c in 0..g.in_c {
             let mut s = 0.0;
             for o in 0..g.out_c {
                 s += dy[((b * oh + oy) * ow + ox) * g.out_c + o]
-                    * w[((ky * g.k + kx) * g.c + c) * g.out_c + o];
+                    * w[((ky * g.kernel + kx) * g.in_c + c) * g.out_c + o];
             }
-            dx[((b * g.h + iy) * g.w + ix) * g.c + c] += s;
+            dx[((b * g.in_h + iy) * g.in_w + ix) * g.in_c + c] += s;
         }
     });
     dx
 }
 
-pub fn backward_weight(g: &Geometry, x: &[f64], dy: &[f64]) -> Vec<f64> {
-    let (oh, ow, _, _) = g.output();
-    let mut dw = vec![0.0; g.k * g.k * g.c * g.out_c];
+pub fn backward_weight(g: &Conv2d, x: &[f64], dy: &[f64]) -> Vec<f64> {
+    let (oh, ow, _, _) = g.sizes();
+    let mut dw = vec![0.0; g.kernel * g.kernel * g.in_c * g.out_c];
     g.for_each_tap(|b, oy, ox, ky, kx, src| {
         let Some((iy, ix)) = src else { return };
-        for c in 0..g.c {
-            let xv = x[((b * g.h + iy) * g.w + ix) * g.c + c];
+        for c in 0..g.in_c {
+            let xv = x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c + c];
             for o in 0..g.out_c {
-                dw[((ky * g.k + kx) * g.c + c) * g.out_c + o] +=
+                dw[((ky * g.kernel + kx) * g.in_c + c) * g.out_c + o] +=
                     xv * dy[((b * oh + oy) * ow + ox) * g.out_c + o];
             }
         }

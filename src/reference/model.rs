@@ -36,44 +36,6 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 
 const EPS: f64 = crate::ops::batchnorm::EPSILON;
 
-fn conv_geometry(
-    batch: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    out_c: usize,
-    stride: usize,
-) -> conv::Geometry {
-    conv::Geometry {
-        batch,
-        h,
-        w,
-        c,
-        out_c,
-        k: 3,
-        stride,
-    }
-}
-
-fn conv_transpose_geometry(
-    batch: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    out_c: usize,
-    stride: usize,
-) -> conv_transpose::Geometry {
-    conv_transpose::Geometry {
-        batch,
-        h,
-        w,
-        c,
-        out_c,
-        k: 3,
-        stride,
-    }
-}
-
 impl RefNet {
     pub fn new(layers: &[LayerSpec], params: Vec<f32>, moving: Vec<f32>) -> Self {
         let layout = ParamLayout::trainable(layers);
@@ -107,35 +69,16 @@ impl RefNet {
                     inputs,
                     outputs,
                 ),
-                Layer::Conv {
-                    h,
-                    w,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let g = conv_geometry(batch, h, w, in_c, out_c, stride);
-                    conv::forward(
-                        &g,
-                        input,
-                        &self.param(spec.name, "kernel"),
-                        &self.param(spec.name, "bias"),
-                    )
-                }
-                Layer::ConvTranspose {
-                    h,
-                    w,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let g = conv_transpose_geometry(batch, h, w, in_c, out_c, stride);
-                    conv_transpose::forward(
-                        &g,
-                        input,
-                        &self.param(spec.name, "kernel"),
-                        &self.param(spec.name, "bias"),
-                    )
+                Layer::Conv(g) => {
+                    let g = g.with_batch(batch);
+                    let (w, bias) = (
+                        self.param(spec.name, "kernel"),
+                        self.param(spec.name, "bias"),
+                    );
+                    match g.transposed {
+                        false => conv::forward(&g, input, &w, &bias),
+                        true => conv_transpose::forward(&g, input, &w, &bias),
+                    }
                 }
                 Layer::BatchNorm { channels } => {
                     let rows = input.len() / channels;
@@ -221,38 +164,26 @@ impl RefNet {
                     );
                     dense::backward_input(&dy, &self.param(name, "kernel"), batch, inputs, outputs)
                 }
-                Layer::Conv {
-                    h,
-                    w,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let g = conv_geometry(batch, h, w, in_c, out_c, stride);
-                    put(format!("{name}.kernel"), &conv::backward_weight(&g, x, &dy));
+                Layer::Conv(g) => {
+                    let g = g.with_batch(batch);
+                    let w = self.param(name, "kernel");
+                    let (dw, dx) = match g.transposed {
+                        false => (
+                            conv::backward_weight(&g, x, &dy),
+                            conv::backward_input(&g, &dy, &w),
+                        ),
+                        true => (
+                            conv_transpose::backward_weight(&g, x, &dy),
+                            conv_transpose::backward_input(&g, &dy, &w),
+                        ),
+                    };
+                    put(format!("{name}.kernel"), &dw);
+                    let out_c = g.out_c;
                     put(
                         format!("{name}.bias"),
                         &dense::column_sum(&dy, dy.len() / out_c, out_c),
                     );
-                    conv::backward_input(&g, &dy, &self.param(name, "kernel"))
-                }
-                Layer::ConvTranspose {
-                    h,
-                    w,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let g = conv_transpose_geometry(batch, h, w, in_c, out_c, stride);
-                    put(
-                        format!("{name}.kernel"),
-                        &conv_transpose::backward_weight(&g, x, &dy),
-                    );
-                    put(
-                        format!("{name}.bias"),
-                        &dense::column_sum(&dy, dy.len() / out_c, out_c),
-                    );
-                    conv_transpose::backward_input(&g, &dy, &self.param(name, "kernel"))
+                    dx
                 }
                 Layer::BatchNorm { channels } => {
                     let rows = x.len() / channels;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
+fn conv_case(s: Conv2d, driver: Driver, seed: u64) {
     let g = gpu();
     let mut r = rng(seed);
     let (x, xd) = random(&mut r, s.input_len(), 1.0);
@@ -15,21 +15,13 @@ fn conv_case(s: ConvShape, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(c.conv2d_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(c.conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
+    let mut ds = c.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
+    ds.extend(c.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
+    ds.extend(c.backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
     run(&ds);
 
     use reference::conv as rc;
-    let geo = rc::Geometry {
-        batch: s.batch,
-        h: s.in_h,
-        w: s.in_w,
-        c: s.in_c,
-        out_c: s.out_c,
-        k: s.kernel,
-        stride: s.stride,
-    };
+    let geo = s;
     let name = format!(
         "{}x{}x{}x{} -> {} s{} {driver:?}",
         s.batch, s.in_h, s.in_w, s.in_c, s.out_c, s.stride
@@ -106,7 +98,8 @@ fn conv2d_odd_shapes_every_driver() {
     ];
     for (n, &(batch, in_h, in_w, in_c, out_c, stride)) in shapes.iter().enumerate() {
         for driver in drivers() {
-            let s = ConvShape {
+            let s = Conv2d {
+                transposed: false,
                 batch,
                 in_h,
                 in_w,
@@ -124,7 +117,8 @@ fn conv2d_odd_shapes_every_driver() {
 fn conv2d_dcgan_shapes() {
     // The discriminator at batch 128.
     for (n, &(hw, in_c, out_c)) in [(28, 1, 32), (14, 32, 64), (7, 64, 128)].iter().enumerate() {
-        let s = ConvShape {
+        let s = Conv2d {
+            transposed: false,
             batch: 128,
             in_h: hw,
             in_w: hw,
@@ -140,7 +134,7 @@ fn conv2d_dcgan_shapes() {
 // ---------------------------------------------------------------------------------------------
 // Conv2DTranspose
 
-fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
+fn conv_transpose_case(s: Conv2d, driver: Driver, seed: u64) {
     let g = gpu();
     let mut r = rng(seed);
     let (x, xd) = random(&mut r, s.input_len(), 1.0);
@@ -153,22 +147,14 @@ fn conv_transpose_case(s: ConvTransposeShape, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.conv_transpose_forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(c.conv_transpose_backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(c.conv_transpose_backward_weight(&g.ctx, s, &xs, &dys, &dw, driver));
+    let mut ds = c.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
+    ds.extend(c.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
+    ds.extend(c.backward_weight(&g.ctx, s, &xs, &dys, &dw, None, driver));
     ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
 
     use reference::conv_transpose as rt;
-    let geo = rt::Geometry {
-        batch: s.batch,
-        h: s.in_h,
-        w: s.in_w,
-        c: s.in_c,
-        out_c: s.out_c,
-        k: s.kernel,
-        stride: s.stride,
-    };
+    let geo = s;
     let name = format!(
         "{}x{}x{}x{} -> {} s{} {driver:?}",
         s.batch, s.in_h, s.in_w, s.in_c, s.out_c, s.stride
@@ -218,7 +204,8 @@ fn conv_transpose_odd_shapes_every_driver() {
     ];
     for (n, &(batch, in_h, in_w, in_c, out_c, stride)) in shapes.iter().enumerate() {
         for driver in drivers() {
-            let s = ConvTransposeShape {
+            let s = Conv2d {
+                transposed: true,
                 batch,
                 in_h,
                 in_w,
@@ -237,7 +224,8 @@ fn conv_transpose_dcgan_shapes() {
     // The generator at batch 128: 7x7x256 -> 14x14x128 -> 14x14x64 -> 28x28x1.
     let shapes = [(7, 256, 128, 2), (14, 128, 64, 1), (14, 64, 1, 2)];
     for (n, &(hw, in_c, out_c, stride)) in shapes.iter().enumerate() {
-        let s = ConvTransposeShape {
+        let s = Conv2d {
+            transposed: true,
             batch: 128,
             in_h: hw,
             in_w: hw,

@@ -8,7 +8,8 @@ fn input_gradient_epilogue_takes_the_activation_backward() {
     // activation's backward kernel, bit for bit, for every driver, through the strided conv's
     // parity classes (one dispatch) and the dense mapping.
     let g = gpu();
-    let s = ConvShape {
+    let s = Conv2d {
+        transposed: false,
         batch: 3,
         in_h: 9,
         in_w: 8,
@@ -42,14 +43,13 @@ fn input_gradient_epilogue_takes_the_activation_backward() {
                 output(s.input_len()),
             );
             let c = &g.ops.conv;
-            let mut ds =
-                c.conv2d_backward_input(&g.ctx, s, &dy, &w, Epilogue::NONE, &plain, driver);
+            let mut ds = c.backward_input(&g.ctx, s, &dy, &w, Epilogue::NONE, &plain, driver);
             ds.push(
                 g.ops
                     .activation
                     .backward(&g.ctx, act, &saved, &plain, &separate),
             );
-            ds.extend(c.conv2d_backward_input(&g.ctx, s, &dy, &w, through, &fused, driver));
+            ds.extend(c.backward_input(&g.ctx, s, &dy, &w, through, &fused, driver));
             let through = Epilogue::through(Some(act), Some(&dsaved));
             let (dplain, dfused, dseparate) = (output(7 * 30), output(7 * 30), output(7 * 30));
             let d = &g.ops.dense;
@@ -80,7 +80,8 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
     // act(conv + b) and act(bn(x)) in one kernel equal the unfused kernels' results bit for bit
     // (the same float32 operations in the same order), for every driver.
     let g = gpu();
-    let s = ConvShape {
+    let s = Conv2d {
+        transposed: false,
         batch: 3,
         in_h: 9,
         in_w: 8,
@@ -89,7 +90,8 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
         kernel: 3,
         stride: 2,
     };
-    let ts = ConvTransposeShape {
+    let ts = Conv2d {
+        transposed: true,
         batch: 3,
         in_h: 5,
         in_w: 4,
@@ -116,12 +118,12 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
                 output(s.output_len()),
                 output(s.output_len()),
             );
-            let mut ds =
-                g.ops
-                    .conv
-                    .conv2d_forward(&g.ctx, s, &x, &w, Epilogue::bias(&b), &plain, driver);
+            let mut ds = g
+                .ops
+                .conv
+                .forward(&g.ctx, s, &x, &w, Epilogue::bias(&b), &plain, driver);
             ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
-            ds.extend(g.ops.conv.conv2d_forward(
+            ds.extend(g.ops.conv.forward(
                 &g.ctx,
                 s,
                 &x,
@@ -141,17 +143,12 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
                 output(ts.output_len()),
                 output(ts.output_len()),
             );
-            let mut ds = g.ops.conv.conv_transpose_forward(
-                &g.ctx,
-                ts,
-                &tx,
-                &tw,
-                Epilogue::bias(&tb),
-                &plain,
-                driver,
-            );
+            let mut ds =
+                g.ops
+                    .conv
+                    .forward(&g.ctx, ts, &tx, &tw, Epilogue::bias(&tb), &plain, driver);
             ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
-            ds.extend(g.ops.conv.conv_transpose_forward(
+            ds.extend(g.ops.conv.forward(
                 &g.ctx,
                 ts,
                 &tx,

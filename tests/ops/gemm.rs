@@ -22,7 +22,8 @@ fn gemm_drivers_agree_bit_for_bit() {
     if g.ctx.has_subgroups() {
         choices.push(Driver::Subgroup { splits: 1 });
     }
-    let s = ConvShape {
+    let s = Conv2d {
+        transposed: false,
         batch: 5,
         in_h: 9,
         in_w: 10,
@@ -31,7 +32,8 @@ fn gemm_drivers_agree_bit_for_bit() {
         kernel: 3,
         stride: 2,
     };
-    let ts = ConvTransposeShape {
+    let ts = Conv2d {
+        transposed: true,
         batch: 5,
         in_h: 5,
         in_w: 4,
@@ -69,27 +71,27 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "conv forward",
             s.output_len(),
-            Box::new(|dr, o| c.conv2d_forward(&g.ctx, s, x, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.forward(&g.ctx, s, x, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv dX",
             s.input_len(),
-            Box::new(|dr, o| c.conv2d_backward_input(&g.ctx, s, dy, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.backward_input(&g.ctx, s, dy, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv dW",
             s.kernel_len(),
-            Box::new(|dr, o| c.conv2d_backward_weight(&g.ctx, s, x, dy, o, None, dr)),
+            Box::new(|dr, o| c.backward_weight(&g.ctx, s, x, dy, o, None, dr)),
         ),
         (
             "conv_transpose forward",
             ts.output_len(),
-            Box::new(|dr, o| c.conv_transpose_forward(&g.ctx, ts, tx, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.forward(&g.ctx, ts, tx, w, Epilogue::NONE, o, dr)),
         ),
         (
             "conv_transpose dW",
             ts.kernel_len(),
-            Box::new(|dr, o| c.conv_transpose_backward_weight(&g.ctx, ts, tx, tdy, o, dr)),
+            Box::new(|dr, o| c.backward_weight(&g.ctx, ts, tx, tdy, o, None, dr)),
         ),
         (
             "dense forward",
@@ -181,7 +183,8 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuning.json");
     let ops = Ops::with_tuner(&g.ctx, common::tuner_with_file(&g.ctx, &path)).unwrap();
-    let s = ConvShape {
+    let s = Conv2d {
+        transposed: false,
         batch: 3,
         in_h: 9,
         in_w: 9,
@@ -196,7 +199,7 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
     let (xs, ws, y) = (upload(&x), upload(&w), output(s.output_len()));
     let record = || {
         ops.conv
-            .conv2d_forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto)
+            .forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto)
     };
     // Recording queues the open choice (the fixed driver is recorded meanwhile); tuning
     // settles it, and the next recording uses it without queueing again.
@@ -207,15 +210,7 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
         !ops.tune(&g.ctx).block_on(),
         "a settled choice was queued again"
     );
-    let geo = reference::conv::Geometry {
-        batch: 3,
-        h: 9,
-        w: 9,
-        c: 5,
-        out_c: 24,
-        k: 3,
-        stride: 1,
-    };
+    let geo = s;
     let zero = vec![0.0; 24];
     check_sum_of_products(
         "tuned conv forward",

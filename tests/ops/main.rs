@@ -31,7 +31,7 @@ use dcgan_wgpu::gpu::{Dispatch, GpuSlice};
 use dcgan_wgpu::ops::activation::{Activation, LEAKY_ALPHA};
 use dcgan_wgpu::ops::adam::{AdamConfig, MAX_STEPS, STATE_LEN, Schedule, initial_state};
 use dcgan_wgpu::ops::batchnorm::{BnShape, EPSILON, MOMENTUM, Stats};
-use dcgan_wgpu::ops::conv::{ConvShape, ConvTransposeShape};
+use dcgan_wgpu::ops::conv::Conv2d;
 use dcgan_wgpu::ops::data::{Iteration, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
 use dcgan_wgpu::ops::gemm::{Driver, Epilogue, Gemm};

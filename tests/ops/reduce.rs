@@ -6,7 +6,8 @@ use super::*;
 fn reductions_are_bit_reproducible() {
     // Split-K weight gradients, column sums, BN statistics and the loss: run twice, compare bits.
     let g = gpu();
-    let s = ConvShape {
+    let s = Conv2d {
+        transposed: false,
         batch: 128,
         in_h: 14,
         in_w: 14,
@@ -31,10 +32,10 @@ fn reductions_are_bit_reproducible() {
         let (ones, zeros, bn_y) = (upload(&[1.0; 64]), upload(&[0.0; 64]), output(dys.len));
         let dz = output(128);
         let metrics = output(2);
-        let mut ds =
-            g.ops
-                .conv
-                .conv2d_backward_weight(&g.ctx, s, &xs, &dys, &dw, None, Driver::Auto);
+        let mut ds = g
+            .ops
+            .conv
+            .backward_weight(&g.ctx, s, &xs, &dys, &dw, None, Driver::Auto);
         assert!(ds.len() == 2, "this shape should use split-K");
         ds.extend(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
         ds.extend(g.ops.batchnorm.forward_train(

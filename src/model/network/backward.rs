@@ -1,13 +1,12 @@
 //! The backward pass of a network: activation gradients fused into the input-gradient GEMMs,
 //! bias gradients as GEMM bias rows or BatchNorm column sums.
 
-use super::{Layer, Network, NetworkParams, conv_shape, conv_t_shape, layer_activation};
+use super::{Layer, Network, NetworkParams, layer_activation};
 use crate::gpu::{Dispatch, GpuSlice, tag};
 use crate::ops::Recorder;
 use crate::ops::activation::Activation;
 use crate::ops::batchnorm::BnShape;
-use crate::ops::dense::DenseShape;
-use crate::ops::gemm::{Driver, Epilogue};
+use crate::ops::gemm::Epilogue;
 
 impl Network {
     /// The backward pass after a training-mode forward from `input`, given the gradient
@@ -31,12 +30,8 @@ impl Network {
         let (ctx, ops) = (r.ctx, r.ops);
         let weights = grads == Gradients::Weights;
         let n = self.layers.len();
-        let is_gemm = |i: usize| {
-            matches!(
-                self.layers[i].layer,
-                Layer::Dense { .. } | Layer::Conv { .. } | Layer::ConvTranspose { .. }
-            )
-        };
+        let is_gemm =
+            |i: usize| matches!(self.layers[i].layer, Layer::Dense { .. } | Layer::Conv(_));
         // Layer i's activation backward runs inside layer i + 1's input-gradient GEMM.
         let fused = |i: usize| {
             layer_activation(&self.layers[i].layer).is_some() && i + 1 < n && is_gemm(i + 1)
@@ -95,108 +90,26 @@ impl Network {
             };
             let param = |buf: &GpuSlice, suffix: &str| p.tensor(buf, &format!("{name}.{suffix}"));
             match spec.layer {
-                Layer::Dense { inputs, outputs } => {
-                    let s = DenseShape {
-                        batch: b,
-                        inputs,
-                        outputs,
-                    };
+                Layer::Dense { .. } | Layer::Conv(_) => {
+                    let gemm = spec.layer.gemm(b).expect("a GEMM layer");
                     if weights {
                         let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
-                        d.extend(ops.dense.backward_weight(
-                            ctx,
-                            s,
-                            x,
-                            dy,
-                            &dw,
-                            Some(&db),
-                            Driver::Auto,
-                        ));
-                    }
-                    if let Some(dx) = dx {
-                        let w = param(&p.params, "kernel");
-                        d.extend(ops.dense.backward_input(
-                            ctx,
-                            s,
-                            dy,
-                            &w,
-                            through_epilogue,
-                            dx,
-                            Driver::Auto,
-                        ));
-                    }
-                }
-                Layer::Conv {
-                    h,
-                    w: wd,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let s = conv_shape(b, h, wd, in_c, out_c, stride);
-                    if weights {
-                        let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
-                        d.extend(ops.conv.conv2d_backward_weight(
-                            ctx,
-                            s,
-                            x,
-                            dy,
-                            &dw,
-                            Some(&db),
-                            Driver::Auto,
-                        ));
-                    }
-                    if let Some(dx) = dx {
-                        let w = param(&p.params, "kernel");
-                        d.extend(ops.conv.conv2d_backward_input(
-                            ctx,
-                            s,
-                            dy,
-                            &w,
-                            through_epilogue,
-                            dx,
-                            Driver::Auto,
-                        ));
-                    }
-                }
-                Layer::ConvTranspose {
-                    h,
-                    w: wd,
-                    in_c,
-                    out_c,
-                    stride,
-                } => {
-                    let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
-                    if weights {
-                        let dw = param(&p.grads, "kernel");
-                        d.extend(ops.conv.conv_transpose_backward_weight(
-                            ctx,
-                            s,
-                            x,
-                            dy,
-                            &dw,
-                            Driver::Auto,
-                        ));
-                        let db = param(&p.grads, "bias");
-                        match pending_bias_sums.take() {
-                            Some((sums, blocks)) => d.push(
-                                ops.conv
-                                    .backward_bias_from_sums(ctx, &sums, blocks, out_c, &db),
-                            ),
-                            None => d.extend(ops.conv.backward_bias(ctx, dy, out_c, &db)),
+                        if gemm.fuses_bias_grad() {
+                            d.extend(gemm.backward_weight(*r, x, dy, &dw, Some(&db)));
+                        } else {
+                            d.extend(gemm.backward_weight(*r, x, dy, &dw, None));
+                            let c = spec.out_channels;
+                            match pending_bias_sums.take() {
+                                Some((sums, blocks)) => d.push(
+                                    ops.conv.backward_bias_from_sums(ctx, &sums, blocks, c, &db),
+                                ),
+                                None => d.extend(ops.conv.backward_bias(ctx, dy, c, &db)),
+                            }
                         }
                     }
                     if let Some(dx) = dx {
                         let w = param(&p.params, "kernel");
-                        d.extend(ops.conv.conv_transpose_backward_input(
-                            ctx,
-                            s,
-                            dy,
-                            &w,
-                            through_epilogue,
-                            dx,
-                            Driver::Auto,
-                        ));
+                        d.extend(gemm.backward_input(*r, dy, &w, through_epilogue, dx));
                     }
                 }
                 Layer::BatchNorm { channels } => {
@@ -212,10 +125,13 @@ impl Network {
                     let (dgamma, dbeta) = (param(&p.grads, "gamma"), param(&p.grads, "beta"));
                     let gamma = param(&p.params, "gamma");
                     let dx = dx.expect("a BatchNorm layer is never a network's first");
-                    // A transposed conv before this layer takes its bias gradient from dx's
-                    // column sums, which this pass writes on the way.
-                    let conv_t_before =
-                        matches!(self.layers[i - 1].layer, Layer::ConvTranspose { .. });
+                    // A GEMM layer before this one whose bias gradient is not in its dW GEMM (a
+                    // transposed conv) takes it from dx's column sums, which this pass writes on
+                    // the way.
+                    let conv_t_before = self.layers[i - 1]
+                        .layer
+                        .gemm(b)
+                        .is_some_and(|g| !g.fuses_bias_grad());
                     let bias_sums = (weights && conv_t_before).then(|| {
                         ctx.scratch("bias gradient partials", ops.batchnorm.dx_sums_len(s))
                     });

@@ -12,9 +12,7 @@ use crate::ops::Recorder;
 use crate::ops::activation::Activation;
 use crate::ops::adam::{self, AdamConfig};
 use crate::ops::batchnorm::{BnShape, Stats};
-use crate::ops::conv::{ConvShape, ConvTransposeShape};
-use crate::ops::dense::DenseShape;
-use crate::ops::gemm::{Driver, Epilogue};
+use crate::ops::gemm::Epilogue;
 
 /// How BatchNorm layers normalise in a forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,40 +199,11 @@ impl Network {
             (w, bias)
         };
         match spec.layer {
-            Layer::Dense { inputs, outputs } => {
-                let s = DenseShape {
-                    batch: b,
-                    inputs,
-                    outputs,
-                };
+            Layer::Dense { .. } | Layer::Conv(_) => {
                 let (w, bias) = weights();
                 let e = Epilogue::bias(&bias).then(activation);
-                ops.dense.forward(ctx, s, x, &w, e, y, Driver::Auto)
-            }
-            Layer::Conv {
-                h,
-                w: wd,
-                in_c,
-                out_c,
-                stride,
-            } => {
-                let s = conv_shape(b, h, wd, in_c, out_c, stride);
-                let (w, bias) = weights();
-                let e = Epilogue::bias(&bias).then(activation);
-                ops.conv.conv2d_forward(ctx, s, x, &w, e, y, Driver::Auto)
-            }
-            Layer::ConvTranspose {
-                h,
-                w: wd,
-                in_c,
-                out_c,
-                stride,
-            } => {
-                let s = conv_t_shape(b, h, wd, in_c, out_c, stride);
-                let (w, bias) = weights();
-                let e = Epilogue::bias(&bias).then(activation);
-                ops.conv
-                    .conv_transpose_forward(ctx, s, x, &w, e, y, Driver::Auto)
+                let gemm = spec.layer.gemm(b).expect("a GEMM layer");
+                gemm.forward(*r, x, &w, e, y)
             }
             Layer::BatchNorm { channels } => {
                 let s = BnShape {
@@ -324,43 +293,5 @@ fn layer_activation(layer: &Layer) -> Option<Activation> {
         Layer::LeakyRelu => Some(Activation::LeakyRelu),
         Layer::Tanh => Some(Activation::Tanh),
         _ => None,
-    }
-}
-
-fn conv_shape(
-    batch: usize,
-    h: usize,
-    w: usize,
-    in_c: usize,
-    out_c: usize,
-    stride: usize,
-) -> ConvShape {
-    ConvShape {
-        batch,
-        in_h: h,
-        in_w: w,
-        in_c,
-        out_c,
-        kernel: 3,
-        stride,
-    }
-}
-
-fn conv_t_shape(
-    batch: usize,
-    h: usize,
-    w: usize,
-    in_c: usize,
-    out_c: usize,
-    stride: usize,
-) -> ConvTransposeShape {
-    ConvTransposeShape {
-        batch,
-        in_h: h,
-        in_w: w,
-        in_c,
-        out_c,
-        kernel: 3,
-        stride,
     }
 }
