@@ -14,7 +14,8 @@
 //! proof of equal bits (a GPU compiler may contract a*b+c into an FMA in one program and not in
 //! another), so a candidate other than the fixed choice is used only after it has produced the
 //! fixed choice's bits on random operands of the real shapes, on this adapter, in this process
-//! (`verdict`); a cached choice gets the same check. Same seed, same adapter: same bits,
+//! (`verdict`); a cached choice gets the same check. The candidates are timed first and only
+//! the fastest is checked (then the next, if it differs), since a check costs two runs. Same seed, same adapter: same bits,
 //! whatever the cache holds (`tests/train.rs::tuning_state_never_changes_a_run`).
 
 use std::collections::BTreeMap;
@@ -133,33 +134,38 @@ impl Tuner {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Times each candidate (after one untimed run) and returns the index of the fastest,
-    /// remembering its name under `key`.
-    pub async fn choose(
+    /// The candidates' indices, fastest first. Each is timed after one untimed run, twice
+    /// unless its first time is already 1.5x the best so far (a clear loser costs one timed
+    /// run, which matters where a run takes seconds: software adapters).
+    pub async fn rank(
         &self,
         ctx: &GpuContext,
         key: &str,
         candidates: &[(String, Vec<Dispatch>)],
-    ) -> Result<usize, GpuError> {
-        let mut best = (0, f64::INFINITY);
+    ) -> Result<Vec<usize>, GpuError> {
+        let mut times = Vec::with_capacity(candidates.len());
+        let mut best = f64::INFINITY;
         for (i, (name, dispatches)) in candidates.iter().enumerate() {
             ctx.run(dispatches).await?;
-            let mut fastest = f64::INFINITY;
-            for _ in 0..2 {
-                let t = self.time(ctx, dispatches).await?;
-                fastest = fastest.min(t);
+            let mut fastest = self.time(ctx, dispatches).await?;
+            if fastest < 1.5 * best {
+                fastest = fastest.min(self.time(ctx, dispatches).await?);
             }
             log::debug!("tune {key}: {name} {:.3} ms", fastest * 1e3);
-            if fastest < best.1 {
-                best = (i, fastest);
-            }
+            best = best.min(fastest);
+            times.push((fastest, i));
         }
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(times.into_iter().map(|(_, i)| i).collect())
+    }
+
+    /// Remembers `candidate` as the choice for `key` (the cache keeps it).
+    pub fn settle(&self, key: &str, candidate: &str) {
         self.choices
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), candidates[best.0].0.clone());
+            .insert(key.to_string(), candidate.to_string());
         *self.dirty.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        Ok(best.0)
     }
 
     /// The cache to store, merged into `previous` (the stored text, which may hold other

@@ -80,7 +80,12 @@ impl GemmKernels {
         let params = gemm.params;
         let fixed = self.default_driver(params.n, splits);
         let candidates = self.candidates(&params, splits);
-        if !self.tuner.enabled() || candidates.len() == 1 {
+        // Without the fixed driver among the candidates (narrow where K is split) none of
+        // them can give its bits: nothing to choose.
+        if !self.tuner.enabled()
+            || candidates.len() == 1
+            || !candidates.iter().any(|c| c.1 == fixed)
+        {
             return self.record(ctx, gemm, fixed);
         }
         let key = format!("{} {:?}", self.name, GemmKey::from(&params));
@@ -96,8 +101,8 @@ impl GemmKernels {
     }
 
     /// Settles the GEMMs queued since the last call: a cached choice gets its bit check; an
-    /// open one has each candidate checked, then the ones with the fixed choice's bits timed
-    /// on the real buffers. Returns how many it settled (the recorder records again to use
+    /// open one has its candidates timed on the real buffers and the fastest with the fixed
+    /// choice's bits kept. Returns how many it settled (the recorder records again to use
     /// them).
     pub async fn tune(&self, ctx: &GpuContext) -> usize {
         let jobs = std::mem::take(&mut *self.lock_pending());
@@ -118,8 +123,22 @@ impl GemmKernels {
                 self.tuner.remember(key, name, check);
                 continue;
             }
-            let mut built = Vec::new();
-            for &(name, d) in &candidates {
+            // Timing first, then checking only the fastest (and the next if its bits differ):
+            // a check costs two runs, and all but one candidate lose anyway. Timing an
+            // unchecked candidate on the real buffers is harmless: the step rewrites them.
+            let built: Vec<(String, Vec<Dispatch>)> = candidates
+                .iter()
+                .map(|&(name, d)| (name.to_string(), self.record(ctx, gemm, d)))
+                .collect();
+            let ranked = match self.tuner.rank(ctx, key, &built).await {
+                Ok(ranked) => ranked,
+                Err(e) => {
+                    log::warn!("tuning {key} failed ({e}); using the fixed driver");
+                    continue;
+                }
+            };
+            for i in ranked {
+                let (name, d) = candidates[i];
                 let same = d == fixed
                     || match self.tuner.verdict(key, name) {
                         Some(same) => same,
@@ -129,14 +148,9 @@ impl GemmKernels {
                         }
                     };
                 if same {
-                    built.push((name.to_string(), self.record(ctx, gemm, d)));
+                    self.tuner.settle(key, name);
+                    break;
                 }
-            }
-            if built.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.tuner.choose(ctx, key, &built).await {
-                log::warn!("tuning {key} failed ({e}); using the fixed driver");
             }
         }
         settled
