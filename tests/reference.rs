@@ -306,3 +306,48 @@ fn softmax_cross_entropy_gradient() {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
 }
+
+#[test]
+fn embedding_gradients() {
+    use reference::embed;
+    let mut r = StdRng::seed_from_u64(7);
+    // Class 3 of 4 has no sample (its gradient is 0); class 1 has several.
+    let labels = [1u32, 0, 1, 2, 1];
+    let (classes, batch) = (4, labels.len());
+    for width in [1, 6] {
+        let (x, table) = (
+            random(&mut r, batch * width),
+            random(&mut r, classes * width),
+        );
+        let probe = random(&mut r, batch * width);
+        let loss = |x: &[f64], t: &[f64]| dot(&embed::scale_forward(x, t, &labels, width), &probe);
+        let (dx, dtable) = embed::scale_backward(&x, &table, &labels, width, &probe);
+        check_gradient(&format!("embed scale {width} dx"), &x, &dx, |v| {
+            loss(v, &table)
+        });
+        check_gradient(
+            &format!("embed scale {width} dtable"),
+            &table,
+            &dtable,
+            |v| loss(&x, v),
+        );
+    }
+    for (width, channels) in [(5, 1), (3, 2)] {
+        let (x, table) = (
+            random(&mut r, batch * width * channels),
+            random(&mut r, classes * width),
+        );
+        let probe = random(&mut r, batch * width * (channels + 1));
+        let loss = |x: &[f64], t: &[f64]| {
+            dot(
+                &embed::concat_forward(x, t, &labels, width, channels),
+                &probe,
+            )
+        };
+        let (dx, dtable) = embed::concat_backward(&labels, classes, width, channels, &probe);
+        let name = format!("embed concat {width}x{channels}");
+        check_gradient(&format!("{name} dx"), &x, &dx, |v| loss(v, &table));
+        check_gradient(&format!("{name} dtable"), &table, &dtable, |v| loss(&x, v));
+        assert!(dtable[3 * width..].iter().all(|&g| g == 0.0));
+    }
+}

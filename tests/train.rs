@@ -466,3 +466,102 @@ fn a_non_finite_state_stops_at_the_next_report() {
         t.finish().block_on().unwrap();
     }
 }
+
+/// The conditional networks of GANs in Action chapter 8 (label embedding multiplied into z;
+/// label plane beside D's image) at an odd batch: forward and backward on the GPU against the
+/// reference network, parameter gradients tensor by tensor and D's input gradient through G's
+/// tanh (as G's step takes it).
+#[test]
+fn conditional_networks_match_the_reference() {
+    use dcgan_wgpu::model::{Gradients, InputGrad, Network, NetworkParams, Upstream};
+    use dcgan_wgpu::ops::activation::Activation;
+    let g = gpu();
+    let batch = 3;
+    let labels = [7u32, 0, 7];
+    let mut r = rng(2300);
+    for (name, layers) in [
+        ("G", model::conditional_generator(100)),
+        ("D", model::conditional_discriminator()),
+    ] {
+        let layout = ParamLayout::trainable(&layers);
+        let params = layout.keras_init(5);
+        let moving = ParamLayout::moving_stats(&layers).keras_init(0);
+        let p = NetworkParams::new(&g.ctx, &layers, &params, &moving);
+        let net = Network::new(&g.ctx, name, &layers, batch);
+        g.ctx.write(net.labels.as_ref().unwrap(), &labels);
+        // D's input: images in tanh's range, as G makes them.
+        let (input, input_d) = random(&mut r, batch * layers[0].in_len, 0.9);
+        let (dout, dout_d) = random(&mut r, batch * layers.last().unwrap().out_len, 1.0);
+        let (xs, dys) = (upload(&input), upload(&dout));
+        let mode = BnMode::Train {
+            update_moving: false,
+        };
+        let input_grad = match name {
+            "D" => InputGrad::ThroughInputActivation(Activation::Tanh),
+            _ => InputGrad::None,
+        };
+        let rec = g.ops.recorder(&g.ctx);
+        let mut ds = net.forward(&rec, &p, &xs, mode);
+        ds.extend(net.backward(
+            &rec,
+            &p,
+            &xs,
+            Upstream::Output(&dys),
+            Gradients::Weights,
+            input_grad,
+        ));
+        g.ctx.run(&ds).block_on().unwrap();
+
+        let mut rnet = RefNet::new(&layers, params.clone(), moving.clone());
+        rnet.labels = labels.to_vec();
+        let pass = rnet.forward(&input_d, batch, mode);
+        let (grads, dx) = rnet.backward(&pass, &dout_d, batch);
+        check_close(
+            &format!("{name} output"),
+            &read(net.output()),
+            pass.output(),
+            1e-4,
+            1e-5,
+        );
+        let got = read(&p.grads);
+        let largest = grads.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for e in &layout.entries {
+            let (a, b) = (layout.slice(&got, &e.name), layout.slice(&grads, &e.name));
+            let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(b)
+                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            // Per tensor relative to its own scale; a gradient that is zero in exact
+            // arithmetic (a bias before BatchNorm) is float32 noise, bounded by the largest.
+            let bound = 1e-3 * scale + 1e-5 * largest;
+            println!("{name} {}: worst {worst:.2e} of scale {scale:.2e}", e.name);
+            assert!(
+                worst <= bound,
+                "{name} {}: off by {worst} (scale {scale})",
+                e.name
+            );
+        }
+        let embeddings = layout.slice(&got, "embedding.embeddings");
+        assert!(
+            embeddings.iter().any(|&v| v != 0.0),
+            "{name}: no embedding gradient"
+        );
+        if name == "D" {
+            // Through tanh at its output: d/d(pre-tanh) = dx * (1 - y^2).
+            let through: Vec<f64> = dx
+                .iter()
+                .zip(&input_d)
+                .map(|(d, y)| d * (1.0 - y * y))
+                .collect();
+            let scale = through.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            check_close(
+                "D input gradient",
+                &read(&net.input_grad),
+                &through,
+                1e-3,
+                1e-4 * scale,
+            );
+        }
+    }
+}

@@ -273,6 +273,13 @@ pub const DATA: ShaderSource = ShaderSource {
     variants: DEFAULTS,
 };
 
+pub const EMBED: ShaderSource = ShaderSource {
+    name: "embed",
+    files: &[SHARED_FILE, wgsl!("common.wgsl"), wgsl!("embed.wgsl")],
+    subgroups: false,
+    variants: DEFAULTS,
+};
+
 pub const FINITE: ShaderSource = ShaderSource {
     name: "finite",
     files: &[SHARED_FILE, wgsl!("common.wgsl"), wgsl!("finite.wgsl")],
@@ -300,6 +307,7 @@ pub const ALL: &[ShaderSource] = &[
     SOFTMAX,
     ADAM,
     DATA,
+    EMBED,
     FINITE,
     CEILING,
 ];

@@ -1,4 +1,4 @@
-//! Keras' default initialisation: glorot_uniform kernels, zero biases.
+//! Keras' default initialisation: glorot_uniform kernels, uniform embeddings, zero biases.
 
 use rand::RngExt;
 
@@ -26,4 +26,10 @@ pub fn glorot_uniform(shape: &[usize], rng: &mut impl rand::Rng) -> Vec<f32> {
     let limit = glorot_limit(shape);
     let n: usize = shape.iter().product();
     (0..n).map(|_| rng.random_range(-limit..limit)).collect()
+}
+
+/// Keras' `Embedding` default (`RandomUniform(-0.05, 0.05)`) for every element.
+pub fn embedding_uniform(shape: &[usize], rng: &mut impl rand::Rng) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    (0..n).map(|_| rng.random_range(-0.05..0.05)).collect()
 }

@@ -1,5 +1,6 @@
-//! The seed's generator and discriminator as layer lists, their flat parameter layout, and the
-//! GPU networks that own the buffers and record the dispatches.
+//! The seed's generator and discriminator (and chapter 8's conditional ones) as layer lists,
+//! their flat parameter layout, and the GPU networks that own the buffers and record the
+//! dispatches.
 //!
 //! Keras' `Reshape((7, 7, 256))` and `Flatten` are row-major over (h, w, c), which is exactly
 //! how the NHWC activation buffers are laid out, so they are no-ops here and not listed.
@@ -24,6 +25,19 @@ pub enum Layer {
     },
     /// A 3x3 'same' convolution or transposed convolution of one sample.
     Conv(Conv2d),
+    /// The label's embedding [classes, width] multiplied element by element into the input
+    /// of `width` elements (the conditional G: z * E[label]).
+    LabelProduct {
+        classes: usize,
+        width: usize,
+    },
+    /// The label's embedding [classes, pixels] set beside an input of `pixels` x `channels`
+    /// as its last channel (the conditional D: the label plane after the image's channels).
+    LabelPlane {
+        classes: usize,
+        pixels: usize,
+        channels: usize,
+    },
     BatchNorm {
         channels: usize,
     },
@@ -42,6 +56,30 @@ impl Layer {
                 outputs,
             })),
             Layer::Conv(g) => Some(GemmLayer::Conv(g.with_batch(batch))),
+            _ => None,
+        }
+    }
+
+    /// The embedding shape of a label layer for `batch` samples; None for the others.
+    pub fn embedding(&self, batch: usize) -> Option<crate::ops::embed::EmbedShape> {
+        use crate::ops::embed::EmbedShape;
+        match *self {
+            Layer::LabelProduct { classes, width } => Some(EmbedShape {
+                batch,
+                classes,
+                width,
+                channels: 1,
+            }),
+            Layer::LabelPlane {
+                classes,
+                pixels,
+                channels,
+            } => Some(EmbedShape {
+                batch,
+                classes,
+                width: pixels,
+                channels,
+            }),
             _ => None,
         }
     }
@@ -72,6 +110,10 @@ pub fn layer_params(layer: &Layer) -> Vec<(&'static str, Vec<usize>)> {
                 ("bias", vec![g.out_c]),
             ]
         }
+        Layer::LabelProduct { classes, width } => vec![("embeddings", vec![classes, width])],
+        Layer::LabelPlane {
+            classes, pixels, ..
+        } => vec![("embeddings", vec![classes, pixels])],
         Layer::BatchNorm { channels } => {
             vec![("gamma", vec![channels]), ("beta", vec![channels])]
         }
@@ -123,6 +165,20 @@ impl Builder {
         let g = Conv2d::transpose(self.shape, out_c, 3, stride);
         self.push(name, Layer::Conv(g), g.output());
     }
+    fn label_product(&mut self, name: &'static str, classes: usize) {
+        let (h, w, c) = self.shape;
+        let width = h * w * c;
+        self.push(name, Layer::LabelProduct { classes, width }, self.shape);
+    }
+    fn label_plane(&mut self, name: &'static str, classes: usize) {
+        let (h, w, channels) = self.shape;
+        let layer = Layer::LabelPlane {
+            classes,
+            pixels: h * w,
+            channels,
+        };
+        self.push(name, layer, (h, w, channels + 1));
+    }
     fn batchnorm(&mut self, name: &'static str) {
         let s = self.shape;
         self.push(name, Layer::BatchNorm { channels: s.2 }, s);
@@ -170,6 +226,37 @@ pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
     b.layers
 }
 
+/// The conditional G of GANs in Action, chapter 8: z * Embedding(10, z_dim)(label), then
+/// the generator of `Arch::Full` unchanged.
+pub fn conditional_generator(z_dim: usize) -> Vec<LayerSpec> {
+    let mut b = Builder::new((1, 1, z_dim));
+    b.label_product("embedding", DIGITS);
+    let mut layers = b.layers;
+    layers.extend(generator(Arch::Full, z_dim));
+    layers
+}
+
+/// The conditional D of chapter 8: the image and Embedding(10, 784)(label) reshaped to
+/// 28x28x1, concatenated on the channel axis (image first), then Conv **64** s2 -> LReLU ->
+/// Conv 64 s2 -> BN -> LReLU -> Conv 128 s2 -> BN -> LReLU -> flatten (4x4x128) -> Dense 1.
+pub fn conditional_discriminator() -> Vec<LayerSpec> {
+    let mut b = Builder::new((28, 28, 1));
+    b.label_plane("embedding", DIGITS);
+    b.conv("conv1", 64, 2);
+    b.act("lrelu1", Layer::LeakyRelu);
+    b.conv("conv2", 64, 2);
+    b.batchnorm("bn2");
+    b.act("lrelu2", Layer::LeakyRelu);
+    b.conv("conv3", 128, 2);
+    b.batchnorm("bn3");
+    b.act("lrelu3", Layer::LeakyRelu);
+    b.dense("dense", 1, (1, 1, 1));
+    b.layers
+}
+
+/// The classes a conditional network is told: MNIST's digits.
+pub const DIGITS: usize = 10;
+
 /// The quality-score classifier (issue: know how good the digits are): D's convolution stack
 /// without BatchNorm, narrowed to keep the shipped weights small, then two dense layers:
 /// 28x28x1 -> Conv 32 s2 -> LReLU -> Conv 64 s2 -> LReLU -> Conv 64 s2 -> LReLU -> Dense 128
@@ -201,7 +288,11 @@ impl LayerSpec {
         match self.layer {
             Layer::Dense { inputs, outputs } => b * (inputs * outputs) as u64,
             Layer::Conv(g) => g.with_batch(batch).macs(),
-            Layer::BatchNorm { .. } | Layer::LeakyRelu | Layer::Tanh => 0,
+            Layer::LabelProduct { .. }
+            | Layer::LabelPlane { .. }
+            | Layer::BatchNorm { .. }
+            | Layer::LeakyRelu
+            | Layer::Tanh => 0,
         }
     }
 }

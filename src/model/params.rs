@@ -71,8 +71,9 @@ impl ParamLayout {
             .unwrap_or_else(|| panic!("no tensor {name} in the layout"))
     }
 
-    /// Keras' initial values: glorot-uniform kernels (from `rand`, seeded), zero biases and
-    /// betas, unit gammas; moving means 0 and moving variances 1.
+    /// Keras' initial values: glorot-uniform kernels (from `rand`, seeded), embeddings
+    /// uniform in [-0.05, 0.05] (Keras' `Embedding` default), zero biases and betas, unit
+    /// gammas; moving means 0 and moving variances 1.
     pub fn keras_init(&self, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut v = vec![0.0; self.len];
@@ -80,6 +81,8 @@ impl ParamLayout {
             let dst = &mut v[e.offset..e.offset + e.len];
             if e.name.ends_with(".kernel") {
                 dst.copy_from_slice(&init::glorot_uniform(&e.shape, &mut rng));
+            } else if e.name.ends_with(".embeddings") {
+                dst.copy_from_slice(&init::embedding_uniform(&e.shape, &mut rng));
             } else if e.name.ends_with(".gamma") || e.name.ends_with(".moving_variance") {
                 dst.fill(1.0);
             }

@@ -8,6 +8,7 @@ pub mod ceiling;
 pub mod conv;
 pub mod data;
 pub mod dense;
+pub mod embed;
 pub mod finite;
 pub mod gemm;
 pub mod loss;
@@ -106,6 +107,7 @@ pub struct Ops {
     pub softmax: softmax::SoftmaxOps,
     pub adam: adam::AdamOps,
     pub data: data::DataOps,
+    pub embed: embed::EmbedOps,
     pub finite: finite::FiniteOps,
 }
 
@@ -158,6 +160,7 @@ impl Ops {
             softmax: softmax::SoftmaxOps::new(ctx)?,
             adam: adam::AdamOps::new(ctx)?,
             data: data::DataOps::new(ctx)?,
+            embed: embed::EmbedOps::new(ctx)?,
             finite: finite::FiniteOps::new(ctx)?,
         })
     }

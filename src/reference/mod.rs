@@ -13,6 +13,7 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod data;
 pub mod dense;
+pub mod embed;
 pub mod finite;
 pub mod loss;
 pub mod model;

@@ -2,7 +2,7 @@
 //! the yardstick of the GPU training step. Activations and gradients in f64; parameters,
 //! moving statistics and Adam in float32 as Keras keeps them.
 
-use super::{activation as act, adam::Adam, batchnorm as bn, conv, conv_transpose, dense};
+use super::{activation as act, adam::Adam, batchnorm as bn, conv, conv_transpose, dense, embed};
 use crate::model::{BnMode, Layer, LayerSpec, ParamLayout};
 
 /// A network's parameters, moving statistics and optimizer.
@@ -14,6 +14,8 @@ pub struct RefNet {
     pub params: Vec<f32>,
     pub moving: Vec<f32>,
     pub adam: Adam,
+    /// Each sample's class, for a conditional network's label layers (set before a pass).
+    pub labels: Vec<u32>,
 }
 
 /// The activations of one forward pass, kept for the backward pass.
@@ -47,7 +49,17 @@ impl RefNet {
             params,
             moving,
             adam,
+            labels: Vec::new(),
         }
+    }
+
+    fn labels_for(&self, batch: usize) -> &[u32] {
+        assert_eq!(
+            self.labels.len(),
+            batch,
+            "a conditional network's labels, one a sample"
+        );
+        &self.labels
     }
 
     fn param(&self, layer: &str, name: &str) -> Vec<f64> {
@@ -79,6 +91,16 @@ impl RefNet {
                         false => conv::forward(&g, input, &w, &bias),
                         true => conv_transpose::forward(&g, input, &w, &bias),
                     }
+                }
+                Layer::LabelProduct { width, .. } => {
+                    let table = self.param(spec.name, "embeddings");
+                    embed::scale_forward(input, &table, self.labels_for(batch), width)
+                }
+                Layer::LabelPlane {
+                    pixels, channels, ..
+                } => {
+                    let table = self.param(spec.name, "embeddings");
+                    embed::concat_forward(input, &table, self.labels_for(batch), pixels, channels)
                 }
                 Layer::BatchNorm { channels } => {
                     let rows = input.len() / channels;
@@ -183,6 +205,24 @@ impl RefNet {
                         format!("{name}.bias"),
                         &dense::column_sum(&dy, dy.len() / out_c, out_c),
                     );
+                    dx
+                }
+                Layer::LabelProduct { width, .. } => {
+                    let table = self.param(name, "embeddings");
+                    let labels = self.labels_for(batch);
+                    let (dx, dtable) = embed::scale_backward(x, &table, labels, width, &dy);
+                    put(format!("{name}.embeddings"), &dtable);
+                    dx
+                }
+                Layer::LabelPlane {
+                    classes,
+                    pixels,
+                    channels,
+                } => {
+                    let labels = self.labels_for(batch);
+                    let (dx, dtable) =
+                        embed::concat_backward(labels, classes, pixels, channels, &dy);
+                    put(format!("{name}.embeddings"), &dtable);
                     dx
                 }
                 Layer::BatchNorm { channels } => {

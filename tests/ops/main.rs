@@ -18,6 +18,7 @@ mod ceiling;
 mod conv;
 mod data;
 mod dense;
+mod embed;
 mod epilogue;
 mod finite;
 mod gemm;

@@ -112,6 +112,38 @@ impl Network {
                         d.extend(gemm.backward_input(*r, dy, &w, through_epilogue, dx));
                     }
                 }
+                Layer::LabelProduct { .. } => {
+                    assert!(dx.is_none(), "no gradient flows into the noise");
+                    if weights {
+                        let s = spec.layer.embedding(b).expect("a label layer");
+                        let dtable = param(&p.grads, "embeddings");
+                        d.push(
+                            ops.embed
+                                .scale_table_grad(ctx, s, self.labels(), x, dy, &dtable),
+                        );
+                    }
+                }
+                Layer::LabelPlane { .. } => {
+                    let s = spec.layer.embedding(b).expect("a label layer");
+                    if weights {
+                        let dtable = param(&p.grads, "embeddings");
+                        d.push(
+                            ops.embed
+                                .concat_table_grad(ctx, s, self.labels(), dy, &dtable),
+                        );
+                    }
+                    // The image's channels' gradient, taken through the activation that made
+                    // the image (G's tanh, in G's step) where asked.
+                    match (dx, through) {
+                        (Some(dx), None) => d.push(ops.embed.concat_input_grad(ctx, s, dy, dx)),
+                        (Some(dx), Some((act, saved))) => {
+                            let plain = ctx.scratch("label plane input grad", dx.len);
+                            d.push(ops.embed.concat_input_grad(ctx, s, dy, &plain));
+                            d.push(ops.activation.backward(ctx, act, saved, &plain, dx));
+                        }
+                        (None, _) => {}
+                    }
+                }
                 Layer::BatchNorm { channels } => {
                     assert!(
                         through.is_none(),

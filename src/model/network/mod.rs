@@ -133,6 +133,8 @@ pub struct Network {
     pub input_grad: GpuSlice,
     /// Batch statistics of each BatchNorm layer (None for other layers).
     pub batch_stats: Vec<Option<Stats>>,
+    /// Each sample's class (u32) where the network is conditional (a label layer).
+    pub labels: Option<GpuSlice>,
 }
 
 impl Network {
@@ -160,6 +162,7 @@ impl Network {
                 _ => None,
             })
             .collect();
+        let conditional = layers.iter().any(|l| l.layer.embedding(batch).is_some());
         Network {
             name: name.to_string(),
             layers: layers.to_vec(),
@@ -168,7 +171,15 @@ impl Network {
             act_grads,
             input_grad: ctx.storage("input grad", batch * layers[0].in_len),
             batch_stats,
+            labels: conditional.then(|| ctx.storage(&format!("{name} labels"), batch)),
         }
+    }
+
+    /// The labels buffer of a conditional network.
+    pub(super) fn labels(&self) -> &GpuSlice {
+        self.labels
+            .as_ref()
+            .expect("a conditional network has labels")
     }
 
     pub fn output(&self) -> &GpuSlice {
@@ -204,6 +215,18 @@ impl Network {
                 let e = Epilogue::bias(&bias).then(activation);
                 let gemm = spec.layer.gemm(b).expect("a GEMM layer");
                 gemm.forward(*r, x, &w, e, y)
+            }
+            Layer::LabelProduct { .. } | Layer::LabelPlane { .. } => {
+                assert!(activation.is_none(), "a label layer fuses nothing");
+                let s = spec.layer.embedding(b).expect("a label layer");
+                let table = p.tensor(&p.params, &format!("{name}.embeddings"));
+                let e = &ops.embed;
+                vec![match spec.layer {
+                    Layer::LabelProduct { .. } => {
+                        e.scale_forward(ctx, s, self.labels(), &table, x, y)
+                    }
+                    _ => e.concat_forward(ctx, s, self.labels(), &table, x, y),
+                }]
             }
             Layer::BatchNorm { channels } => {
                 let s = BnShape {
@@ -268,7 +291,10 @@ impl Network {
                 .layers
                 .get(i + 1)
                 .and_then(|l| layer_activation(&l.layer));
-            let fusable = !matches!(self.layers[i].layer, Layer::LeakyRelu | Layer::Tanh);
+            let fusable = matches!(
+                self.layers[i].layer,
+                Layer::Dense { .. } | Layer::Conv(_) | Layer::BatchNorm { .. }
+            );
             let scope = format!("{}.{} forward", self.name, self.layers[i].name);
             if let (Some(act), true) = (next, fusable) {
                 let fused = self.layer_forward(r, p, i, x, &self.acts[i + 1], mode, Some(act));
