@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batchnorm;
+pub mod cases;
 pub mod ceiling;
 pub mod check;
 pub mod conv;

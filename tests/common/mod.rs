@@ -101,6 +101,14 @@ fn expect(result: Result<String, String>) {
     }
 }
 
+/// Every line of a shared case (`reference::cases`): printed, or the test fails with the
+/// first failure (or the GPU's error).
+pub fn expect_lines(lines: Result<dcgan_wgpu::reference::cases::Lines, dcgan_wgpu::gpu::GpuError>) {
+    for line in lines.unwrap_or_else(|e| panic!("the case did not run: {e}")) {
+        expect(line);
+    }
+}
+
 /// A sum of `k` products within gamma_k * sum |terms| (see `reference::check`).
 pub fn check_sum_of_products(name: &str, got: &[f32], exact: &[f64], magnitude: &[f64], k: usize) {
     expect(dcgan_wgpu::reference::check::sum_of_products(

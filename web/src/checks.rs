@@ -76,7 +76,29 @@ pub async fn kernels(ctx: &GpuContext, ops: &Ops) -> Vec<Outcome> {
     record("batchnorm", batchnorm(&g).await);
     record("loss", loss(&g).await);
     record("adam", adam(&g).await);
+    record("embed (label embeddings)", embed(&g).await);
     out
+}
+
+/// The label embeddings at odd shapes: `reference::cases`, the native tests' cases.
+async fn embed(g: &Gpu<'_>) -> Result<Vec<Result<String, String>>> {
+    use dcgan_wgpu::ops::embed::EmbedShape;
+    use dcgan_wgpu::reference::cases;
+    let product = EmbedShape {
+        batch: 7,
+        classes: 3,
+        width: 13,
+        channels: 1,
+    };
+    let plane = EmbedShape {
+        batch: 6,
+        classes: 3,
+        width: 17,
+        channels: 3,
+    };
+    let mut lines = cases::embed_product(g.ctx, g.ops, product, 1).await?;
+    lines.extend(cases::label_plane(g.ctx, g.ops, plane, 2).await?);
+    Ok(lines)
 }
 
 /// A dense layer at a shape that divides no tile: forward, input and weight gradients.

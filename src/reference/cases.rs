@@ -1,0 +1,164 @@
+//! Kernel checks written once, run by the native tests (`tests/ops`) and by the page's checks
+//! in a browser (`web/src/checks.rs`): each case runs an op on the GPU from seeded random
+//! inputs and holds it to the reference with `check`'s bounds, returning a line per output
+//! (`Err`: the failure). A GPU error is the case's own error.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::{check, embed};
+use crate::gpu::{GpuContext, GpuError, GpuSlice};
+use crate::ops::Ops;
+use crate::ops::embed::EmbedShape;
+
+/// A case's lines: each output's check.
+pub type Lines = Vec<Result<String, String>>;
+
+fn random(r: &mut StdRng, n: usize, scale: f32) -> (Vec<f32>, Vec<f64>) {
+    let v: Vec<f32> = (0..n).map(|_| r.random_range(-scale..=scale)).collect();
+    let d = v.iter().map(|&x| f64::from(x)).collect();
+    (v, d)
+}
+
+/// Labels for `batch` samples, leaving the last of more than two classes out: its table
+/// gradient must be written as 0.
+fn labels(r: &mut StdRng, batch: usize, classes: usize) -> Vec<u32> {
+    let used = if classes > 2 { classes - 1 } else { classes };
+    (0..batch).map(|_| r.random_range(0..used as u32)).collect()
+}
+
+/// Sums over each class's samples of `terms` [batch, width] (the table gradient's magnitude).
+fn class_sums(terms: &[f64], labels: &[u32], classes: usize, width: usize) -> Vec<f64> {
+    let mut s = vec![0.0; classes * width];
+    for (b, &l) in labels.iter().enumerate() {
+        for j in 0..width {
+            s[l as usize * width + j] += terms[b * width + j].abs();
+        }
+    }
+    s
+}
+
+/// A buffer of garbage, so that an output element a kernel skips shows.
+fn garbage(ctx: &GpuContext, n: usize) -> GpuSlice {
+    ctx.storage_init("check output (garbage)", &vec![7.0f32; n])
+}
+
+/// The label embedding multiplied into x: forward and the table's gradient.
+pub async fn embed_product(
+    ctx: &GpuContext,
+    ops: &Ops,
+    s: EmbedShape,
+    seed: u64,
+) -> Result<Lines, GpuError> {
+    let mut r = StdRng::seed_from_u64(seed);
+    let l = labels(&mut r, s.batch, s.classes);
+    let (x, xd) = random(&mut r, s.input_len(), 1.0);
+    let (t, td) = random(&mut r, s.table_len(), 0.05);
+    let (dy, dyd) = random(&mut r, s.input_len(), 1.0);
+    let ls = ctx.storage_init("labels", &l);
+    let (xs, ts, dys) = (
+        ctx.storage_init("x", &x),
+        ctx.storage_init("table", &t),
+        ctx.storage_init("dy", &dy),
+    );
+    let (y, dt) = (garbage(ctx, s.input_len()), garbage(ctx, s.table_len()));
+    let e = &ops.embed;
+    ctx.run(&[
+        e.scale_forward(ctx, s, &ls, &ts, &xs, &y),
+        e.scale_table_grad(ctx, s, &ls, &xs, &dys, &dt),
+    ])
+    .await?;
+    let name = format!(
+        "embed product {}x{}, {} classes",
+        s.batch, s.width, s.classes
+    );
+    let want = embed::scale_forward(&xd, &td, &l, s.width);
+    let (_, dtable) = embed::scale_backward(&xd, &td, &l, s.width, &dyd);
+    let terms: Vec<f64> = dyd.iter().zip(&xd).map(|(a, b)| a * b).collect();
+    let magnitude = class_sums(&terms, &l, s.classes, s.width);
+    let abs: Vec<f64> = want.iter().map(|v| v.abs()).collect();
+    Ok(vec![
+        check::sum_of_products(
+            &format!("{name} forward"),
+            &ctx.read(&y).await?,
+            &want,
+            &abs,
+            1,
+        ),
+        check::sum_of_products(
+            &format!("{name} dtable"),
+            &ctx.read(&dt).await?,
+            &dtable,
+            &magnitude,
+            s.batch,
+        ),
+    ])
+}
+
+/// The label plane beside x: forward (a copy), x's gradient (a copy) and the table's.
+pub async fn label_plane(
+    ctx: &GpuContext,
+    ops: &Ops,
+    s: EmbedShape,
+    seed: u64,
+) -> Result<Lines, GpuError> {
+    let mut r = StdRng::seed_from_u64(seed);
+    let l = labels(&mut r, s.batch, s.classes);
+    let (x, xd) = random(&mut r, s.input_len(), 1.0);
+    let (t, td) = random(&mut r, s.table_len(), 0.05);
+    let (dy, dyd) = random(&mut r, s.concat_len(), 1.0);
+    let ls = ctx.storage_init("labels", &l);
+    let (xs, ts, dys) = (
+        ctx.storage_init("x", &x),
+        ctx.storage_init("table", &t),
+        ctx.storage_init("dy", &dy),
+    );
+    let (y, dt, dx) = (
+        garbage(ctx, s.concat_len()),
+        garbage(ctx, s.table_len()),
+        garbage(ctx, s.input_len()),
+    );
+    let e = &ops.embed;
+    ctx.run(&[
+        e.concat_forward(ctx, s, &ls, &ts, &xs, &y),
+        e.concat_table_grad(ctx, s, &ls, &dys, &dt),
+        e.concat_input_grad(ctx, s, &dys, &dx),
+    ])
+    .await?;
+    let name = format!(
+        "label plane {}x{}x{}, {} classes",
+        s.batch, s.width, s.channels, s.classes
+    );
+    let want = embed::concat_forward(&xd, &td, &l, s.width, s.channels);
+    let (dxr, dtable) = embed::concat_backward(&l, s.classes, s.width, s.channels, &dyd);
+    let label_channel: Vec<f64> = dyd
+        .chunks(s.channels + 1)
+        .map(|px| px[s.channels])
+        .collect();
+    let magnitude = class_sums(&label_channel, &l, s.classes, s.width);
+    // Copies: exact.
+    let exact = |n: usize| vec![0.0; n];
+    Ok(vec![
+        check::within(
+            &format!("{name} forward"),
+            &ctx.read(&y).await?,
+            &want,
+            &want,
+            &exact(want.len()),
+        ),
+        check::within(
+            &format!("{name} dx"),
+            &ctx.read(&dx).await?,
+            &dxr,
+            &dxr,
+            &exact(dxr.len()),
+        ),
+        check::sum_of_products(
+            &format!("{name} dtable"),
+            &ctx.read(&dt).await?,
+            &dtable,
+            &magnitude,
+            s.batch,
+        ),
+    ])
+}
