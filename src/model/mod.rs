@@ -211,19 +211,25 @@ pub fn generator(arch: Arch, z_dim: usize) -> Vec<LayerSpec> {
 /// -> LReLU -> flatten -> Dense 1: the logit.
 pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
     let mut b = Builder::new((28, 28, 1));
-    b.conv("conv1", 32, 2);
+    discriminator_layers(&mut b, 32, arch == Arch::SeedCode);
+    b.layers
+}
+
+/// D after its input: Conv `first` s2 -> LReLU -> Conv 64 s2 -> BN -> LReLU -> Conv 128 s2 ->
+/// BN [-> BN with `second_bn`] -> LReLU -> flatten -> Dense 1.
+fn discriminator_layers(b: &mut Builder, first: usize, second_bn: bool) {
+    b.conv("conv1", first, 2);
     b.act("lrelu1", Layer::LeakyRelu);
     b.conv("conv2", 64, 2);
     b.batchnorm("bn2");
     b.act("lrelu2", Layer::LeakyRelu);
     b.conv("conv3", 128, 2);
     b.batchnorm("bn3");
-    if arch == Arch::SeedCode {
+    if second_bn {
         b.batchnorm("bn3b");
     }
     b.act("lrelu3", Layer::LeakyRelu);
     b.dense("dense", 1, (1, 1, 1));
-    b.layers
 }
 
 /// The conditional G of GANs in Action, chapter 8: z * Embedding(10, z_dim)(label), then
@@ -242,15 +248,7 @@ pub fn conditional_generator(z_dim: usize) -> Vec<LayerSpec> {
 pub fn conditional_discriminator() -> Vec<LayerSpec> {
     let mut b = Builder::new((28, 28, 1));
     b.label_plane("embedding", DIGITS);
-    b.conv("conv1", 64, 2);
-    b.act("lrelu1", Layer::LeakyRelu);
-    b.conv("conv2", 64, 2);
-    b.batchnorm("bn2");
-    b.act("lrelu2", Layer::LeakyRelu);
-    b.conv("conv3", 128, 2);
-    b.batchnorm("bn3");
-    b.act("lrelu3", Layer::LeakyRelu);
-    b.dense("dense", 1, (1, 1, 1));
+    discriminator_layers(&mut b, 64, false);
     b.layers
 }
 

@@ -43,6 +43,36 @@ fn garbage(ctx: &GpuContext, n: usize) -> GpuSlice {
     ctx.storage_init("check output (garbage)", &vec![7.0f32; n])
 }
 
+/// A case's inputs: labels, x, the table and dy (of `dy_len`), on the GPU and in f64.
+struct Inputs {
+    labels: Vec<u32>,
+    xd: Vec<f64>,
+    td: Vec<f64>,
+    dyd: Vec<f64>,
+    gpu: [GpuSlice; 4],
+}
+
+fn inputs(ctx: &GpuContext, s: EmbedShape, dy_len: usize, seed: u64) -> Inputs {
+    let mut r = StdRng::seed_from_u64(seed);
+    let labels = labels(&mut r, s.batch, s.classes);
+    let (x, xd) = random(&mut r, s.input_len(), 1.0);
+    let (t, td) = random(&mut r, s.table_len(), 0.05);
+    let (dy, dyd) = random(&mut r, dy_len, 1.0);
+    let gpu = [
+        ctx.storage_init("labels", &labels),
+        ctx.storage_init("x", &x),
+        ctx.storage_init("table", &t),
+        ctx.storage_init("dy", &dy),
+    ];
+    Inputs {
+        labels,
+        xd,
+        td,
+        dyd,
+        gpu,
+    }
+}
+
 /// The label embedding multiplied into x: forward and the table's gradient.
 pub async fn embed_product(
     ctx: &GpuContext,
@@ -50,17 +80,13 @@ pub async fn embed_product(
     s: EmbedShape,
     seed: u64,
 ) -> Result<Lines, GpuError> {
-    let mut r = StdRng::seed_from_u64(seed);
-    let l = labels(&mut r, s.batch, s.classes);
-    let (x, xd) = random(&mut r, s.input_len(), 1.0);
-    let (t, td) = random(&mut r, s.table_len(), 0.05);
-    let (dy, dyd) = random(&mut r, s.input_len(), 1.0);
-    let ls = ctx.storage_init("labels", &l);
-    let (xs, ts, dys) = (
-        ctx.storage_init("x", &x),
-        ctx.storage_init("table", &t),
-        ctx.storage_init("dy", &dy),
-    );
+    let Inputs {
+        labels: l,
+        xd,
+        td,
+        dyd,
+        gpu: [ls, xs, ts, dys],
+    } = inputs(ctx, s, s.input_len(), seed);
     let (y, dt) = (garbage(ctx, s.input_len()), garbage(ctx, s.table_len()));
     let e = &ops.embed;
     ctx.run(&[
@@ -102,17 +128,13 @@ pub async fn label_plane(
     s: EmbedShape,
     seed: u64,
 ) -> Result<Lines, GpuError> {
-    let mut r = StdRng::seed_from_u64(seed);
-    let l = labels(&mut r, s.batch, s.classes);
-    let (x, xd) = random(&mut r, s.input_len(), 1.0);
-    let (t, td) = random(&mut r, s.table_len(), 0.05);
-    let (dy, dyd) = random(&mut r, s.concat_len(), 1.0);
-    let ls = ctx.storage_init("labels", &l);
-    let (xs, ts, dys) = (
-        ctx.storage_init("x", &x),
-        ctx.storage_init("table", &t),
-        ctx.storage_init("dy", &dy),
-    );
+    let Inputs {
+        labels: l,
+        xd,
+        td,
+        dyd,
+        gpu: [ls, xs, ts, dys],
+    } = inputs(ctx, s, s.concat_len(), seed);
     let (y, dt, dx) = (
         garbage(ctx, s.concat_len()),
         garbage(ctx, s.table_len()),
