@@ -22,7 +22,9 @@ struct DataParams {
     image_workgroups: u32,
     noise_count: u32,
     noise_stride: u32,
-    _pad0: u32,
+    // draw_labels: 0 to take the labels of the batch drawn from `stream`, else uniform labels
+    // in [0, classes).
+    classes: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: DataParams;
@@ -38,6 +40,8 @@ struct DataParams {
 @group(0) @binding(8) var<storage, read_write> labels_out: array<u32>;
 // draw_batch: the noise of two consecutive streams.
 @group(0) @binding(9) var<storage, read_write> noise_out: array<f32>;
+// draw_labels: the same labels again (G's and D's copies).
+@group(0) @binding(10) var<storage, read_write> labels_out2: array<u32>;
 
 fn current_iteration() -> u32 {
     if p.use_fixed_iteration != 0u {
@@ -91,6 +95,24 @@ fn gather_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     let i = element_index(wid, nwg, tid);
     if i < p.count {
         labels_out[i] = labels[indices_in[i]];
+    }
+}
+
+// The labels of a conditional iteration, into G's and D's label buffers: those of the real
+// batch (the images draw_batch gathers from the same stream) with p.classes 0, else uniform
+// in [0, classes) (the generator step's fresh labels, as np.random.randint draws them).
+@compute @workgroup_size(WORKGROUP_1D, 1, 1)
+fn draw_labels(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element_index(wid, nwg, tid);
+    if i < p.count {
+        var label: u32;
+        if p.classes == 0u {
+            label = labels[image_index(i, p.stream)];
+        } else {
+            label = mul_hi_lo(random_block(i / 4u)[i % 4u], p.classes).x;
+        }
+        labels_out[i] = label;
+        labels_out2[i] = label;
     }
 }
 

@@ -16,9 +16,7 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::config::{
-    Arch, Choice, ConfigError, GRID_SAMPLES, MAX_ITERATIONS, MAX_Z_DIM, TrainConfig,
-};
+use crate::config::{Arch, Choice, ConfigError, MAX_ITERATIONS, MAX_Z_DIM, TrainConfig};
 use crate::model::{self, ParamLayout};
 
 pub const FORMAT: &str = "dcgan-wgpu-checkpoint";
@@ -103,7 +101,7 @@ impl Checkpoint {
                     .iter()
                     .map(|(_, params, stats)| 3 * params.len + stats.len + 4)
                     .sum::<usize>()
-                    + GRID_SAMPLES * MAX_Z_DIM
+                    + arch.grid_samples() * MAX_Z_DIM
             })
             .max()
             .unwrap_or(0);
@@ -173,7 +171,7 @@ impl Checkpoint {
         put(
             &mut tensors,
             "sample_noise".into(),
-            vec![GRID_SAMPLES, self.config.z_dim],
+            vec![self.config.arch.grid_samples(), self.config.z_dim],
             bytes_of(&self.sample_noise),
             Dtype::F32,
         );
@@ -301,7 +299,7 @@ impl Checkpoint {
         }
         let sample_noise = f32s(read(
             "sample_noise",
-            &[GRID_SAMPLES, config.z_dim],
+            &[config.arch.grid_samples(), config.z_dim],
             Dtype::F32,
         )?);
         let d = states.pop().expect("D");

@@ -5,8 +5,8 @@
 /// Pixels of one MNIST image.
 pub const IMAGE_PIXELS: usize = 28 * 28;
 
-/// Number of images in a sample grid (4 x 4).
-pub const GRID_SAMPLES: usize = 16;
+/// The classes a conditional network is told: MNIST's digits.
+pub const DIGITS: usize = 10;
 
 /// What only a shell may lend the engine: a clock. The command line lends `Instant`, a web
 /// page `performance.now()`, to time kernel variants at start-up; nothing in the engine reads
@@ -180,14 +180,57 @@ pub enum Arch {
     Full,
     /// The post's code, literally: no 64-channel block in G, two BatchNorms after D's conv3.
     SeedCode,
+    /// GANs in Action chapter 8: G and D are told the digit (z * an embedding of the label;
+    /// the label's embedding as D's second input channel).
+    Cgan,
+}
+
+impl Arch {
+    /// Whether the networks take a label.
+    pub fn conditional(self) -> bool {
+        self == Arch::Cgan
+    }
+
+    /// The sample grid of a report: (rows, columns). A conditional run's has a row per digit,
+    /// five samples each (the book's figure).
+    pub fn grid(self) -> (usize, usize) {
+        if self.conditional() {
+            (DIGITS, 5)
+        } else {
+            (4, 4)
+        }
+    }
+
+    /// Images in a sample grid.
+    pub fn grid_samples(self) -> usize {
+        let (rows, cols) = self.grid();
+        rows * cols
+    }
+
+    /// The label each sample of the grid is drawn for (conditional runs): its row's digit.
+    pub fn grid_labels(self) -> Vec<u32> {
+        let (rows, cols) = self.grid();
+        (0..rows * cols).map(|i| (i / cols) as u32).collect()
+    }
+
+    /// The book's iterations and batch size where they differ from the seed's: chapter 8
+    /// trains 12,000 iterations at batch 32.
+    pub fn default_length(self) -> (u64, usize) {
+        if self.conditional() {
+            (12_000, 32)
+        } else {
+            (20_000, 128)
+        }
+    }
 }
 
 impl Choice for Arch {
-    const ALL: &'static [Self] = &[Arch::Full, Arch::SeedCode];
+    const ALL: &'static [Self] = &[Arch::Full, Arch::SeedCode, Arch::Cgan];
     fn name(self) -> &'static str {
         match self {
             Arch::Full => "full",
             Arch::SeedCode => "seed-code",
+            Arch::Cgan => "cgan",
         }
     }
     fn about(self) -> &'static str {
@@ -197,6 +240,10 @@ impl Choice for Arch {
             }
             Arch::SeedCode => {
                 "the post's code, literally (no 64-channel block in G, two BatchNorms after D's conv3)"
+            }
+            Arch::Cgan => {
+                "GANs in Action chapter 8's conditional GAN: pick the digit (batch 32, 12,000 \
+                 iterations unless given)"
             }
         }
     }

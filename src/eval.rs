@@ -9,7 +9,7 @@ use crate::gpu::{Dispatch, GpuContext};
 use crate::model::{self, BnMode, IMAGE_PIXELS, Network, NetworkParams};
 use crate::ops::Ops;
 use crate::ops::data::{Iteration, stream};
-use crate::quality::{Gaussian, Scores, frechet_distance, score};
+use crate::quality::{Gaussian, Scores, frechet_distance, label_scores, score};
 
 /// Images per generator and classifier pass.
 pub const CHUNK: usize = 250;
@@ -20,6 +20,8 @@ pub const CHUNK: usize = 250;
 /// is part of the set's definition (the command line's is [`CHUNK`]).
 pub struct Evaluator {
     chunks: Vec<Vec<Dispatch>>,
+    /// A conditional G's label of each row of a chunk (the same every chunk).
+    asked: Option<Vec<u32>>,
     scorer: Scorer,
     reference: Gaussian,
     samples: usize,
@@ -57,6 +59,12 @@ impl Evaluator {
         let layers = model::generator(arch, z_dim);
         let batch = samples.min(chunk).max(1);
         let net = Network::new(ctx, "G", &layers, batch);
+        // A conditional G is asked for every digit in turn.
+        let asked = net.labels.as_ref().map(|l| {
+            let asked: Vec<u32> = (0..batch).map(|r| (r % model::DIGITS) as u32).collect();
+            ctx.write(l, &asked);
+            asked
+        });
         let z = ctx.storage("evaluation noise", batch * z_dim);
         let scorer = Scorer::on(ctx, ops, &classifier.params, net.output().clone());
         let forward = net.forward(&ops.recorder(ctx), g, &z, BnMode::Inference);
@@ -76,6 +84,7 @@ impl Evaluator {
             .collect();
         Evaluator {
             chunks,
+            asked,
             scorer,
             reference: classifier.reference.clone(),
             samples,
@@ -109,7 +118,14 @@ impl Evaluator {
             s.probs.extend_from_slice(&p[..rows * 10]);
             s.next += 1;
         }
-        Ok((s.next == self.chunks.len()).then(|| score(&s.features, &s.probs, &self.reference)))
+        Ok((s.next == self.chunks.len()).then(|| {
+            let mut scores = score(&s.features, &s.probs, &self.reference);
+            scores.labels = self.asked.as_ref().map(|asked| {
+                let asked: Vec<u32> = asked.iter().copied().cycle().take(self.samples).collect();
+                label_scores(&s.probs, &asked)
+            });
+            scores
+        }))
     }
 }
 
@@ -126,6 +142,53 @@ pub async fn score_images(
     let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
     let (features, probs) = scorer.score(ctx, images).await?;
     Ok(score(&features, &probs, &classifier.reference))
+}
+
+/// Scores a conditional generator's images, each drawn for the digit in `asked`: the scores
+/// of [`score_images`], the label accuracy, and FID per digit against the `test` digits of
+/// that class.
+pub async fn score_conditional(
+    ctx: &GpuContext,
+    ops: &Ops,
+    classifier: &ClassifierFile,
+    images: &[f32],
+    asked: &[u32],
+    (test, test_labels): (&Images, &[u8]),
+) -> Result<Scores> {
+    if images.len() < 2 * IMAGE_PIXELS {
+        bail!("need at least 2 images to score (FID needs a covariance)");
+    }
+    let scorer = Scorer::new(ctx, ops, &classifier.params, CHUNK);
+    let (features, probs) = scorer.score(ctx, images).await?;
+    let mut scores = score(&features, &probs, &classifier.reference);
+    let mut labels = label_scores(&probs, asked);
+    let (test_features, _) = scorer.score(ctx, &scaled(test)).await?;
+    let d = model::CLASSIFIER_FEATURES;
+    // The feature rows whose class is `digit`.
+    let rows_of = |features: &[f32], classes: &mut dyn Iterator<Item = u32>, digit: u32| {
+        features
+            .chunks(d)
+            .zip(classes)
+            .filter(|&(_, c)| c == digit)
+            .flat_map(|(row, _)| row.to_vec())
+            .collect::<Vec<f32>>()
+    };
+    labels.fid_per_digit = Some(std::array::from_fn(|digit| {
+        let digit = digit as u32;
+        let ours = rows_of(&features, &mut asked.iter().copied(), digit);
+        let real = rows_of(
+            &test_features,
+            &mut test_labels.iter().map(|&l| u32::from(l)),
+            digit,
+        );
+        // A covariance needs two rows.
+        if ours.len() < 2 * d || real.len() < 2 * d {
+            return f64::NAN;
+        }
+        frechet_distance(&Gaussian::fit(&ours, d), &Gaussian::fit(&real, d))
+    }));
+    scores.labels = Some(labels);
+    Ok(scores)
 }
 
 /// One row of the calibration table.

@@ -57,15 +57,55 @@ pub fn slerp_path(a: &[f32], b: &[f32], steps: usize) -> Vec<f32> {
     out
 }
 
-/// G's images for the given latent vectors, in [-1, 1].
+/// What a conditional checkpoint is asked to draw without being told the digits, or an
+/// unconditional one when told.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    #[error("this checkpoint's generator draws the digit it is told ({arch} arch); none was given")]
+    Missing { arch: &'static str },
+    #[error("this checkpoint's generator is not told a digit ({arch} arch; a cgan run's is)")]
+    NotConditional { arch: &'static str },
+    #[error("{labels} labels for {latents} latent vectors")]
+    Count { labels: usize, latents: usize },
+    #[error("label {0} is not a digit 0-9")]
+    NotADigit(u32),
+}
+
+/// The labels of a conditional generator's draws: `labels` checked against the checkpoint
+/// (one digit per latent vector; none for an unconditional generator).
+fn check_labels(checkpoint: &Checkpoint, count: usize, labels: Option<&[u32]>) -> Result<()> {
+    use crate::config::Choice;
+    let arch = checkpoint.config.arch;
+    match labels {
+        None if arch.conditional() => Err(LabelError::Missing { arch: arch.name() }.into()),
+        Some(_) if !arch.conditional() => {
+            Err(LabelError::NotConditional { arch: arch.name() }.into())
+        }
+        Some(l) if l.len() != count => Err(LabelError::Count {
+            labels: l.len(),
+            latents: count,
+        }
+        .into()),
+        Some(l) => match l.iter().find(|&&d| d as usize >= model::DIGITS) {
+            Some(&d) => Err(LabelError::NotADigit(d).into()),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
+/// G's images for the given latent vectors (and, for a conditional generator, the digit of
+/// each), in [-1, 1].
 pub async fn generate(
     ctx: &GpuContext,
     ops: &Ops,
     checkpoint: &Checkpoint,
     z: &[f32],
+    labels: Option<&[u32]>,
 ) -> Result<Vec<f32>> {
     let z_dim = checkpoint.config.z_dim;
     let count = z.len() / z_dim;
+    check_labels(checkpoint, count, labels)?;
     let layers = model::generator(checkpoint.config.arch, z_dim);
     let params = NetworkParams::new(ctx, &layers, &checkpoint.g.params, &checkpoint.g.moving);
     let batch = count.clamp(1, MAX_BATCH);
@@ -73,10 +113,15 @@ pub async fn generate(
     let input = ctx.storage("latents", batch * z_dim);
     let pass = net.forward(&ops.recorder(ctx), &params, &input, BnMode::Inference);
     let mut images = Vec::with_capacity(count * IMAGE_PIXELS);
-    for chunk in z.chunks(batch * z_dim) {
+    for (k, chunk) in z.chunks(batch * z_dim).enumerate() {
         let mut padded = chunk.to_vec();
         padded.resize(batch * z_dim, 0.0);
         ctx.write(&input, &padded);
+        if let (Some(buffer), Some(labels)) = (&net.labels, labels) {
+            let mut chunk_labels = labels[k * batch..].to_vec();
+            chunk_labels.resize(batch, 0);
+            ctx.write(buffer, &chunk_labels);
+        }
         ctx.run(&pass).await?;
         let out: Vec<f32> = ctx.read(net.output()).await?;
         images.extend_from_slice(&out[..chunk.len() / z_dim * IMAGE_PIXELS]);

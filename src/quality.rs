@@ -104,6 +104,80 @@ pub struct Scores {
     pub class_entropy_bits: f64,
     /// Share of samples whose top class has probability >= 0.9.
     pub confident: f64,
+    /// A conditional generator's: how often the classifier sees the digit asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelScores>,
+}
+
+/// How well a conditional generator draws the digit it is asked for, as the classifier sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabelScores {
+    /// Share of samples whose top class is the digit asked for.
+    pub accuracy: f64,
+    /// The same per digit asked for (NaN where none was asked).
+    pub per_digit: [f64; 10],
+    /// Samples asked for each digit.
+    pub asked: [usize; 10],
+    /// The most common disagreements, most common first (at most [`CONFUSIONS`]).
+    pub confusions: Vec<Confusion>,
+    /// FID of each digit's samples against the MNIST test digits of that class (where the
+    /// test set was at hand: `evaluate`, not the scores during training; NaN below 2 samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid_per_digit: Option<[f64; 10]>,
+}
+
+/// Samples asked to be `asked` that the classifier took for `seen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Confusion {
+    pub asked: usize,
+    pub seen: usize,
+    pub count: usize,
+}
+
+/// Confusions a [`LabelScores`] lists.
+pub const CONFUSIONS: usize = 5;
+
+/// The classifier's top class of each row of `probs` (n x 10).
+fn top_classes(probs: &[f32]) -> impl Iterator<Item = (usize, f32)> + '_ {
+    probs.chunks(10).map(|row| {
+        row.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (c, &p)| if p > b.1 { (c, p) } else { b })
+    })
+}
+
+/// Label accuracy of samples drawn for `asked` (one digit per row of `probs`).
+pub fn label_scores(probs: &[f32], asked: &[u32]) -> LabelScores {
+    assert_eq!(probs.len(), asked.len() * 10);
+    let mut matrix = [[0usize; 10]; 10];
+    for ((seen, _), &a) in top_classes(probs).zip(asked) {
+        matrix[a as usize][seen] += 1;
+    }
+    let asked_count: [usize; 10] = std::array::from_fn(|a| matrix[a].iter().sum());
+    let right: usize = (0..10).map(|a| matrix[a][a]).sum();
+    let per_digit = std::array::from_fn(|a| match asked_count[a] {
+        0 => f64::NAN,
+        n => matrix[a][a] as f64 / n as f64,
+    });
+    let mut confusions: Vec<Confusion> = (0..10)
+        .flat_map(|a| (0..10).map(move |s| (a, s)))
+        .filter(|&(a, s)| a != s && matrix[a][s] > 0)
+        .map(|(asked, seen)| Confusion {
+            asked,
+            seen,
+            count: matrix[asked][seen],
+        })
+        .collect();
+    // Most common first; ties in (asked, seen) order, so the list is deterministic.
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
+    confusions.truncate(CONFUSIONS);
+    LabelScores {
+        accuracy: right as f64 / asked.len().max(1) as f64,
+        per_digit,
+        asked: asked_count,
+        confusions,
+        fid_per_digit: None,
+    }
 }
 
 /// Scores samples from their classifier features (n x 128) and class probabilities (n x 10).
@@ -119,17 +193,13 @@ pub fn score(features: &[f32], probs: &[f32], reference: &Gaussian) -> Scores {
     let mut kl = 0.0;
     let mut histogram = [0usize; 10];
     let mut confident = 0;
-    for row in probs.chunks(10) {
+    for (row, (best, top)) in probs.chunks(10).zip(top_classes(probs)) {
         for (c, &p) in row.iter().enumerate() {
             let p = f64::from(p);
             if p > 0.0 {
                 kl += p * (p.ln() - marginal[c].max(1e-300).ln());
             }
         }
-        let (best, top) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (c, &p)| if p > b.1 { (c, p) } else { b });
         histogram[best] += 1;
         if top >= 0.9 {
             confident += 1;
@@ -150,5 +220,6 @@ pub fn score(features: &[f32], probs: &[f32], reference: &Gaussian) -> Scores {
         class_histogram: histogram,
         class_entropy_bits: entropy,
         confident: confident as f64 / n as f64,
+        labels: None,
     }
 }

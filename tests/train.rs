@@ -6,7 +6,7 @@ mod common;
 use common::fixture::*;
 use common::*;
 use dcgan_wgpu::config::{FakeBn, TrainConfig};
-use dcgan_wgpu::data::Images;
+use dcgan_wgpu::data::{Images, TrainingSet};
 use dcgan_wgpu::model::{self, Arch, BnMode, ParamLayout};
 use dcgan_wgpu::ops::data::stream;
 use dcgan_wgpu::reference::{self, model::RefNet};
@@ -90,8 +90,15 @@ fn one_iteration_matches_the_cpu_reference() {
     for (arch, fake_bn) in [
         (Arch::Full, FakeBn::Train),
         (Arch::SeedCode, FakeBn::Inference),
+        (Arch::Cgan, FakeBn::Train),
     ] {
         let images = synthetic_images(40, 3);
+        // Labels where the run is conditional: uneven, so a wrong index shows.
+        let labels: Vec<u8> = (0..40u8).map(|i| (i * 3 + i / 7) % 10).collect();
+        let data = TrainingSet {
+            images: &images,
+            labels: Some(&labels),
+        };
         let config = TrainConfig {
             batch_size: 4,
             z_dim: 100,
@@ -101,7 +108,7 @@ fn one_iteration_matches_the_cpu_reference() {
             ..Default::default()
         };
         let batch = config.batch_size;
-        let mut t = Session::new(&g.ctx, &g.ops, config.clone(), Some(&images))
+        let mut t = Session::new(&g.ctx, &g.ops, config.clone(), Some(data))
             .block_on()
             .unwrap();
         let (gl, dl) = (model::generator(arch, 100), model::discriminator(arch));
@@ -135,15 +142,34 @@ fn one_iteration_matches_the_cpu_reference() {
             },
             FakeBn::Inference => BnMode::Inference,
         };
-        let r = reference::model::train_iteration(
-            &mut gref,
-            &mut dref,
-            &to_f64(&real),
-            &to_f64(&z_fake),
-            &to_f64(&z_gen),
-            batch,
-            mode,
-        );
+        // A conditional iteration's labels: the real batch's, then fresh digits for G's step
+        // (left in both networks' label buffers).
+        let real_labels: Vec<u32> = indices
+            .iter()
+            .map(|&i| u32::from(labels[i as usize]))
+            .collect();
+        let fresh = dcgan_wgpu::random::sample_indices(11, 0, stream::GENERATOR_LABELS, batch, 10);
+        if arch.conditional() {
+            for net in [&t.g_net, &t.d_net] {
+                let l = net
+                    .labels
+                    .as_ref()
+                    .expect("a conditional network has labels");
+                assert_eq!(
+                    g.ctx.read::<u32>(l).block_on().unwrap(),
+                    fresh,
+                    "{arch:?} labels"
+                );
+            }
+        }
+        let (real, z_fake, z_gen) = (to_f64(&real), to_f64(&z_fake), to_f64(&z_gen));
+        let draws = reference::model::Draws {
+            real: &real,
+            z_fake: &z_fake,
+            z_gen: &z_gen,
+            labels: arch.conditional().then_some((&real_labels[..], &fresh[..])),
+        };
+        let r = reference::model::train_iteration(&mut gref, &mut dref, &draws, batch, mode);
         let label = format!("{arch:?}/{fake_bn:?}");
         println!("{label}: gpu {m:?}\n{label}: cpu {r:?}");
         for (name, ours, cpu) in [
@@ -319,7 +345,7 @@ fn tuning_state_never_changes_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuning.json");
     let run = |ops: &Ops| {
-        let mut t = Session::new(&g.ctx, ops, config.clone(), Some(&images))
+        let mut t = Session::new(&g.ctx, ops, config.clone(), Some((&images).into()))
             .block_on()
             .unwrap();
         common::save_tuner(ops, &path);
@@ -398,7 +424,7 @@ fn iteration_shape_fits_a_gpu() {
             arch,
             ..Default::default()
         };
-        let t = Session::new(&g.ctx, &g.ops, config, Some(&images))
+        let t = Session::new(&g.ctx, &g.ops, config, Some((&images).into()))
             .block_on()
             .unwrap();
         let shapes = t.dispatch_shapes();
@@ -436,7 +462,7 @@ fn a_non_finite_state_stops_at_the_next_report() {
         batch_size: 4,
         ..Default::default()
     };
-    let mut t = Session::new(&g.ctx, &g.ops, config, Some(&images))
+    let mut t = Session::new(&g.ctx, &g.ops, config, Some((&images).into()))
         .block_on()
         .unwrap();
     t.advance(1, true).block_on().unwrap();

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use clap::Args;
 use dcgan_wgpu::config::{Choice, TrainConfig};
-use dcgan_wgpu::data::Images;
+use dcgan_wgpu::data::TrainingSet;
 use dcgan_wgpu::gpu::GpuContext;
 use dcgan_wgpu::gpu::timing::TimingMethod;
 use dcgan_wgpu::ops::Ops;
@@ -35,15 +35,15 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let config = args.model.config(args.iterations, 1000);
-    let images = args.model.images(&config)?;
+    let config = args.model.config(Some(args.iterations), 1000);
+    let data = args.model.training_data(&config)?;
     let ctx = args.model.gpu.context()?;
     let ops = args.model.tune.ops(&ctx)?;
     let report = pollster::block_on(measure(
         &ctx,
         &ops,
         config,
-        &images,
+        data.set(),
         args.iterations,
         args.warmup,
     ))?;
@@ -187,13 +187,13 @@ async fn measure(
     ctx: &GpuContext,
     ops: &Ops,
     config: TrainConfig,
-    images: &Images,
+    data: TrainingSet<'_>,
     iterations: u64,
     warmup: u64,
 ) -> Result<BenchReport> {
     let flop = iteration_flops(&config) as f64;
     let before = ctx.memory().0;
-    let mut t = Session::new(ctx, ops, config.clone(), Some(images)).await?;
+    let mut t = Session::new(ctx, ops, config.clone(), Some(data)).await?;
     let gpu_memory_bytes = ctx.memory().0 - before;
     let largest_buffer_bytes = ctx.memory().1;
     super::save_tuning(ops);
@@ -272,7 +272,7 @@ async fn measure(
         largest_buffer_bytes,
         compute_passes_per_iteration: submits,
         submits_per_iteration: submits,
-        readback_bytes_per_iteration: report_bytes() as f64 / 1000.0,
+        readback_bytes_per_iteration: report_bytes(config.arch) as f64 / 1000.0,
         host_ms_per_iteration: host * 1e3,
         kernel_timing: method,
         kernel_ms_per_iteration: kernels.iter().map(|k| k.1).sum::<f64>() * 1e3,

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use dcgan_wgpu::config::IMAGE_PIXELS;
 use dcgan_wgpu::data::Split;
+use dcgan_wgpu::model;
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::quality::Scores;
 use dcgan_wgpu::{eval, generate, grid};
@@ -42,7 +43,8 @@ pub struct EvaluateArgs {
     /// The classifier [default: the shipped assets/classifier/mnist_classifier.safetensors].
     #[arg(long, value_name = "PATH")]
     classifier: Option<PathBuf>,
-    /// Directory with the MNIST-format IDX files, for --calibrate [default: the vendored MNIST].
+    /// Directory with the MNIST-format IDX files, for --calibrate and a conditional
+    /// checkpoint's FID per digit [default: the vendored MNIST].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Print one JSON object instead of the table.
@@ -119,15 +121,38 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     };
     let ctx = args.gpu.context()?;
     let ops = Ops::new(&ctx)?;
-    let images = match (pngs, checkpoint) {
-        (Some(images), _) => images,
+    let scores = match (pngs, checkpoint) {
+        (Some(images), _) => {
+            pollster::block_on(eval::score_images(&ctx, &ops, &classifier, &images))?
+        }
         (None, Some(c)) => {
             let z = generate::latents(args.seed, count, c.config.z_dim);
-            pollster::block_on(generate::generate(&ctx, &ops, &c, &z))?
+            // A conditional generator is asked for every digit in turn, and scored per digit
+            // against the MNIST test digits of each class.
+            let asked: Option<Vec<u32>> = c
+                .config
+                .arch
+                .conditional()
+                .then(|| (0..count).map(|i| (i % model::DIGITS) as u32).collect());
+            let images =
+                pollster::block_on(generate::generate(&ctx, &ops, &c, &z, asked.as_deref()))?;
+            match asked {
+                Some(asked) => {
+                    let (test, labels) = load_split(&data_dir(&args.data_dir), Split::Test)?;
+                    pollster::block_on(eval::score_conditional(
+                        &ctx,
+                        &ops,
+                        &classifier,
+                        &images,
+                        &asked,
+                        (&test, &labels),
+                    ))?
+                }
+                None => pollster::block_on(eval::score_images(&ctx, &ops, &classifier, &images))?,
+            }
         }
         (None, None) => unreachable!(),
     };
-    let scores = pollster::block_on(eval::score_images(&ctx, &ops, &classifier, &images))?;
     if args.json {
         let mut v = serde_json::to_value(&scores)?;
         v["source"] = serde_json::Value::String(source);
@@ -198,4 +223,35 @@ fn print_table(s: &Scores) {
     );
     say!("confident (p>=0.9)  {:.1}%", 100.0 * s.confident);
     say!("class histogram     {}", hist.join("  "));
+    if let Some(l) = &s.labels {
+        say!(
+            "label accuracy      {:.1}%   (the classifier sees the digit asked for)",
+            100.0 * l.accuracy
+        );
+        say!("| digit asked | samples | label accuracy | FID vs that digit's test images |");
+        say!("|---|---|---|---|");
+        for d in 0..10 {
+            let fid = l
+                .fid_per_digit
+                .map_or("-".to_string(), |f| format!("{:.2}", f[d]));
+            say!(
+                "| {d} | {} | {:.1}% | {fid} |",
+                l.asked[d],
+                100.0 * l.per_digit[d]
+            );
+        }
+        let confusions: Vec<String> = l
+            .confusions
+            .iter()
+            .map(|c| format!("{} drawn as {}: {}", c.asked, c.seen, c.count))
+            .collect();
+        say!(
+            "most common confusions  {}",
+            if confusions.is_empty() {
+                "none".to_string()
+            } else {
+                confusions.join(", ")
+            }
+        );
+    }
 }

@@ -1,12 +1,13 @@
 //! `dcgan-wgpu generate`: samples from a checkpoint's generator (on the GPU, inference-mode
 //! BatchNorm) into a grid, separate PNGs, or latent walks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use dcgan_wgpu::config::IMAGE_PIXELS;
+use dcgan_wgpu::config::{Choice, IMAGE_PIXELS};
 use dcgan_wgpu::generate;
+use dcgan_wgpu::model;
 use dcgan_wgpu::ops::Ops;
 
 use super::files::prepare_dir;
@@ -26,16 +27,26 @@ pub struct GenerateArgs {
     /// link); with --separate, a directory for one PNG per image.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Images to draw; with --interpolate, latent walks (rows).
+    /// Images to draw; with --interpolate, latent walks (rows). From a conditional (cgan)
+    /// checkpoint: per digit.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     count: u64,
+    /// The digit to draw (a cgan checkpoint).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=9), conflicts_with = "digits")]
+    digit: Option<u32>,
+    /// The digits to draw, a grid row (or with --separate a folder) each: `0-9`, `3,5,7`,
+    /// `0-4,8` (a cgan checkpoint) [default there: 0-9]. Column j has the same latent vector in
+    /// every row, so a column is one style written as each digit.
+    #[arg(long, value_parser = parse_digits)]
+    digits: Option<Digits>,
     /// Seed of the latent vectors.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// One PNG per image instead of a grid.
+    /// One PNG per image instead of a grid (from a cgan checkpoint, in a folder per digit).
     #[arg(long, conflicts_with = "interpolate")]
     separate: bool,
-    /// A grid whose rows walk (spherically) between two random latent points.
+    /// A grid whose rows walk (spherically) between two random latent points (from a cgan
+    /// checkpoint, within a digit: --count walks per digit).
     #[arg(long)]
     interpolate: bool,
     /// Images per walk with --interpolate.
@@ -45,38 +56,115 @@ pub struct GenerateArgs {
     gpu: GpuArgs,
 }
 
+/// The digits of `--digits`, in the order given.
+#[derive(Clone, Debug)]
+struct Digits(Vec<u32>);
+
+/// `0-9`, `3,5,7`, `0-4,8`: digits in the order given, each at most once.
+fn parse_digits(spec: &str) -> Result<Digits, String> {
+    let digit = |s: &str| match s.trim().parse::<u32>() {
+        Ok(d) if d <= 9 => Ok(d),
+        _ => Err(format!(
+            "{s:?} is not a digit 0-9 (e.g. 0-9, 3,5,7 or 0-4,8)"
+        )),
+    };
+    let mut digits = Vec::new();
+    for part in spec.split(',') {
+        let range = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (digit(a)?, digit(b)?);
+                if a > b {
+                    return Err(format!("{part:?} runs backwards"));
+                }
+                a..=b
+            }
+            None => {
+                let d = digit(part)?;
+                d..=d
+            }
+        };
+        for d in range {
+            if digits.contains(&d) {
+                return Err(format!("digit {d} is given twice"));
+            }
+            digits.push(d);
+        }
+    }
+    Ok(Digits(digits))
+}
+
 pub fn run(args: GenerateArgs) -> Result<()> {
     let count = args.count as usize;
     let steps = args.steps as usize;
-    // A grid is one picture: its size is bounded (separate files only by --count).
-    let images = if args.interpolate {
-        count * steps
-    } else {
-        count
+    // A grid is one picture: its size is bounded (separate files only by --count), first by
+    // the flags alone, then with a conditional checkpoint's digits.
+    let check_grid = |digits: usize| {
+        let images = digits
+            * if args.interpolate {
+                count * steps
+            } else {
+                count
+            };
+        if !args.separate && images > MAX_GRID_IMAGES {
+            anyhow::bail!(
+                "a grid of {images} images is more than {MAX_GRID_IMAGES}, the largest grid \
+                 written (a {side}x{side}-pixel PNG); use --separate for more, or a smaller \
+                 --count",
+                side = 100 * 86 + 2
+            );
+        }
+        Ok(())
     };
-    if !args.separate && images > MAX_GRID_IMAGES {
+    check_grid(1)?;
+    let checkpoint = load_checkpoint(&args.checkpoint)?;
+    let arch = checkpoint.config.arch;
+    // A conditional generator draws `count` of each digit asked for (every digit unless told).
+    let digits: Option<Vec<u32>> = match (args.digit, &args.digits) {
+        (Some(d), _) => Some(vec![d]),
+        (None, Some(ds)) => Some(ds.0.clone()),
+        (None, None) if arch.conditional() => Some((0..model::DIGITS as u32).collect()),
+        (None, None) => None,
+    };
+    if digits.is_some() && !arch.conditional() {
         anyhow::bail!(
-            "a grid of {images} images is more than {MAX_GRID_IMAGES}, the largest grid written \
-             (a {side}x{side}-pixel PNG); use --separate for more, or a smaller --count",
-            side = 100 * 86 + 2
+            "--digit and --digits need a conditional checkpoint (--arch cgan); {} was trained \
+             with --arch {}",
+            args.checkpoint.display(),
+            arch.name()
         );
     }
-    let checkpoint = load_checkpoint(&args.checkpoint)?;
+    check_grid(digits.as_ref().map_or(1, Vec::len))?;
     let z_dim = checkpoint.config.z_dim;
-    let (z, rows, cols) = if args.interpolate {
+    // One set of latent vectors: `count` images (a near-square grid) or `count` walks (rows)...
+    let (z, (rows, cols)) = if args.interpolate {
         let ends = generate::latents(args.seed, 2 * count, z_dim);
         let mut z = Vec::with_capacity(count * steps * z_dim);
         for pair in ends.chunks(2 * z_dim) {
             z.extend(generate::slerp_path(&pair[..z_dim], &pair[z_dim..], steps));
         }
-        (z, count, steps)
+        (z, (count, steps))
     } else {
         let cols = (count as f64).sqrt().ceil() as usize;
-        (
-            generate::latents(args.seed, count, z_dim),
-            count.div_ceil(cols),
-            cols,
-        )
+        let z = generate::latents(args.seed, count, z_dim);
+        (z, (count.div_ceil(cols), cols))
+    };
+    // ...drawn once per digit by a conditional generator: a row of `count` images, or a block
+    // of `count` walks, per digit, with the same latent vectors for every digit.
+    let (z, labels, (rows, cols)) = match &digits {
+        None => (z, None, (rows, cols)),
+        Some(digits) => {
+            let per_digit = z.len() / z_dim;
+            let labels: Vec<u32> = digits
+                .iter()
+                .flat_map(|&d| std::iter::repeat_n(d, per_digit))
+                .collect();
+            let layout = if args.interpolate {
+                (count * digits.len(), steps)
+            } else {
+                (digits.len(), count)
+            };
+            (z.repeat(digits.len()), Some(labels), layout)
+        }
     };
     if args.separate {
         prepare_dir(&args.out)?;
@@ -85,13 +173,39 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     let ctx = args.gpu.context()?;
     let ops = Ops::new(&ctx)?;
-    let images = pollster::block_on(generate::generate(&ctx, &ops, &checkpoint, &z))?;
+    let images = pollster::block_on(generate::generate(
+        &ctx,
+        &ops,
+        &checkpoint,
+        &z,
+        labels.as_deref(),
+    ))?;
     if args.separate {
-        for (i, img) in images.chunks(IMAGE_PIXELS).enumerate() {
-            let px: Vec<u8> = img.iter().map(|&v| to_u8(v)).collect();
-            write_gray_png(&args.out.join(format!("sample_{i:05}.png")), 28, 28, &px)?;
+        let write = |dir: &Path, images: &[f32]| -> Result<()> {
+            for (i, img) in images.chunks(IMAGE_PIXELS).enumerate() {
+                let px: Vec<u8> = img.iter().map(|&v| to_u8(v)).collect();
+                write_gray_png(&dir.join(format!("sample_{i:05}.png")), 28, 28, &px)?;
+            }
+            Ok(())
+        };
+        match &digits {
+            None => write(&args.out, &images)?,
+            Some(digits) => {
+                for (&d, images) in digits.iter().zip(images.chunks(count * IMAGE_PIXELS)) {
+                    let dir = args.out.join(d.to_string());
+                    prepare_dir(&dir)?;
+                    write(&dir, images)?;
+                }
+            }
         }
-        say!("wrote {count} images to {}", args.out.display());
+        let folders = digits.as_ref().map_or(String::new(), |d| {
+            format!(" (a folder per digit: {})", d.len())
+        });
+        say!(
+            "wrote {} images to {}{folders}",
+            images.len() / IMAGE_PIXELS,
+            args.out.display()
+        );
     } else {
         write_grid(&args.out, &images, rows, cols)?;
         say!(

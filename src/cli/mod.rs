@@ -26,7 +26,7 @@ use dcgan_wgpu::checkpoint::Checkpoint;
 use dcgan_wgpu::config::{
     AdamConfig, Arch, Choice, Clock, ConfigError, FakeBn, Setting, TrainConfig,
 };
-use dcgan_wgpu::data::{self, Images, Split};
+use dcgan_wgpu::data::{self, Images, Split, TrainingSet};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions};
 use dcgan_wgpu::ops::Ops;
 use dcgan_wgpu::ops::tune::Tuner;
@@ -296,9 +296,9 @@ pub fn resume_hint(checkpoint: &Path, out_dir: &Path, iterations: u64) -> String
 /// The network, its optimizer and the data.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Images per batch.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_size: u64,
+    /// Images per batch [default: 128; 32 with --arch cgan, the book's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
     /// Length of the noise vector z ~ N(0, 1).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub z_dim: u64,
@@ -327,10 +327,13 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn config(&self, iterations: u64, sample_interval: u64) -> TrainConfig {
+    /// The run's configuration; the iterations and batch size not given are the
+    /// architecture's book's (`Arch::default_length`).
+    pub fn config(&self, iterations: Option<u64>, sample_interval: u64) -> TrainConfig {
+        let (book_iterations, book_batch) = self.arch.default_length();
         TrainConfig {
-            iterations,
-            batch_size: self.batch_size as usize,
+            iterations: iterations.unwrap_or(book_iterations),
+            batch_size: self.batch_size.map_or(book_batch, |b| b as usize),
             sample_interval,
             z_dim: self.z_dim as usize,
             adam: AdamConfig {
@@ -344,11 +347,39 @@ impl ModelArgs {
         }
     }
 
-    /// Loads the training images and checks the configuration against them.
-    pub fn images(&self, config: &TrainConfig) -> Result<Images> {
+    /// Loads the training images (and a conditional run's labels) and checks the
+    /// configuration against them.
+    pub fn training_data(&self, config: &TrainConfig) -> Result<TrainingData> {
         config.validate(None)?;
-        let images = load_training_images(&data_dir(&self.data_dir))?;
-        config.validate(Some(images.count))?;
-        Ok(images)
+        let dir = data_dir(&self.data_dir);
+        let data = if config.arch.conditional() {
+            let (images, labels) = load_split(&dir, Split::Train)?;
+            TrainingData {
+                images,
+                labels: Some(labels),
+            }
+        } else {
+            TrainingData {
+                images: load_training_images(&dir)?,
+                labels: None,
+            }
+        };
+        config.validate(Some(data.images.count))?;
+        Ok(data)
+    }
+}
+
+/// The training images, and their labels where the networks are conditional.
+pub struct TrainingData {
+    pub images: Images,
+    pub labels: Option<Vec<u8>>,
+}
+
+impl TrainingData {
+    pub fn set(&self) -> TrainingSet<'_> {
+        TrainingSet {
+            images: &self.images,
+            labels: self.labels.as_deref(),
+        }
     }
 }

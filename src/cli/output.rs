@@ -75,8 +75,9 @@ pub struct LossLog {
 /// A loss log is a few hundred bytes per report.
 const LOSS_LOG_BYTES: u64 = 1 << 28;
 
-/// The last four columns are filled at evaluations (`--eval-every`), empty otherwise.
-pub const LOSS_HEADER: &str = "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake,fid,inception_score,class_entropy_bits,confident";
+/// The last five columns are filled at evaluations (`--eval-every`), empty otherwise; the
+/// last only for a conditional run.
+pub const LOSS_HEADER: &str = "iteration,d_loss,d_accuracy,g_loss,d_loss_real,d_loss_fake,d_accuracy_real,d_accuracy_fake,fid,inception_score,class_entropy_bits,confident,label_accuracy";
 
 impl LossLog {
     /// Starts `dir/losses.csv`. When resuming at iteration `keep_until`, the rows of the earlier
@@ -122,9 +123,13 @@ impl LossLog {
     }
 
     pub fn append(&mut self, iteration: u64, m: &Metrics, scores: Option<&Scores>) -> Result<()> {
-        let quality = scores.map_or(",,,".to_string(), |s| {
+        let quality = scores.map_or(",,,,".to_string(), |s| {
+            let labels = s
+                .labels
+                .as_ref()
+                .map_or(String::new(), |l| l.accuracy.to_string());
             format!(
-                "{},{},{},{}",
+                "{},{},{},{},{labels}",
                 s.fid, s.inception_score, s.class_entropy_bits, s.confident
             )
         });

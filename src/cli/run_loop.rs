@@ -99,8 +99,11 @@ impl Run<'_> {
                 let scores = match self.evaluator {
                     Some(e) if self.evaluation_due(r.iteration, total) => {
                         let s = e.evaluate(session.ctx).await?;
+                        let labels = s.labels.as_ref().map_or(String::new(), |l| {
+                            format!(", label acc.: {:.1}%", 100.0 * l.accuracy)
+                        });
                         self.progress.say(&format!(
-                            "{} [FID: {:.2}, IS: {:.2}, classes: {:.2} bits, confident: {:.1}%]",
+                            "{} [FID: {:.2}, IS: {:.2}, classes: {:.2} bits, confident: {:.1}%{labels}]",
                             r.iteration,
                             s.fid,
                             s.inception_score,
@@ -114,7 +117,13 @@ impl Run<'_> {
                 self.log.append(r.iteration, &r.metrics, scores.as_ref())?;
                 super::plot::losses_png(&self.out_dir.join("losses.png"), &self.log.points)?;
             }
-            write_grid(&grid_path(self.out_dir, r.iteration), &r.samples, 4, 4)?;
+            let (rows, cols) = session.config.arch.grid();
+            write_grid(
+                &grid_path(self.out_dir, r.iteration),
+                &r.samples,
+                rows,
+                cols,
+            )?;
         }
         Ok(())
     }

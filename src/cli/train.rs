@@ -23,9 +23,10 @@ use crate::{say, tell};
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training iterations in all (each: one D step on a real batch, one on a fake batch, one G
-    /// step); with --resume, the total to reach.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
-    iterations: u64,
+    /// step); with --resume, the total to reach [default: 20000; 12000 with --arch cgan, the
+    /// book's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
     /// Report losses and write a sample grid every this many iterations.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     sample_interval: u64,
@@ -77,7 +78,7 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
         None => None,
     };
     // Everything that can be checked without a GPU is checked first.
-    let images = args.model.images(&config)?;
+    let data = args.model.training_data(&config)?;
     let claim = match &args.resume {
         Some(checkpoint) => Claim::Resume { checkpoint },
         None => Claim::New {
@@ -96,8 +97,8 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
     });
     let ctx = args.model.gpu.context()?;
     let ops = args.model.tune.ops(&ctx)?;
-    let mut session = pollster::block_on(Session::new(&ctx, &ops, config, Some(&images))).map_err(
-        |e| match (&args.resume, e.downcast_ref::<ConfigError>()) {
+    let mut session = pollster::block_on(Session::new(&ctx, &ops, config, Some(data.set())))
+        .map_err(|e| match (&args.resume, e.downcast_ref::<ConfigError>()) {
             // A resumed run's settings are the checkpoint's, not flags.
             (Some(path), Some(c)) => anyhow::anyhow!(
                 "checkpoint {}: its configuration's {}",
@@ -105,8 +106,7 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
                 c.worded(c.setting.key())
             ),
             _ => e,
-        },
-    )?;
+        })?;
     super::save_tuning(&ops);
     if let Some(c) = &resume {
         pollster::block_on(session.restore(c))?;

@@ -19,6 +19,24 @@ pub struct DataError {
     pub what: String,
 }
 
+/// What a training run draws its batches from: the images and, for a conditional run, their
+/// labels (one per image, each a digit: what `parse_split` checks).
+#[derive(Clone, Copy, Debug)]
+pub struct TrainingSet<'a> {
+    pub images: &'a Images,
+    pub labels: Option<&'a [u8]>,
+}
+
+impl<'a> From<&'a Images> for TrainingSet<'a> {
+    /// The images alone (an unconditional run).
+    fn from(images: &'a Images) -> Self {
+        TrainingSet {
+            images,
+            labels: None,
+        }
+    }
+}
+
 /// A set of 8-bit grayscale images, row-major, one after another.
 #[derive(Clone, Debug)]
 pub struct Images {

@@ -10,7 +10,7 @@ pub mod init;
 pub mod network;
 pub mod params;
 
-pub use crate::config::{Arch, IMAGE_PIXELS};
+pub use crate::config::{Arch, DIGITS, IMAGE_PIXELS};
 pub use crate::geometry::Conv2d;
 pub use crate::ops::Recorder;
 pub use network::{BnMode, Gradients, InputGrad, Network, NetworkParams, Upstream};
@@ -191,7 +191,11 @@ impl Builder {
 
 /// z (z_dim) -> Dense 7*7*256 -> reshape -> ConvT 128 s2 -> BN -> LReLU -> [ConvT 64 s1 -> BN
 /// -> LReLU] -> ConvT 1 s2 -> tanh: a 28x28x1 image in [-1, 1].
+/// (`Arch::Cgan`: [`conditional_generator`].)
 pub fn generator(arch: Arch, z_dim: usize) -> Vec<LayerSpec> {
+    if arch.conditional() {
+        return conditional_generator(z_dim);
+    }
     let mut b = Builder::new((1, 1, z_dim));
     b.dense("dense", 7 * 7 * 256, (7, 7, 256));
     b.conv_t("convt1", 128, 2);
@@ -209,7 +213,11 @@ pub fn generator(arch: Arch, z_dim: usize) -> Vec<LayerSpec> {
 
 /// 28x28x1 -> Conv 32 s2 -> LReLU -> Conv 64 s2 -> BN -> LReLU -> Conv 128 s2 -> BN [-> BN]
 /// -> LReLU -> flatten -> Dense 1: the logit.
+/// (`Arch::Cgan`: [`conditional_discriminator`].)
 pub fn discriminator(arch: Arch) -> Vec<LayerSpec> {
+    if arch.conditional() {
+        return conditional_discriminator();
+    }
     let mut b = Builder::new((28, 28, 1));
     discriminator_layers(&mut b, 32, arch == Arch::SeedCode);
     b.layers
@@ -251,9 +259,6 @@ pub fn conditional_discriminator() -> Vec<LayerSpec> {
     discriminator_layers(&mut b, 64, false);
     b.layers
 }
-
-/// The classes a conditional network is told: MNIST's digits.
-pub const DIGITS: usize = 10;
 
 /// The quality-score classifier (issue: know how good the digits are): D's convolution stack
 /// without BatchNorm, narrowed to keep the shipped weights small, then two dense layers:

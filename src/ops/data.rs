@@ -19,6 +19,8 @@ pub mod stream {
     pub const CLASSIFIER_INDICES: u32 = 5;
     /// The fixed noise of the quality evaluation during training.
     pub const EVAL_NOISE: u32 = 6;
+    /// The labels of a conditional generator step.
+    pub const GENERATOR_LABELS: u32 = 7;
 }
 
 crate::params! {
@@ -34,7 +36,7 @@ crate::params! {
         image_workgroups: u32,
         noise_count: u32,
         noise_stride: u32,
-        _pad: u32,
+        classes: u32,
     }
 }
 
@@ -68,10 +70,20 @@ fn counter_bind<'a>(iteration: Iteration<'a>) -> Bind<'a> {
     }
 }
 
+/// Where `draw_labels` takes its labels from.
+#[derive(Clone, Copy, Debug)]
+pub enum Labels<'a> {
+    /// The data set's labels (u32, one per image) of the batch's images.
+    OfBatch { data: &'a GpuSlice },
+    /// Uniform over `classes`.
+    Uniform { classes: usize },
+}
+
 pub struct DataOps {
     sample_indices: Kernel,
     gather_images: Kernel,
     gather_labels: Kernel,
+    draw_labels: Kernel,
     normal_noise: Kernel,
     draw_batch: Kernel,
     advance_iteration: Kernel,
@@ -108,6 +120,7 @@ impl DataOps {
             sample_indices: k("sample_indices")?,
             gather_images: k("gather_images")?,
             gather_labels: k("gather_labels")?,
+            draw_labels: k("draw_labels")?,
             normal_noise: k("normal_noise")?,
             draw_batch: k("draw_batch")?,
             advance_iteration: k("advance_iteration")?,
@@ -193,6 +206,47 @@ impl DataOps {
             ],
             grid_for(out.len as u32),
             Some(2 * out.len as u64),
+        )
+    }
+
+    /// A conditional iteration's labels, written to both `out` buffers: those of the batch
+    /// drawn from `stream` (`Labels::OfBatch`, as `draw_batch` draws the images), or uniform
+    /// in [0, classes) from `stream`.
+    pub fn draw_labels(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        stream: u32,
+        iteration: Iteration<'_>,
+        labels: Labels<'_>,
+        out: [&GpuSlice; 2],
+    ) -> Dispatch {
+        assert_eq!(out[0].len, out[1].len);
+        let mut p = params(seed, stream, out[0].len, iteration);
+        let data = match labels {
+            Labels::OfBatch { data } => {
+                p.num_images = data.len as u32;
+                Bind::Storage(data)
+            }
+            Labels::Uniform { classes } => {
+                assert!(classes > 0);
+                p.classes = classes as u32;
+                Bind::Dummy
+            }
+        };
+        let u = ctx.uniform("draw_labels", &p);
+        self.draw_labels.dispatch_reading(
+            ctx,
+            &[
+                ("p", Bind::Uniform(&u)),
+                ("iteration", counter_bind(iteration)),
+                ("labels", data),
+                ("labels_out", Bind::Storage(out[0])),
+                ("labels_out2", Bind::Storage(out[1])),
+            ],
+            grid_for(out[0].len as u32),
+            // The batch's labels, not the data set's.
+            Some(out[0].len as u64),
         )
     }
 

@@ -255,20 +255,42 @@ pub struct RefMetrics {
     pub g_loss: f64,
 }
 
-/// One training iteration with the seed's semantics (see `crate::session::step`), from the given real
-/// batch and noise. `fake_mode` is G's BatchNorm mode when it makes D's fakes.
+/// One iteration's draws, as the GPU made them.
+#[derive(Clone, Copy, Debug)]
+pub struct Draws<'a> {
+    pub real: &'a [f64],
+    pub z_fake: &'a [f64],
+    pub z_gen: &'a [f64],
+    /// A conditional run's labels: the real batch's, then fresh ones for G's step.
+    pub labels: Option<(&'a [u32], &'a [u32])>,
+}
+
+/// One training iteration with the seed's semantics (see `crate::session::step`), from the given
+/// draws. `fake_mode` is G's BatchNorm mode when it makes D's fakes.
 pub fn train_iteration(
     g: &mut RefNet,
     d: &mut RefNet,
-    real: &[f64],
-    z_fake: &[f64],
-    z_gen: &[f64],
+    draws: &Draws<'_>,
     batch: usize,
     fake_mode: BnMode,
 ) -> RefMetrics {
+    let Draws {
+        real,
+        z_fake,
+        z_gen,
+        labels,
+    } = *draws;
     let train = BnMode::Train {
         update_moving: true,
     };
+    // Both networks are told the digits of each pass.
+    let tell = |g: &mut RefNet, d: &mut RefNet, labels: &[u32]| {
+        g.labels = labels.to_vec();
+        d.labels = labels.to_vec();
+    };
+    if let Some((real_labels, _)) = labels {
+        tell(g, d, real_labels);
+    }
     let fakes_pass = g.forward(z_fake, batch, fake_mode);
     if fake_mode != BnMode::Inference {
         g.update_moving(&fakes_pass);
@@ -285,6 +307,9 @@ pub fn train_iteration(
     let (d_loss_real, d_acc_real) = d_step(d, real, 1.0);
     let (d_loss_fake, d_acc_fake) = d_step(d, &fakes, 0.0);
     // G through the frozen D: batch statistics, no moving update, no weight update.
+    if let Some((_, fresh)) = labels {
+        tell(g, d, fresh);
+    }
     let gp = g.forward(z_gen, batch, train);
     g.update_moving(&gp);
     let dp = d.forward(

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 
 use super::{Diverged, Fault, METRICS_LEN, Session};
-use crate::config::{GRID_SAMPLES, IMAGE_PIXELS, Metrics};
+use crate::config::{Arch, IMAGE_PIXELS, Metrics};
 
 /// What a report reads back: the last iteration's metrics, whether a parameter has stopped
 /// being finite, and the sample grid.
@@ -17,13 +17,13 @@ pub struct Report {
     pub metrics: Metrics,
     /// Some parameter or moving statistic of G or D is NaN or infinite.
     pub nonfinite_state: bool,
-    /// GRID_SAMPLES images of 28x28 in [-1, 1].
+    /// The sample grid (`Arch::grid`), row by row: images of 28x28 in [-1, 1].
     pub samples: Vec<f32>,
 }
 
 /// Bytes of a report: 6 metrics, the non-finite flag (a u32), then the samples.
-pub fn report_bytes() -> u64 {
-    ((METRICS_LEN + 1 + GRID_SAMPLES * IMAGE_PIXELS) * 4) as u64
+pub fn report_bytes(arch: Arch) -> u64 {
+    ((METRICS_LEN + 1 + arch.grid_samples() * IMAGE_PIXELS) * 4) as u64
 }
 
 impl Report {

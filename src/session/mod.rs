@@ -18,13 +18,13 @@ use anyhow::{Result, bail};
 pub use advance::{Report, report_bytes};
 pub use shape::{DispatchShape, iteration_flops};
 
-use crate::config::{GRID_SAMPLES, IMAGE_PIXELS, TrainConfig};
-use crate::data::Images;
+use crate::config::{DIGITS, IMAGE_PIXELS, TrainConfig};
+use crate::data::TrainingSet;
 use crate::gpu::readback::Ring;
 use crate::gpu::{Dispatch, GpuContext, GpuSlice};
 use crate::model::{self, BnMode, Network, NetworkParams, ParamLayout};
 use crate::ops::Ops;
-use crate::ops::data::{Iteration, NoisePair, stream};
+use crate::ops::data::{Iteration, Labels, NoisePair, stream};
 
 /// Offsets of the initialisation seeds of the two networks.
 const G_INIT_SALT: u64 = 0x4745_4E45_5241_544F; // "GENERATO"
@@ -84,16 +84,37 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Allocates everything and records the step. With `images` the step draws its own batches
-    /// on the GPU; without, the caller writes `real`, `z_fake` and `z_gen` before each
-    /// iteration (used to replay the Keras fixture).
+    /// Allocates everything and records the step. With `data` the step draws its own batches
+    /// (and a conditional run its labels) on the GPU; without, the caller writes `real`,
+    /// `z_fake` and `z_gen` (and the networks' labels) before each iteration (used to replay
+    /// the Keras fixture).
     pub async fn new(
         ctx: &'a GpuContext,
         ops: &Ops,
         config: TrainConfig,
-        images: Option<&Images>,
+        data: Option<TrainingSet<'_>>,
     ) -> Result<Self> {
+        let images = data.map(|d| d.images);
         config.validate(images.map(|i| i.count))?;
+        let conditional = config.arch.conditional();
+        // The labels a conditional run draws, one u32 per image, checked before any is bound.
+        let labels = match data {
+            Some(TrainingSet {
+                images,
+                labels: Some(labels),
+            }) if conditional => {
+                if labels.len() != images.count {
+                    bail!("{} labels for {} images", labels.len(), images.count);
+                }
+                if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= DIGITS) {
+                    bail!("label {bad} is not a digit class 0-9");
+                }
+                let words: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+                Some(ctx.storage_init("training labels", &words))
+            }
+            Some(_) if conditional => bail!("a conditional run needs the training labels"),
+            _ => None,
+        };
         let b = config.batch_size;
         let gl = model::generator(config.arch, config.z_dim);
         let dl = model::discriminator(config.arch);
@@ -111,12 +132,17 @@ impl<'a> Session<'a> {
         let d = init(&dl, &d_layout, D_INIT_SALT);
         let g_net = Network::new(ctx, "G", &gl, b);
         let d_net = Network::new(ctx, "D", &dl, b);
-        let sampler = Network::new(ctx, "G", &gl, GRID_SAMPLES);
+        let grid_samples = config.arch.grid_samples();
+        let sampler = Network::new(ctx, "G", &gl, grid_samples);
+        // A conditional grid has a row per digit (written once: the grid's labels are fixed).
+        if let Some(l) = &sampler.labels {
+            ctx.write(l, &config.arch.grid_labels());
+        }
         let real = ctx.storage("real batch", b * IMAGE_PIXELS);
         // Both noise batches in one buffer, drawn by one dispatch.
         let noise = NoisePair::new(ctx, "z fake, z generator", b * config.z_dim);
         let (z_fake, z_gen) = (noise.first.clone(), noise.second.clone());
-        let z_sample = ctx.storage("z samples", GRID_SAMPLES * config.z_dim);
+        let z_sample = ctx.storage("z samples", grid_samples * config.z_dim);
         let dlogits = ctx.storage("d logits grad", b);
         let metrics = ctx.storage("metrics", METRICS_LEN);
         let counter = ctx.storage("iteration counter", 1);
@@ -130,7 +156,7 @@ impl<'a> Session<'a> {
                 stream::FAKE_NOISE == stream::REAL_INDICES + 1
                     && stream::GENERATOR_NOISE == stream::REAL_INDICES + 2
             );
-            ops.data.draw_batch(
+            let batch = ops.data.draw_batch(
                 ctx,
                 config.seed,
                 stream::REAL_INDICES,
@@ -140,7 +166,25 @@ impl<'a> Session<'a> {
                 IMAGE_PIXELS,
                 &real,
                 &noise,
-            )
+            );
+            // A conditional run's two label draws: the real batch's labels (those of the
+            // images just drawn, from the same stream), then fresh ones for G's step.
+            let labels = labels.as_ref().map(|data| {
+                let nets = [g_net.labels(), d_net.labels()];
+                let draw = |stream, from| {
+                    let it = Iteration::Counter(&counter);
+                    ops.data
+                        .draw_labels(ctx, config.seed, stream, it, from, nets)
+                };
+                step::LabelDraws {
+                    real: draw(stream::REAL_INDICES, Labels::OfBatch { data }),
+                    fresh: draw(
+                        stream::GENERATOR_LABELS,
+                        Labels::Uniform { classes: DIGITS },
+                    ),
+                }
+            });
+            step::Draws { batch, labels }
         });
         let buffers = step::StepBuffers {
             g: &g,
@@ -197,6 +241,7 @@ impl<'a> Session<'a> {
             g_layout.entries.iter().map(|e| e.len).sum::<usize>(),
             d_layout.entries.iter().map(|e| e.len).sum::<usize>()
         );
+        let arch = config.arch;
         Ok(Session {
             ctx,
             config,
@@ -217,7 +262,7 @@ impl<'a> Session<'a> {
             iteration: 0,
             in_flight: None,
             previous: None,
-            reports: Ring::new(ctx, "report readback", report_bytes(), REPORT_SLOTS),
+            reports: Ring::new(ctx, "report readback", report_bytes(arch), REPORT_SLOTS),
             submits: 0,
             fault: None,
         })

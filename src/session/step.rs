@@ -3,17 +3,35 @@
 //!
 //! 1. the optimizers' bookkeeping (D steps twice, G once);
 //! 2. a real batch (indices and gather on the GPU) and two noise batches z1, z2 ~ N(0, 1);
+//!    a conditional run (chapter 8) also takes the real batch's labels, for G and D;
 //! 3. fakes = G(z1) (training-mode BatchNorm by default, `FakeBn::Inference` as the post reads);
 //! 4. D: an Adam step on the real batch (label 1), one on the fakes (label 0);
 //! 5. G: an Adam step on D(G(z2)) with label 1 through the frozen D (batch statistics, moving
 //!    statistics untouched, weights unchanged); D's input gradient is taken through G's tanh in
-//!    the same GEMM, so G's backward starts below its output activation;
+//!    the same GEMM, so G's backward starts below its output activation; a conditional run
+//!    first draws fresh random labels, for G and D, as the book's `np.random.randint`;
 //! 6. the GPU iteration counter advances, which re-keys every random draw.
 
 use crate::config::{FakeBn, TrainConfig};
 use crate::gpu::{Dispatch, GpuSlice, tag};
 use crate::model::{BnMode, Gradients, InputGrad, Network, NetworkParams, Recorder, Upstream};
 use crate::ops::activation::Activation;
+
+/// An iteration's draws: the batch and noise, and a conditional run's labels.
+#[derive(Clone)]
+pub(super) struct Draws {
+    pub batch: Dispatch,
+    pub labels: Option<LabelDraws>,
+}
+
+/// The labels of a conditional iteration, each written into G's and D's label buffers.
+#[derive(Clone)]
+pub(super) struct LabelDraws {
+    /// The real batch's labels: G makes D's fakes of those digits, D sees both batches with them.
+    pub real: Dispatch,
+    /// Fresh uniform labels for G's step.
+    pub fresh: Dispatch,
+}
 
 /// The buffers an iteration reads and writes.
 pub(super) struct StepBuffers<'a> {
@@ -30,12 +48,12 @@ pub(super) struct StepBuffers<'a> {
     pub counter: &'a GpuSlice,
 }
 
-/// Records one iteration after the batch is drawn (`draw`, none when the caller writes the
+/// Records one iteration after the batch is drawn (`draws`, none when the caller writes the
 /// inputs itself).
 pub(super) fn record_iteration(
     r: &Recorder<'_>,
     config: &TrainConfig,
-    draw: Option<Dispatch>,
+    draws: Option<Draws>,
     b: &StepBuffers<'_>,
 ) -> Vec<Dispatch> {
     let (g, d, adam) = (b.g, b.d, &config.adam);
@@ -58,7 +76,15 @@ pub(super) fn record_iteration(
         tag(loss, "loss")
     };
     let mut step = Vec::new();
-    step.extend(tag(draw.into_iter().collect(), "data"));
+    let (batch, labels) = match draws {
+        Some(Draws { batch, labels }) => (Some(batch), labels),
+        None => (None, None),
+    };
+    step.extend(tag(batch.into_iter().collect(), "data"));
+    step.extend(tag(
+        labels.iter().map(|l| l.real.clone()).collect(),
+        "labels",
+    ));
     let schedule = r
         .ops
         .adam
@@ -86,7 +112,8 @@ pub(super) fn record_iteration(
             "D adam",
         ));
     }
-    // G through the frozen D, label 1.
+    // G through the frozen D, label 1 (a conditional G drawing fresh digits).
+    step.extend(tag(labels.map(|l| l.fresh).into_iter().collect(), "labels"));
     step.extend(b.g_net.forward(r, g, b.z_gen, train));
     step.extend(b.d_net.forward(r, d, fakes, frozen));
     step.extend(loss(1.0, 4));

@@ -82,6 +82,58 @@ fn draw_batch_equals_the_separate_draws() {
 }
 
 #[test]
+fn draw_labels_are_the_batch_labels_and_uniform_digits() {
+    // A conditional iteration's labels: those of the images draw_batch draws from the same
+    // stream (odd sizes: 37 labels of 61 images), and fresh uniform digits; both copies equal,
+    // over garbage-filled outputs.
+    use dcgan_wgpu::ops::data::Labels;
+    let g = gpu();
+    let (count, batch, seed) = (61usize, 37usize, 0x5eed_u64);
+    let labels: Vec<u32> = (0..count as u32).map(|i| (i * 7 + 3) % 10).collect();
+    let data = g.ctx.storage_init("labels", &labels);
+    let counter = g.ctx.storage_init("counter", &[5u32]);
+    let it = Iteration::Counter(&counter);
+    let d = &g.ops.data;
+    let garbage = vec![0xdead_beefu32; batch];
+    let outs: Vec<_> = (0..4)
+        .map(|_| g.ctx.storage_init("labels out", &garbage))
+        .collect();
+    run(&[
+        d.draw_labels(
+            &g.ctx,
+            seed,
+            stream::REAL_INDICES,
+            it,
+            Labels::OfBatch { data: &data },
+            [&outs[0], &outs[1]],
+        ),
+        d.draw_labels(
+            &g.ctx,
+            seed,
+            stream::GENERATOR_LABELS,
+            it,
+            Labels::Uniform { classes: 10 },
+            [&outs[2], &outs[3]],
+        ),
+    ]);
+    let got: Vec<Vec<u32>> = outs
+        .iter()
+        .map(|o| g.ctx.read::<u32>(o).block_on().unwrap())
+        .collect();
+    let indices =
+        dcgan_wgpu::random::sample_indices(seed, 5, stream::REAL_INDICES, batch, count as u32);
+    let real: Vec<u32> = indices.iter().map(|&i| labels[i as usize]).collect();
+    let fresh = dcgan_wgpu::random::sample_indices(seed, 5, stream::GENERATOR_LABELS, batch, 10);
+    assert_eq!(got[0], real, "the real batch's labels");
+    assert_eq!(got[2], fresh, "uniform labels");
+    assert_eq!(got[0], got[1], "both copies");
+    assert_eq!(got[2], got[3], "both copies");
+    let mut seen = [0; 10];
+    fresh.iter().for_each(|&l| seen[l as usize] += 1);
+    assert!(seen.iter().filter(|&&n| n > 0).count() >= 8, "{seen:?}");
+}
+
+#[test]
 fn gather_scales_images_like_the_seed() {
     let g = gpu();
     let pixels = 7; // not a multiple of 4: images straddle words

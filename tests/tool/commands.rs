@@ -277,9 +277,141 @@ fn training_logs_scores_when_evaluating() {
     assert_eq!(rows.len(), 2);
     for row in rows {
         let fields: Vec<&str> = row.split(',').collect();
-        assert_eq!(fields.len(), 12, "{row}");
+        assert_eq!(fields.len(), 13, "{row}");
         assert!(fields[8].parse::<f64>().unwrap() > 0.0, "fid in {row}");
+        assert_eq!(fields[12], "", "no label accuracy unconditionally: {row}");
     }
+}
+
+/// Chapter 8's conditional GAN through every command: the book's batch by default, label
+/// accuracy in the report and the log, a row per digit in the training grids, `generate` by
+/// digit (rows, folders, walks within a digit) and `evaluate`'s per-digit table.
+#[test]
+fn conditional_runs_draw_and_score_every_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book");
+    let out = ok(&[
+        "--arch",
+        "cgan",
+        "--iterations",
+        "1",
+        "--eval-every",
+        "0",
+        "--out-dir",
+        s(&book),
+    ]);
+    assert!(
+        out.contains("training 1 iterations at batch 32 (cgan arch"),
+        "{out}"
+    );
+    let out = train(
+        dir.path(),
+        "2",
+        &[
+            "--arch",
+            "cgan",
+            "--eval-every",
+            "2",
+            "--eval-samples",
+            "20",
+        ],
+    );
+    assert!(
+        out.contains("2 [FID: ") && out.contains("label acc.: "),
+        "{out}"
+    );
+    let csv = csv(dir.path());
+    let row = csv.lines().nth(1).expect("the evaluated row");
+    let accuracy: f64 = row.split(',').nth(12).unwrap().parse().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "{row}");
+    // A row per digit, five samples each.
+    let tiles = |rows: u32, cols: u32| (cols * 84 + (cols + 1) * 2, rows * 84 + (rows + 1) * 2);
+    assert_eq!(
+        png_size(&dir.path().join("samples_000002.png")),
+        tiles(10, 5)
+    );
+    let ckpt = dir.path().join("checkpoint.safetensors");
+    let draw = |out: &Path, extra: &[&str]| {
+        let args = [
+            &["generate", "--checkpoint", s(&ckpt), "--out", s(out)][..],
+            extra,
+        ]
+        .concat();
+        ok(&args)
+    };
+    let every = dir.path().join("every.png");
+    draw(&every, &["--count", "3"]);
+    assert_eq!(png_size(&every), tiles(10, 3), "every digit by default");
+    let sevens = dir.path().join("sevens.png");
+    draw(&sevens, &["--digit", "7", "--count", "4"]);
+    assert_eq!(png_size(&sevens), tiles(1, 4));
+    let walks = dir.path().join("walks.png");
+    draw(
+        &walks,
+        &[
+            "--digits",
+            "0-1",
+            "--count",
+            "2",
+            "--interpolate",
+            "--steps",
+            "3",
+        ],
+    );
+    assert_eq!(
+        png_size(&walks),
+        tiles(4, 3),
+        "two walks within each of two digits"
+    );
+    let folders = dir.path().join("folders");
+    let said = draw(&folders, &["--digits", "2,5", "--count", "2", "--separate"]);
+    assert!(said.contains("wrote 4 images"), "{said}");
+    for digit in ["2", "5"] {
+        let files = std::fs::read_dir(folders.join(digit)).unwrap().count();
+        assert_eq!(files, 2, "folder {digit}");
+    }
+    fails(
+        &[
+            "generate",
+            "--checkpoint",
+            s(&ckpt),
+            "--out",
+            s(&every),
+            "--digits",
+            "3,3",
+        ],
+        "digit 3 is given twice",
+    );
+    let table = ok(&["evaluate", "--checkpoint", s(&ckpt), "--count", "40"]);
+    for line in ["label accuracy", "| 7 | 4 |", "most common confusions"] {
+        assert!(table.contains(line), "{table}");
+    }
+    let json = ok(&[
+        "evaluate",
+        "--checkpoint",
+        s(&ckpt),
+        "--count",
+        "40",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["labels"]["asked"][3], 4, "{json}");
+    assert_eq!(v["labels"]["fid_per_digit"].as_array().unwrap().len(), 10);
+    // The seed's generator is told no digit.
+    let plain = dir.path().join("plain");
+    train(&plain, "1", &[]);
+    fails(
+        &[
+            "generate",
+            "--checkpoint",
+            s(&plain.join("checkpoint.safetensors")),
+            "--out",
+            s(&every),
+            "--digit",
+            "3",
+        ],
+        "need a conditional checkpoint",
+    );
 }
 
 /// Writes an RGB PNG (what torchvision's `save_image` writes).

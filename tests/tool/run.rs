@@ -4,19 +4,32 @@ use super::*;
 
 #[test]
 fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
-    train(&whole, "8", &[]);
-    train(&split, "4", &[]);
-    let ckpt = split.join("checkpoint.safetensors");
-    let out = train(&split, "8", &["--resume", s(&ckpt)]);
-    assert!(out.contains("resuming at iteration 4"), "{out}");
-    assert_eq!(csv(&split), csv(&whole), "losses of 4 + 4 iterations vs 8");
-    // The checkpoints at the end hold the same state, bit for bit.
-    let (a, b) = (load(&whole.join("checkpoint.safetensors")), load(&ckpt));
-    assert!(a.iteration == 8 && a == b, "final checkpoints differ");
-    for f in ["losses.png", "progress.png", "samples_000008.png"] {
-        assert!(split.join(f).is_file(), "{f}");
+    // The seed's networks, and chapter 8's conditional ones (whose labels are drawn on the GPU
+    // from the same counter-keyed streams, so a checkpoint needs no label state).
+    for arch in [&[][..], &["--arch", "cgan"]] {
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
+        train(&whole, "8", arch);
+        train(&split, "4", arch);
+        let ckpt = split.join("checkpoint.safetensors");
+        let resume = [arch, &["--resume", s(&ckpt)][..]].concat();
+        let out = train(&split, "8", &resume);
+        assert!(out.contains("resuming at iteration 4"), "{arch:?}: {out}");
+        assert_eq!(
+            csv(&split),
+            csv(&whole),
+            "{arch:?}: losses of 4 + 4 iterations vs 8"
+        );
+        // The checkpoints at the end hold the same state, bit for bit.
+        let (a, b) = (load(&whole.join("checkpoint.safetensors")), load(&ckpt));
+        assert!(
+            a.iteration == 8 && a == b,
+            "{arch:?}: final checkpoints differ"
+        );
+        assert_eq!(a.config.arch.conditional(), !arch.is_empty());
+        for f in ["losses.png", "progress.png", "samples_000008.png"] {
+            assert!(split.join(f).is_file(), "{arch:?}: {f}");
+        }
     }
 }
 

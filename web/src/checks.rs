@@ -271,15 +271,14 @@ pub async fn first_iteration(session: &mut Session<'_>) -> Result<String> {
         },
         dcgan_wgpu::config::FakeBn::Inference => BnMode::Inference,
     };
-    let r = reference::model::train_iteration(
-        &mut gref,
-        &mut dref,
-        &f64s(&real),
-        &f64s(&z_fake),
-        &f64s(&z_gen),
-        c.batch_size,
-        mode,
-    );
+    let (real, z_fake, z_gen) = (f64s(&real), f64s(&z_fake), f64s(&z_gen));
+    let draws = reference::model::Draws {
+        real: &real,
+        z_fake: &z_fake,
+        z_gen: &z_gen,
+        labels: None,
+    };
+    let r = reference::model::train_iteration(&mut gref, &mut dref, &draws, c.batch_size, mode);
     let mut lines = Vec::new();
     let mut ok = true;
     for (name, gpu, cpu) in [

@@ -211,7 +211,7 @@ impl Lab {
             s.session = None;
             s.evaluator = None;
             s.scoring = None;
-            let session = Session::new(ctx, ops, config, Some(&s.images))
+            let session = Session::new(ctx, ops, config, Some((&s.images).into()))
                 .await
                 .map_err(fail_run)?;
             install(s, ctx, ops, session, page.eval_samples);
@@ -322,7 +322,7 @@ impl Lab {
             s.session = None;
             s.evaluator = None;
             s.scoring = None;
-            let mut session = Session::new(ctx, ops, config, Some(&s.images))
+            let mut session = Session::new(ctx, ops, config, Some((&s.images).into()))
                 .await
                 .map_err(fail_run)?;
             session.restore(&c).await.map_err(fail)?;
@@ -353,7 +353,9 @@ impl Lab {
             } else {
                 generate::latents(u64::from(seed), count, z_dim)
             };
-            let images = generate::generate(ctx, ops, &c, &z).await.map_err(fail)?;
+            let images = generate::generate(ctx, ops, &c, &z, None)
+                .await
+                .map_err(fail)?;
             Ok(Float32Array::from(images.as_slice()))
         })
     }

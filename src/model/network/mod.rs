@@ -176,7 +176,7 @@ impl Network {
     }
 
     /// The labels buffer of a conditional network.
-    pub(super) fn labels(&self) -> &GpuSlice {
+    pub fn labels(&self) -> &GpuSlice {
         self.labels
             .as_ref()
             .expect("a conditional network has labels")
