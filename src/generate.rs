@@ -22,6 +22,37 @@ pub fn latents(seed: u64, count: usize, z_dim: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The inputs of a drawing: `count` latent vectors of `seed`, or with `steps` > 1 `count`
+/// spherical walks of `steps`; for a conditional generator, drawn once per digit of `digits`
+/// with the same latent vectors for every digit (so a column is one style written as each
+/// digit), digit after digit. Returns the latent vectors and the label of each.
+pub fn inputs(
+    seed: u64,
+    (count, steps): (usize, usize),
+    z_dim: usize,
+    digits: Option<&[u32]>,
+) -> (Vec<f32>, Option<Vec<u32>>) {
+    let z = if steps > 1 {
+        let ends = latents(seed, 2 * count, z_dim);
+        ends.chunks(2 * z_dim)
+            .flat_map(|p| slerp_path(&p[..z_dim], &p[z_dim..], steps))
+            .collect()
+    } else {
+        latents(seed, count, z_dim)
+    };
+    match digits {
+        None => (z, None),
+        Some(digits) => {
+            let per_digit = z.len() / z_dim;
+            let labels = digits
+                .iter()
+                .flat_map(|&d| std::iter::repeat_n(d, per_digit))
+                .collect();
+            (z.repeat(digits.len()), Some(labels))
+        }
+    }
+}
+
 /// Spherical interpolation between two latent vectors (the path a Gaussian latent keeps its
 /// norm along), `steps` points including both ends.
 pub fn slerp_path(a: &[f32], b: &[f32], steps: usize) -> Vec<f32> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web page into web/dist (static files): the engine and the browser shell (web/src)
 # for wasm32-unknown-unknown, wasm-bindgen's JavaScript glue, the page (web/www), MNIST's
-# training images and the scoring classifier. Serve it with `cargo run --release -- serve`.
+# training images and labels and the scoring classifier. Serve it with `cargo run --release -- serve`.
 #
 # `--if-stale`: only when web/dist was not built from the sources as they are now (the browser
 # tests run it once per `cargo test`). web/dist/.inputs holds the sources' fingerprint.
@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fingerprint=$(find src shaders web/src web/www web/Cargo.toml web/build.sh Cargo.toml Cargo.lock \
-    assets/mnist/train-images-idx3-ubyte.gz assets/classifier/mnist_classifier.safetensors -type f \
+    assets/mnist/train-images-idx3-ubyte.gz assets/mnist/train-labels-idx1-ubyte.gz \
+    assets/classifier/mnist_classifier.safetensors -type f \
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ "${1:-}" = --if-stale ] && [ -f web/dist/pkg/dcgan_web_bg.wasm ] \
   && [ "$(cat web/dist/.inputs 2>/dev/null)" = "$fingerprint" ]; then
@@ -35,6 +36,7 @@ mkdir -p web/dist/pkg web/dist/data
 wasm-bindgen --target web --no-typescript --out-dir web/dist/pkg \
   target/wasm32-unknown-unknown/release/dcgan_web.wasm
 cp web/www/index.html web/www/app.js web/dist/
-cp assets/mnist/train-images-idx3-ubyte.gz assets/classifier/mnist_classifier.safetensors web/dist/data/
+cp assets/mnist/train-images-idx3-ubyte.gz assets/mnist/train-labels-idx1-ubyte.gz \
+  assets/classifier/mnist_classifier.safetensors web/dist/data/
 echo "$fingerprint" > web/dist/.inputs
 echo "built web/dist ($(du -sh web/dist | cut -f1)); serve it with: cargo run --release -- serve"

@@ -135,36 +135,18 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     check_grid(digits.as_ref().map_or(1, Vec::len))?;
     let z_dim = checkpoint.config.z_dim;
-    // One set of latent vectors: `count` images (a near-square grid) or `count` walks (rows)...
-    let (z, (rows, cols)) = if args.interpolate {
-        let ends = generate::latents(args.seed, 2 * count, z_dim);
-        let mut z = Vec::with_capacity(count * steps * z_dim);
-        for pair in ends.chunks(2 * z_dim) {
-            z.extend(generate::slerp_path(&pair[..z_dim], &pair[z_dim..], steps));
+    let steps = if args.interpolate { steps } else { 1 };
+    let (z, labels) = generate::inputs(args.seed, (count, steps), z_dim, digits.as_deref());
+    // A near-square grid of images or a row per walk; from a conditional generator a row of
+    // images, or a block of walks, per digit.
+    let (rows, cols) = match (&digits, args.interpolate) {
+        (None, false) => {
+            let cols = (count as f64).sqrt().ceil() as usize;
+            (count.div_ceil(cols), cols)
         }
-        (z, (count, steps))
-    } else {
-        let cols = (count as f64).sqrt().ceil() as usize;
-        let z = generate::latents(args.seed, count, z_dim);
-        (z, (count.div_ceil(cols), cols))
-    };
-    // ...drawn once per digit by a conditional generator: a row of `count` images, or a block
-    // of `count` walks, per digit, with the same latent vectors for every digit.
-    let (z, labels, (rows, cols)) = match &digits {
-        None => (z, None, (rows, cols)),
-        Some(digits) => {
-            let per_digit = z.len() / z_dim;
-            let labels: Vec<u32> = digits
-                .iter()
-                .flat_map(|&d| std::iter::repeat_n(d, per_digit))
-                .collect();
-            let layout = if args.interpolate {
-                (count * digits.len(), steps)
-            } else {
-                (digits.len(), count)
-            };
-            (z.repeat(digits.len()), Some(labels), layout)
-        }
+        (None, true) => (count, steps),
+        (Some(d), false) => (d.len(), count),
+        (Some(d), true) => (d.len() * count, steps),
     };
     if args.separate {
         prepare_dir(&args.out)?;

@@ -213,3 +213,115 @@ fn page_words_errors_and_pauses_while_scoring() {
     );
     idle(&mut b, 120);
 }
+
+/// Chapter 8 in the page: the network picked puts the book's batch and length in the fields; a
+/// conditional run's grids have a row per digit; the digit picker draws the digit asked for;
+/// the session is kept in the browser's storage at every report, and after a reload the page
+/// offers it back and continues it.
+#[test]
+fn conditional_page_draws_a_digit_and_survives_a_reload() {
+    let server = serve();
+    // The fixed GEMM drivers: tuning is the other tests' subject, and costs minutes here.
+    let mut b = launch(&format!("{}?tune=0", server.url), true);
+    let ready = "!document.getElementById('train').disabled";
+    b.wait_for(ready, Duration::from_secs(600)).unwrap();
+    let text = |b: &mut Browser, id: &str| -> String {
+        b.eval(&format!("document.getElementById('{id}').textContent"))
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let book = b
+        .eval(
+            "globalThis.$ = (id) => document.getElementById(id); \
+             $('arch').value = 'cgan'; $('arch').dispatchEvent(new Event('change')); \
+             [$('batch').value, $('iterations').value]",
+        )
+        .unwrap();
+    assert_eq!(
+        book,
+        serde_json::json!(["32", "12000"]),
+        "the book's batch and length"
+    );
+    b.eval(
+        "$('batch').value = 8; $('iterations').value = 4; $('interval').value = 2; \
+         $('scoring').checked = false; $('train').click(); true",
+    )
+    .unwrap();
+    b.wait_for(
+        "$('progress').textContent.startsWith('iteration 4 / 4') && \
+         $('train').textContent === 'Train' && !$('train').disabled",
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let log = text(&mut b, "log");
+    assert!(
+        log.contains("cgan arch") && log.contains("4 [D loss"),
+        "{log}"
+    );
+    // Ten rows of five at scale 2 (56-pixel tiles, 2-pixel gaps).
+    let size = b.eval("[$('grid').width, $('grid').height]").unwrap();
+    assert_eq!(size, serde_json::json!([5 * 56 + 6 * 2, 10 * 56 + 11 * 2]));
+    assert!(text(&mut b, "caption").contains("a row per digit"));
+    b.eval("$('digit').value = '7'; $('sample').click(); true")
+        .unwrap();
+    b.wait_for(
+        "$('caption').textContent === '16 samples of the digit 7' && !$('sample').disabled",
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    assert_eq!(
+        text(&mut b, "message"),
+        "",
+        "drawing a digit said something"
+    );
+    let kept = b
+        .eval(
+            "(async () => { const d = await navigator.storage.getDirectory(); \
+             const f = await (await d.getFileHandle('session.json')).getFile(); \
+             return JSON.parse(await f.text()).iteration; })()",
+        )
+        .unwrap();
+    assert_eq!(kept, 4, "the session kept at the last report");
+    // A reload (or a closed tab) finds the session and continues it.
+    b.call("Page.reload", serde_json::json!({})).unwrap();
+    let offer = b
+        .wait_for(
+            "document.getElementById('saved').style.display === 'block' && \
+             document.getElementById('saved-text').textContent",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let offer = offer.as_str().unwrap().to_string();
+    assert!(
+        offer.contains("conditional GAN") && offer.contains("iteration 4 of 4"),
+        "{offer}"
+    );
+    b.wait_for(ready, Duration::from_secs(600)).unwrap();
+    b.eval(
+        "globalThis.$ = (id) => document.getElementById(id); \
+         $('resume').click(); true",
+    )
+    .unwrap();
+    let resumed = b.wait_for(
+        "$('log').textContent.includes('opened the kept session: iteration 4') && \
+         !$('digit').disabled",
+        Duration::from_secs(300),
+    );
+    assert!(
+        resumed.is_ok(),
+        "{resumed:?}; message: {}; log: {}",
+        text(&mut b, "message"),
+        text(&mut b, "log")
+    );
+    let log = text(&mut b, "log");
+    assert!(
+        log.contains("4 [D loss"),
+        "the kept log is shown again: {log}"
+    );
+    // Continued where it was kept (an opened run that had finished may go on by one).
+    let progress = text(&mut b, "progress");
+    assert!(progress.starts_with("iteration 4 / "), "{progress}");
+    println!("{offer}");
+}

@@ -222,69 +222,61 @@ fn page_trains_and_passes_its_checks() {
 }
 
 /// A checkpoint the command line trained opens in the page, which continues the run by an
-/// iteration and draws from it (a grid and a latent walk).
+/// iteration and draws from it (a grid and a latent walk): chapter 4's network and chapter 8's
+/// conditional one (which draws sevens).
 #[test]
 fn page_opens_a_native_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
-        .args([
-            "--iterations",
-            "2",
-            "--batch-size",
-            "16",
-            "--sample-interval",
-            "1",
-        ])
-        .args([
-            "--eval-every",
-            "0",
-            "--quiet",
-            "--out-dir",
-            run.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // The built page plus the checkpoint, served together.
-    let site = dir.path().join("site");
-    copy_dir(&page_dir(), &site);
-    std::fs::copy(
-        run.join("checkpoint.safetensors"),
-        site.join("data/native.safetensors"),
-    )
-    .unwrap();
-    let server = serve_dir(&site);
-    let url = format!(
-        "{}?test=open&checkpoint=data/native.safetensors",
-        server.url
-    );
-    let mut b = launch(&url, true);
-    let title = b
-        .wait_for(
-            "['done', 'failed', 'no-webgpu'].includes(document.title) && document.title",
-            Duration::from_secs(900),
+    for arch in ["full", "cgan"] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let o = Command::new(env!("CARGO_BIN_EXE_dcgan-wgpu"))
+            .args(["--arch", arch, "--iterations", "2", "--batch-size", "16"])
+            .args(["--sample-interval", "1", "--eval-every", "0", "--quiet"])
+            .args(["--out-dir", run.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The built page plus the checkpoint, served together.
+        let site = dir.path().join("site");
+        copy_dir(&page_dir(), &site);
+        std::fs::copy(
+            run.join("checkpoint.safetensors"),
+            site.join("data/native.safetensors"),
         )
         .unwrap();
-    let r: Value = b.eval("window.testResult").unwrap();
-    assert_eq!(title, "done", "{r:#}");
-    assert_eq!(r["opened"]["iteration"], 2, "{r:#}");
-    assert_eq!(r["opened"]["config"]["batch_size"], 16);
-    assert_eq!(
-        r["iteration"], 3,
-        "one more iteration from the checkpoint: {r:#}"
-    );
-    let last = r["lines"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap();
-    assert!(last.starts_with("3 [D loss: "), "{r:#}");
-    assert_eq!(r["generated"], 16 * 784);
-    assert_eq!(r["generated_finite"], true);
-    assert_eq!(r["walk"], 2 * 5 * 784);
+        let server = serve_dir(&site);
+        let url = format!(
+            "{}?test=open&checkpoint=data/native.safetensors",
+            server.url
+        );
+        let mut b = launch(&url, true);
+        let title = b
+            .wait_for(
+                "['done', 'failed', 'no-webgpu'].includes(document.title) && document.title",
+                Duration::from_secs(900),
+            )
+            .unwrap();
+        let r: Value = b.eval("window.testResult").unwrap();
+        assert_eq!(title, "done", "{arch}: {r:#}");
+        assert_eq!(r["opened"]["iteration"], 2, "{r:#}");
+        assert_eq!(r["opened"]["config"]["batch_size"], 16);
+        assert_eq!(r["opened"]["config"]["arch"], arch);
+        assert_eq!(
+            r["iteration"], 3,
+            "one more iteration from the checkpoint: {r:#}"
+        );
+        let last = r["lines"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_str()
+            .unwrap();
+        assert!(last.starts_with("3 [D loss: "), "{r:#}");
+        assert_eq!(r["generated"], 16 * 784);
+        assert_eq!(r["generated_finite"], true);
+        assert_eq!(r["walk"], 2 * 5 * 784);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -11,8 +11,8 @@ use std::rc::Rc;
 
 use dcgan_wgpu::checkpoint::Checkpoint;
 use dcgan_wgpu::classifier::ClassifierFile;
-use dcgan_wgpu::config::Clock;
-use dcgan_wgpu::data::{self, Images};
+use dcgan_wgpu::config::{Arch, Clock};
+use dcgan_wgpu::data::{self, Images, TrainingSet};
 use dcgan_wgpu::eval::{Evaluator, Scoring};
 use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions, shaders};
 use dcgan_wgpu::ops::Ops;
@@ -52,6 +52,8 @@ impl Clock for PageClock {
 
 struct State {
     images: Images,
+    /// Their labels (what a conditional run is told), where the page sent them.
+    labels: Option<Vec<u8>>,
     classifier: Option<ClassifierFile>,
     session: Option<Session<'static>>,
     evaluator: Option<Evaluator>,
@@ -92,9 +94,21 @@ where
     })
 }
 
-fn report_object(r: &Report) -> Object {
+impl State {
+    fn training_set(&self) -> TrainingSet<'_> {
+        TrainingSet {
+            images: &self.images,
+            labels: self.labels.as_deref(),
+        }
+    }
+}
+
+fn report_object(r: &Report, arch: Arch) -> Object {
     let o = Object::new();
     let m = &r.metrics;
+    let (rows, cols) = arch.grid();
+    set(&o, "rows", rows as u32);
+    set(&o, "cols", cols as u32);
     set(&o, "iteration", r.iteration as f64);
     set(&o, "line", m.line(r.iteration));
     set(&o, "d_loss", m.d_loss());
@@ -108,8 +122,8 @@ fn report_object(r: &Report) -> Object {
     o
 }
 
-fn reports_array(reports: &[Report]) -> Array {
-    reports.iter().map(report_object).collect()
+fn reports_array(reports: &[Report], arch: Arch) -> Array {
+    reports.iter().map(|r| report_object(r, arch)).collect()
 }
 
 fn session(state: &mut State) -> Result<&mut Session<'static>, JsValue> {
@@ -121,21 +135,32 @@ fn session(state: &mut State) -> Result<&mut Session<'static>, JsValue> {
 
 #[wasm_bindgen]
 impl Lab {
-    /// Opens the browser's WebGPU adapter and compiles the kernels. `train_images`: MNIST's
-    /// `train-images-idx3-ubyte` (gzipped or not); `classifier`: the scoring classifier's file,
-    /// or empty for no scores. With `tune`, each session times the GEMM drivers where they
+    /// Opens the browser's WebGPU adapter and compiles the kernels. `train_images` and
+    /// `train_labels`: MNIST's `train-images-idx3-ubyte` and `train-labels-idx1-ubyte`
+    /// (gzipped or not; labels empty: no conditional runs); `classifier`: the scoring
+    /// classifier's file, or empty for no scores. With `tune`, each session times the GEMM drivers where they
     /// are a real choice (as the command line does) and keeps the one that is fastest on this
     /// adapter and gives the fixed choice's bits; `tuning_cache` is what `tuning_cache()`
     /// handed back earlier (the page keeps it in the browser's storage), so later starts
     /// only check the choices.
     pub async fn open(
         train_images: Vec<u8>,
+        train_labels: Vec<u8>,
         classifier: Vec<u8>,
         tune: bool,
         tuning_cache: Option<String>,
     ) -> Result<Lab, JsValue> {
-        let images =
-            data::parse_images(&train_images, "train-images-idx3-ubyte.gz").map_err(fail)?;
+        let (images, labels) = if train_labels.is_empty() {
+            let images = data::parse_images(&train_images, "train-images-idx3-ubyte.gz");
+            (images.map_err(fail)?, None)
+        } else {
+            let (images, labels) = data::parse_split(
+                (&train_images, "train-images-idx3-ubyte.gz"),
+                (&train_labels, "train-labels-idx1-ubyte.gz"),
+            )
+            .map_err(fail)?;
+            (images, Some(labels))
+        };
         let classifier = match classifier.is_empty() {
             true => None,
             false => Some(
@@ -165,6 +190,7 @@ impl Lab {
             ops: Box::leak(Box::new(ops)),
             state: Rc::new(RefCell::new(State {
                 images,
+                labels,
                 classifier,
                 session: None,
                 evaluator: None,
@@ -211,7 +237,7 @@ impl Lab {
             s.session = None;
             s.evaluator = None;
             s.scoring = None;
-            let session = Session::new(ctx, ops, config, Some((&s.images).into()))
+            let session = Session::new(ctx, ops, config, Some(s.training_set()))
                 .await
                 .map_err(fail_run)?;
             install(s, ctx, ops, session, page.eval_samples);
@@ -220,7 +246,8 @@ impl Lab {
     }
 
     /// Trains `n` iterations (a report after them when `report`); resolves to the reports that
-    /// have arrived: objects with the seed's figures, `line` and `samples` (16 x 784 in [-1, 1]).
+    /// have arrived: objects with the seed's figures, `line`, and `samples` (`rows` x `cols`
+    /// images of 784 in [-1, 1]: a conditional run's grid has a row per digit).
     /// Rejects with the engine's line when the run diverged.
     pub fn advance(&self, n: u32, report: bool) -> Promise {
         with_state(&self.state, async move |s: &mut State| {
@@ -228,19 +255,21 @@ impl Lab {
                 // G changes: a score under way would mix two generators.
                 s.scoring = None;
             }
-            let reports = session(s)?
+            let session = session(s)?;
+            let reports = session
                 .advance(u64::from(n), report)
                 .await
                 .map_err(fail_run)?;
-            Ok(reports_array(&reports))
+            Ok(reports_array(&reports, session.config.arch))
         })
     }
 
     /// Waits for every submitted iteration; resolves to the reports still in flight.
     pub fn finish(&self) -> Promise {
         with_state(&self.state, async move |s: &mut State| {
-            let reports = session(s)?.finish().await.map_err(fail_run)?;
-            Ok(reports_array(&reports))
+            let session = session(s)?;
+            let reports = session.finish().await.map_err(fail_run)?;
+            Ok(reports_array(&reports, session.config.arch))
         })
     }
 
@@ -322,7 +351,7 @@ impl Lab {
             s.session = None;
             s.evaluator = None;
             s.scoring = None;
-            let mut session = Session::new(ctx, ops, config, Some((&s.images).into()))
+            let mut session = Session::new(ctx, ops, config, Some(s.training_set()))
                 .await
                 .map_err(fail_run)?;
             session.restore(&c).await.map_err(fail)?;
@@ -333,27 +362,24 @@ impl Lab {
     }
 
     /// G's images (inference-mode BatchNorm, as `generate` draws them) for `count` latent
-    /// vectors of `seed`, or with `steps` > 1, `count` spherical walks of `steps` images.
-    pub fn generate(&self, seed: u32, count: u32, steps: u32) -> Promise {
+    /// vectors of `seed`, or with `steps` > 1, `count` spherical walks of `steps` images. A
+    /// conditional generator draws them once for each of `digits` (the same latent vectors
+    /// each time), digit after digit; an unconditional one takes no digits.
+    pub fn generate(&self, seed: u32, count: u32, steps: u32, digits: Vec<u32>) -> Promise {
         let (ctx, ops) = (self.ctx, self.ops);
         with_state(&self.state, async move |s: &mut State| {
             let (count, steps) = (count as usize, steps.max(1) as usize);
-            if count * steps > MAX_DRAWN {
+            let drawn = count * steps * digits.len().max(1);
+            if drawn > MAX_DRAWN {
                 return Err(fail(format!(
-                    "{count} x {steps} images are more than {MAX_DRAWN} at once"
+                    "{drawn} images are more than {MAX_DRAWN} at once"
                 )));
             }
             let c = session(s)?.snapshot().await.map_err(fail_run)?;
-            let z_dim = c.config.z_dim;
-            let z = if steps > 1 {
-                let ends = generate::latents(u64::from(seed), 2 * count, z_dim);
-                ends.chunks(2 * z_dim)
-                    .flat_map(|p| generate::slerp_path(&p[..z_dim], &p[z_dim..], steps))
-                    .collect()
-            } else {
-                generate::latents(u64::from(seed), count, z_dim)
-            };
-            let images = generate::generate(ctx, ops, &c, &z, None)
+            let digits = (!digits.is_empty()).then_some(digits.as_slice());
+            let (z, labels) =
+                generate::inputs(u64::from(seed), (count, steps), c.config.z_dim, digits);
+            let images = generate::generate(ctx, ops, &c, &z, labels.as_deref())
                 .await
                 .map_err(fail)?;
             Ok(Float32Array::from(images.as_slice()))

@@ -2,6 +2,8 @@
 // from web/src by web/build.sh) in chunks that yield to the browser, and draws what it hands
 // back. `?test=1` and `?bench=1` run the checks and the benchmark the CI's browser test reads
 // (window.testResult, then document.title = 'done'); `?tune=0` runs the fixed GEMM drivers.
+// The session is kept in the origin private file system at every report and offered back
+// when the page opens again.
 
 import init, { Lab, shader_modules } from './pkg/dcgan_web.js';
 
@@ -21,10 +23,17 @@ let adapterInfo = null;    // the browser's GPUAdapterInfo (wgpu's adapter name 
 let pendingScore = null;   // the iteration whose score a Pause interrupted (it goes on at Train)
 let busy = false;          // a GPU call the user started is running
 let stopped = false;       // the session stopped on an error (diverged): Train starts anew
+let sessionArch = null;    // the architecture of the session (`cgan`: told the digit)
+let keepNoted = false;     // the page said once that this browser keeps no session
 
 // The fields of the settings the engine names (its `setting` keys).
 const FIELDS = { batch_size: 'batch', iterations: 'iterations', sample_interval: 'interval', seed: 'seed', 'adam.learning_rate': 'lr' };
-const INPUTS = ['batch', 'iterations', 'interval', 'seed', 'lr', 'scoring'];
+const INPUTS = ['arch', 'batch', 'iterations', 'interval', 'seed', 'lr', 'scoring'];
+// The book's length and batch of each network (chapter 8 trains 12,000 iterations at 32).
+const BOOK = { full: { batch: '128', iterations: '20000' }, cgan: { batch: '32', iterations: '12000' } };
+const DIGIT_ROWS = 'a row per digit, 0 to 9 (a column is one latent vector written as each digit)';
+// Where the kept session lives (origin private file system).
+const KEPT = 'session.safetensors', KEPT_INFO = 'session.json';
 
 function message(text) {
   const m = $('message');
@@ -83,9 +92,11 @@ function drawGrid(canvas, samples, rows, cols, scale) {
 }
 
 function showGrid(report) {
-  drawGrid($('grid'), report.samples, 4, 4, SCALE);
+  const conditional = sessionArch === 'cgan';
+  drawGrid($('grid'), report.samples, report.rows, report.cols, conditional ? 2 : SCALE);
+  $('caption').textContent = conditional ? `iteration ${report.iteration}: ${DIGIT_ROWS}` : '';
   const small = document.createElement('canvas');
-  drawGrid(small, report.samples, 4, 4, 1);
+  drawGrid(small, report.samples, report.rows, report.cols, 1);
   small.title = `iteration ${report.iteration}`;
   $('strip').appendChild(small);
 }
@@ -142,19 +153,87 @@ function config() {
     sample_interval: $('interval').value,
     seed: $('seed').value,
     learning_rate: $('lr').value,
+    arch: $('arch').value,
     eval_samples: $('scoring').checked ? 1000 : 0,
   };
 }
 
 async function handle(reports) {
+  let trained = false;
   for (const r of reports) {
     if (r.iteration > 0) {
       log(r.line);
       history.push({ iteration: r.iteration, d_loss: r.d_loss, d_acc: r.d_acc, g_loss: r.g_loss });
       drawPlot();
+      trained = true;
     }
     showGrid(r);
   }
+  if (trained) await keepSession();
+}
+
+// --- the kept session ------------------------------------------------------------------------
+
+async function keptDir() {
+  if (!navigator.storage || !navigator.storage.getDirectory) throw new Error('this browser has no origin private file system');
+  return await navigator.storage.getDirectory();
+}
+
+// A writable lands whole when it is closed (the browser writes a swap file until then).
+async function writeKept(dir, name, data) {
+  const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+  await w.write(data);
+  await w.close();
+}
+
+// Keeps the session (the checkpoint, then what the page shows of it) in the browser's storage,
+// so a reload or a closed tab loses at most the iterations since the last report.
+async function keepSession() {
+  try {
+    const dir = await keptDir();
+    const bytes = await lab.checkpoint();
+    const info = {
+      iteration: lab.iteration(), total: lab.total(), arch: sessionArch, saved: new Date().toISOString(),
+      history, fids, log: $('log').textContent,
+    };
+    await writeKept(dir, KEPT, bytes);
+    await writeKept(dir, KEPT_INFO, JSON.stringify(info));
+    $('saved').style.display = 'none';
+  } catch (e) {
+    // Storage off or full (private windows, quotas): training goes on; said once.
+    if (!keepNoted) log(`(this browser keeps no copy of the session: ${e.message || e})`);
+    keepNoted = true;
+  }
+}
+
+async function keptInfo() {
+  const dir = await keptDir();
+  return JSON.parse(await (await (await dir.getFileHandle(KEPT_INFO)).getFile()).text());
+}
+
+// Offers the kept session when the page opens.
+async function offerKept() {
+  let info;
+  try {
+    info = await keptInfo();
+  } catch {
+    return;  // nothing kept
+  }
+  const what = info.arch === 'cgan' ? 'conditional GAN (chapter 8)' : 'DCGAN (chapter 4)';
+  $('saved-text').textContent = `This browser kept a session: ${what}, iteration ${info.iteration} of ` +
+    `${info.total}, saved ${new Date(info.saved).toLocaleString()}.`;
+  $('saved').style.display = 'block';
+  $('resume').onclick = () => act('cannot continue the kept session: ', async () => {
+    const dir = await keptDir();
+    const bytes = new Uint8Array(await (await (await dir.getFileHandle(KEPT)).getFile()).arrayBuffer());
+    await openBytes(bytes, 'the kept session', await keptInfo());
+    $('saved').style.display = 'none';
+  });
+  $('discard').onclick = () => act('cannot discard the kept session: ', async () => {
+    const dir = await keptDir();
+    for (const name of [KEPT_INFO, KEPT]) await dir.removeEntry(name).catch(() => {});
+    $('saved').style.display = 'none';
+  });
 }
 
 // Scores G a chunk at a time while training runs; a Pause stops between chunks and leaves the
@@ -169,8 +248,9 @@ async function score(iteration) {
     if (result === null || result === undefined) continue;
     pendingScore = null;
     const s = JSON.parse(result);
+    const labels = s.labels ? `, label acc.: ${(100 * s.labels.accuracy).toFixed(1)}%` : '';
     const line = `${iteration} [FID: ${s.fid.toFixed(2)}, IS: ${s.inception_score.toFixed(2)}, ` +
-      `classes: ${s.class_entropy_bits.toFixed(2)} bits, confident: ${(100 * s.confident).toFixed(1)}%]`;
+      `classes: ${s.class_entropy_bits.toFixed(2)} bits, confident: ${(100 * s.confident).toFixed(1)}%${labels}]`;
     log(line);
     $('scores').textContent = line;
     fids.push({ iteration, fid: s.fid });
@@ -255,6 +335,7 @@ async function startSession() {
   pendingScore = null;
   if (TUNE && !storedTuning()) log('timing the GEMM drivers on this adapter (the first start only; minutes on a software adapter)');
   const c = JSON.parse(await lab.start(JSON.stringify(config())));
+  sessionArch = c.arch;
   saveTuning();
   log(`training ${c.iterations} iterations at batch ${c.batch_size} (${c.arch} arch, seed ${c.seed})`);
   // The grid before training: wait for it, so it is the strip's first.
@@ -269,6 +350,7 @@ function setBusy(on) {
   const noSession = lab.total() === 0;
   for (const id of INPUTS) $(id).disabled = on;
   for (const id of ['download', 'sample', 'walk']) $(id).disabled = on || noSession;
+  $('digit').disabled = on || noSession || sessionArch !== 'cgan';
   $('open').disabled = on;
   if (on && !running) $('train').disabled = true;
   if (!on) $('train').disabled = false;
@@ -302,26 +384,63 @@ function onOpen(event) {
   const file = event.target.files[0];
   if (!file) return;
   return act(`cannot open ${file.name}: `, async () => {
-    const opened = JSON.parse(await lab.open_checkpoint(new Uint8Array(await file.arrayBuffer()), $('scoring').checked ? 1000 : 0));
-    history = [];
-    pendingScore = null;
-    stopped = false;
-    $('batch').value = opened.config.batch_size;
-    $('iterations').value = opened.config.iterations;
-    $('seed').value = opened.config.seed;
-    $('lr').value = opened.config.adam.learning_rate;
-    log(`opened ${file.name}: iteration ${opened.iteration}, batch ${opened.config.batch_size}`);
-    await handle(await lab.advance(0, true));
-    showProgress();
+    await openBytes(new Uint8Array(await file.arrayBuffer()), file.name, null);
   });
 }
 
+// Continues a checkpoint (a file, or the kept session with what the page showed of it).
+async function openBytes(bytes, name, kept) {
+  const opened = JSON.parse(await lab.open_checkpoint(bytes, $('scoring').checked ? 1000 : 0));
+  history = kept ? kept.history : [];
+  fids = kept ? kept.fids : [];
+  $('log').textContent = kept ? kept.log : '';
+  $('strip').textContent = '';
+  pendingScore = null;
+  stopped = false;
+  sessionArch = opened.config.arch;
+  $('arch').value = opened.config.arch;
+  $('batch').value = opened.config.batch_size;
+  $('iterations').value = opened.config.iterations;
+  $('seed').value = opened.config.seed;
+  $('lr').value = opened.config.adam.learning_rate;
+  log(`opened ${name}: iteration ${opened.iteration}, batch ${opened.config.batch_size}, ${opened.config.arch} arch`);
+  drawPlot();
+  const shown = (await lab.advance(0, true)).concat(await lab.finish());
+  // A kept session's line and plot are already there.
+  if (kept) shown.forEach(showGrid);
+  else await handle(shown);
+  showProgress();
+}
+
+// A grid or latent walks; a conditional generator draws the digit picked (or a row of each).
 function onSample(steps) {
   return act('cannot draw: ', async () => {
-    const count = steps > 1 ? 4 : 16;
-    const images = await lab.generate(Math.floor(Math.random() * 1e6), count, steps);
-    drawGrid($('grid'), images, count, steps > 1 ? steps : 4, steps > 1 ? 1 : SCALE);
+    const seed = Math.floor(Math.random() * 1e6);
+    if (sessionArch !== 'cgan') {
+      const count = steps > 1 ? 4 : 16;
+      const images = await lab.generate(seed, count, steps, new Uint32Array());
+      drawGrid($('grid'), images, count, steps > 1 ? steps : 4, steps > 1 ? 1 : SCALE);
+      $('caption').textContent = '';
+      return;
+    }
+    const picked = $('digit').value;
+    const digits = picked === 'all' ? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] : [Number(picked)];
+    const count = picked === 'all' ? (steps > 1 ? 1 : 8) : (steps > 1 ? 4 : 16);
+    const images = await lab.generate(seed, count, steps, new Uint32Array(digits));
+    const [rows, cols] = steps > 1 ? [count * digits.length, steps] : (picked === 'all' ? [10, count] : [4, 4]);
+    drawGrid($('grid'), images, rows, cols, steps > 1 || picked === 'all' ? 2 : SCALE);
+    $('caption').textContent = picked === 'all'
+      ? (steps > 1 ? 'a walk within each digit, 0 to 9' : DIGIT_ROWS)
+      : (steps > 1 ? `${count} walks within the digit ${picked}` : `${count} samples of the digit ${picked}`);
   });
+}
+
+// Choosing a network puts the book's batch and length in the fields still holding the other's.
+function onArch() {
+  const to = BOOK[$('arch').value];
+  for (const [id, value] of Object.entries(to)) {
+    if (Object.values(BOOK).some((b) => b[id] === $(id).value)) $(id).value = value;
+  }
 }
 
 // --- start-up --------------------------------------------------------------------------------
@@ -342,11 +461,13 @@ async function openLab() {
     throw new NoWebGpu('WebGPU is present but offers no adapter (no GPU, or it is blocked). On Linux Chromium needs --enable-unsafe-webgpu.');
   }
   await init();
-  const [images, classifier] = await Promise.all([
+  const [images, labels, classifier] = await Promise.all([
     fetchBytes('data/train-images-idx3-ubyte.gz'),
+    // Without the labels the page trains only the unconditional network.
+    fetchBytes('data/train-labels-idx1-ubyte.gz').catch(() => new Uint8Array()),
     fetchBytes('data/mnist_classifier.safetensors').catch(() => new Uint8Array()),
   ]);
-  return await Lab.open(images, classifier, TUNE, storedTuning());
+  return await Lab.open(images, labels, classifier, TUNE, storedTuning());
 }
 
 // Storage can be off or full (private windows, quotas): then each start tunes again, which
@@ -405,6 +526,8 @@ async function main() {
   $('open').onchange = onOpen;
   $('sample').onclick = () => onSample(1);
   $('walk').onclick = () => onSample(10);
+  $('arch').onchange = onArch;
+  if (!params.get('test') && !params.get('bench')) await offerKept();
   if (params.get('test') === 'open') await runOpenTest();
   else if (params.get('test')) await runTest(shaders);
   else if (params.get('bench')) await runBench();
@@ -505,7 +628,8 @@ async function runTest(shaders) {
 }
 
 // Opens the checkpoint at `?checkpoint=` (one the command line trained), trains one more
-// iteration from it and draws from it: the page continues and samples native runs.
+// iteration from it and draws from it: the page continues and samples native runs (of either
+// network).
 async function runOpenTest() {
   const result = {};
   try {
@@ -519,10 +643,12 @@ async function runOpenTest() {
     running = false;
     result.iteration = lab.iteration();
     result.lines = $('log').textContent.trim().split('\n');
-    const grid = await lab.generate(1, 16, 1);
+    // A conditional generator draws sevens.
+    const digits = new Uint32Array(result.opened.config.arch === 'cgan' ? [7] : []);
+    const grid = await lab.generate(1, 16, 1, digits);
     result.generated = grid.length;
     result.generated_finite = grid.every(Number.isFinite);
-    const walk = await lab.generate(2, 2, 5);
+    const walk = await lab.generate(2, 2, 5, digits);
     result.walk = walk.length;
     document.title = 'done';
   } catch (e) {
