@@ -179,3 +179,21 @@ pub fn bce_gradient_bounds(z: &[f64], label: f64) -> (Vec<f64>, Vec<f64>) {
         .collect();
     (mag, bound)
 }
+
+/// Bit-for-bit equality (two GPU results that must agree exactly).
+pub fn bits(name: &str, got: &[f32], expected: &[f32]) -> Result<String, String> {
+    if got.len() != expected.len() {
+        return Err(format!(
+            "{name}: {} values, expected {}",
+            got.len(),
+            expected.len()
+        ));
+    }
+    match (0..got.len()).find(|&i| got[i].to_bits() != expected[i].to_bits()) {
+        Some(i) => Err(format!(
+            "{name}: element {i}: got {}, expected {}",
+            got[i], expected[i]
+        )),
+        None => Ok(format!("{name}: {} values bit-identical", got.len())),
+    }
+}

@@ -1,57 +1,12 @@
 //! Dense layers: forward, input and weight gradients, every GEMM driver.
 
 use super::*;
+use dcgan_wgpu::reference::cases;
 
+/// The shared case (`reference::cases::dense`; the page's checks run it too).
 fn dense_case(s: DenseShape, driver: Driver, seed: u64) {
     let g = gpu();
-    let mut r = rng(seed);
-    let (x, xd) = random(&mut r, s.batch * s.inputs, 1.0);
-    let (w, wd) = random(&mut r, s.inputs * s.outputs, 0.5);
-    let (b, bd) = random(&mut r, s.outputs, 0.5);
-    let (dy, dyd) = random(&mut r, s.batch * s.outputs, 1.0);
-    let (xs, ws, bs, dys) = (upload(&x), upload(&w), upload(&b), upload(&dy));
-    let y = output(s.batch * s.outputs);
-    let dx = output(s.batch * s.inputs);
-    let dw = output(s.inputs * s.outputs);
-    let db = output(s.outputs);
-    let d = &g.ops.dense;
-    let mut ds = d.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
-    run(&ds);
-
-    use reference::dense as rd;
-    let (bt, i, o) = (s.batch, s.inputs, s.outputs);
-    let name = format!("{bt}x{i}->{o} {driver:?}");
-    check_sum_of_products(
-        &format!("dense forward {name}"),
-        &read(&y),
-        &rd::forward(&xd, &wd, &bd, bt, i, o),
-        &rd::forward(&abs(&xd), &abs(&wd), &abs(&bd), bt, i, o),
-        i,
-    );
-    check_sum_of_products(
-        &format!("dense dX {name}"),
-        &read(&dx),
-        &rd::backward_input(&dyd, &wd, bt, i, o),
-        &rd::backward_input(&abs(&dyd), &abs(&wd), bt, i, o),
-        o,
-    );
-    check_sum_of_products(
-        &format!("dense dW {name}"),
-        &read(&dw),
-        &rd::backward_weight(&xd, &dyd, bt, i, o),
-        &rd::backward_weight(&abs(&xd), &abs(&dyd), bt, i, o),
-        bt,
-    );
-    check_sum_of_products(
-        &format!("dense db {name}"),
-        &read(&db),
-        &rd::column_sum(&dyd, bt, o),
-        &rd::column_sum(&abs(&dyd), bt, o),
-        // db comes from dW's GEMM (a row of ones): a sum of bt terms, like dW's.
-        bt,
-    );
+    expect_lines(cases::dense(&g.ctx, &g.ops, s, driver, seed).block_on());
 }
 
 #[test]

@@ -1,24 +1,13 @@
-//! Kernel checks written once, run by the native tests (`tests/ops`) and by the page's checks
-//! in a browser (`web/src/checks.rs`): each case runs an op on the GPU from seeded random
-//! inputs and holds it to the reference with `check`'s bounds, returning a line per output
-//! (`Err`: the failure). A GPU error is the case's own error.
+//! The label embeddings: z * E[label] and the label plane, forward and gradients.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{check, embed};
+use super::{Lines, garbage, random};
 use crate::gpu::{GpuContext, GpuError, GpuSlice};
 use crate::ops::Ops;
 use crate::ops::embed::EmbedShape;
-
-/// A case's lines: each output's check.
-pub type Lines = Vec<Result<String, String>>;
-
-fn random(r: &mut StdRng, n: usize, scale: f32) -> (Vec<f32>, Vec<f64>) {
-    let v: Vec<f32> = (0..n).map(|_| r.random_range(-scale..=scale)).collect();
-    let d = v.iter().map(|&x| f64::from(x)).collect();
-    (v, d)
-}
+use crate::reference::{check, embed};
 
 /// Labels for `batch` samples, leaving the last of more than two classes out: its table
 /// gradient must be written as 0.
@@ -36,11 +25,6 @@ fn class_sums(terms: &[f64], labels: &[u32], classes: usize, width: usize) -> Ve
         }
     }
     s
-}
-
-/// A buffer of garbage, so that an output element a kernel skips shows.
-fn garbage(ctx: &GpuContext, n: usize) -> GpuSlice {
-    ctx.storage_init("check output (garbage)", &vec![7.0f32; n])
 }
 
 /// A case's inputs: labels, x, the table and dy (of `dy_len`), on the GPU and in f64.
