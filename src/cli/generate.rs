@@ -17,6 +17,8 @@ use crate::say;
 
 /// The largest grid: 100 x 100 samples, an 8602 x 8602 PNG (74 MB of pixels).
 const MAX_GRID_IMAGES: usize = 10_000;
+/// The most images one run draws (`--count`'s bound; 313 MB of samples in memory).
+const MAX_IMAGES: usize = 100_000;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -96,8 +98,8 @@ fn parse_digits(spec: &str) -> Result<Digits, String> {
 pub fn run(args: GenerateArgs) -> Result<()> {
     let count = args.count as usize;
     let steps = args.steps as usize;
-    // A grid is one picture: its size is bounded (separate files only by --count), first by
-    // the flags alone, then with a conditional checkpoint's digits.
+    // A grid is one picture: its size is bounded, and so is what one run draws, first by the
+    // flags alone, then with a conditional checkpoint's digits.
     let check_grid = |digits: usize| {
         let images = digits
             * if args.interpolate {
@@ -111,6 +113,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
                  written (a {side}x{side}-pixel PNG); use --separate for more, or a smaller \
                  --count",
                 side = 100 * 86 + 2
+            );
+        }
+        if images > MAX_IMAGES {
+            anyhow::bail!(
+                "{images} images ({count} of each of {digits} digits) are more than \
+                 {MAX_IMAGES}, the most one run draws; use a smaller --count"
             );
         }
         Ok(())

@@ -382,6 +382,20 @@ fn conditional_runs_draw_and_score_every_digit() {
         ],
         "digit 3 is given twice",
     );
+    // Every digit by default: ten times --count, bounded before anything is drawn.
+    fails(
+        &[
+            "generate",
+            "--checkpoint",
+            s(&ckpt),
+            "--out",
+            s(&folders),
+            "--separate",
+            "--count",
+            "20000",
+        ],
+        "200000 images (20000 of each of 10 digits) are more than 100000",
+    );
     let table = ok(&["evaluate", "--checkpoint", s(&ckpt), "--count", "40"]);
     for line in ["label accuracy", "| 7 | 4 |", "most common confusions"] {
         assert!(table.contains(line), "{table}");
