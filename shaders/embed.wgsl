@@ -14,6 +14,12 @@ struct EmbedParams {
     classes: u32,
     // concat: x's channels per pixel (the output has one more).
     channels: u32,
+    // concat_input_grad: the ACT_* code of the activation x is the output of (ACT_NONE: a
+    // copy), and LeakyReLU's alpha.
+    act: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: EmbedParams;
@@ -88,12 +94,20 @@ fn concat_table_grad(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     }
 }
 
-// dx[b, pixel, ch] = dy[b, pixel, ch]: the gradient of x's channels, the label's dropped.
+// dx[b, pixel, ch] = dy[b, pixel, ch]: the gradient of x's channels, the label's dropped; with
+// p.act, taken through the activation whose saved output x is (epilogue.wgsl's
+// activation_backward, as the activation kernels and the GEMM epilogues take it). x is bound
+// only then.
 @compute @workgroup_size(WORKGROUP_1D, 1, 1)
 fn concat_input_grad(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element_index(wid, nwg, tid);
     if i < p.batch * p.width * p.channels {
         let pixel = i / p.channels;
-        out[i] = dy[pixel * (p.channels + 1u) + i % p.channels];
+        let g = dy[pixel * (p.channels + 1u) + i % p.channels];
+        if p.act == ACT_NONE {
+            out[i] = g;
+        } else {
+            out[i] = activation_backward(p.act, x[i], g, p.alpha);
+        }
     }
 }

@@ -275,7 +275,12 @@ pub const DATA: ShaderSource = ShaderSource {
 
 pub const EMBED: ShaderSource = ShaderSource {
     name: "embed",
-    files: &[SHARED_FILE, wgsl!("common.wgsl"), wgsl!("embed.wgsl")],
+    files: &[
+        SHARED_FILE,
+        wgsl!("common.wgsl"),
+        wgsl!("epilogue.wgsl"),
+        wgsl!("embed.wgsl"),
+    ],
     subgroups: false,
     variants: DEFAULTS,
 };

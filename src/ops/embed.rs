@@ -5,6 +5,7 @@
 
 use crate::gpu::kernel::grid_for;
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders};
+use crate::ops::activation::{Activation, LEAKY_ALPHA, activation_code};
 
 crate::params! {
     /// `EmbedParams` in embed.wgsl (layout checked at pipeline creation).
@@ -13,6 +14,10 @@ crate::params! {
         width: u32,
         classes: u32,
         channels: u32,
+        act: u32,
+        alpha: f32,
+        _pad0: u32,
+        _pad1: u32,
     }
 }
 
@@ -52,6 +57,7 @@ impl EmbedShape {
             width: u(self.width),
             classes: u(self.classes),
             channels: u(self.channels),
+            ..Default::default()
         }
     }
 }
@@ -83,9 +89,20 @@ impl EmbedOps {
         binds: &[(&str, &GpuSlice)],
         elements: usize,
     ) -> Dispatch {
-        let u = ctx.uniform("embed", &s.params());
+        let binds: Vec<_> = binds.iter().map(|&(n, b)| (n, Bind::Storage(b))).collect();
+        Self::dispatch_with(ctx, kernel, s.params(), &binds, elements)
+    }
+
+    fn dispatch_with(
+        ctx: &GpuContext,
+        kernel: &Kernel,
+        p: EmbedParams,
+        binds: &[(&str, Bind<'_>)],
+        elements: usize,
+    ) -> Dispatch {
+        let u = ctx.uniform("embed", &p);
         let mut all = vec![("p", Bind::Uniform(&u))];
-        all.extend(binds.iter().map(|&(name, b)| (name, Bind::Storage(b))));
+        all.extend_from_slice(binds);
         kernel.dispatch(ctx, &all, grid_for(elements as u32))
     }
 
@@ -164,21 +181,33 @@ impl EmbedOps {
         Self::dispatch(ctx, &self.concat_table_grad, s, &binds, s.table_len())
     }
 
-    /// dx: the gradient of x's own channels (the label channel's dropped).
+    /// dx[b, pixel, ch] = dy[b, pixel, ch]: the gradient of x's channels, the label's dropped;
+    /// with `through`, taken through the activation whose output x is (G's tanh, in G's step:
+    /// `activation_backward` at the saved output, as the activation kernels take it).
     pub fn concat_input_grad(
         &self,
         ctx: &GpuContext,
         s: EmbedShape,
         dy: &GpuSlice,
+        through: Option<(Activation, &GpuSlice)>,
         dx: &GpuSlice,
     ) -> Dispatch {
         assert_eq!((dy.len, dx.len), (s.concat_len(), s.input_len()));
-        Self::dispatch(
-            ctx,
-            &self.concat_input_grad,
-            s,
-            &[("dy", dy), ("out", dx)],
-            s.input_len(),
-        )
+        let mut p = s.params();
+        p.act = activation_code(through.map(|(a, _)| a));
+        p.alpha = LEAKY_ALPHA;
+        let saved = match through {
+            Some((_, saved)) => {
+                assert_eq!(saved.len, s.input_len());
+                Bind::Storage(saved)
+            }
+            None => Bind::Dummy,
+        };
+        let binds = [
+            ("dy", Bind::Storage(dy)),
+            ("x", saved),
+            ("out", Bind::Storage(dx)),
+        ];
+        Self::dispatch_with(ctx, &self.concat_input_grad, p, &binds, s.input_len())
     }
 }

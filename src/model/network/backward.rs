@@ -134,14 +134,8 @@ impl Network {
                     }
                     // The image's channels' gradient, taken through the activation that made
                     // the image (G's tanh, in G's step) where asked.
-                    match (dx, through) {
-                        (Some(dx), None) => d.push(ops.embed.concat_input_grad(ctx, s, dy, dx)),
-                        (Some(dx), Some((act, saved))) => {
-                            let plain = ctx.scratch("label plane input grad", dx.len);
-                            d.push(ops.embed.concat_input_grad(ctx, s, dy, &plain));
-                            d.push(ops.activation.backward(ctx, act, saved, &plain, dx));
-                        }
-                        (None, _) => {}
+                    if let Some(dx) = dx {
+                        d.push(ops.embed.concat_input_grad(ctx, s, dy, through, dx));
                     }
                 }
                 Layer::BatchNorm { channels } => {

@@ -6,6 +6,7 @@ use rand::{RngExt, SeedableRng};
 use super::{Lines, garbage, random};
 use crate::gpu::{GpuContext, GpuError, GpuSlice};
 use crate::ops::Ops;
+use crate::ops::activation::Activation;
 use crate::ops::embed::EmbedShape;
 use crate::reference::{check, embed};
 
@@ -105,7 +106,8 @@ pub async fn embed_product(
     ])
 }
 
-/// The label plane beside x: forward (a copy), x's gradient (a copy) and the table's.
+/// The label plane beside x: forward (a copy), x's gradient (a copy, and taken through tanh
+/// as in G's step) and the table's.
 pub async fn label_plane(
     ctx: &GpuContext,
     ops: &Ops,
@@ -119,16 +121,26 @@ pub async fn label_plane(
         dyd,
         gpu: [ls, xs, ts, dys],
     } = inputs(ctx, s, s.concat_len(), seed);
-    let (y, dt, dx) = (
+    let (y, dt, dx, dx_tanh) = (
         garbage(ctx, s.concat_len()),
         garbage(ctx, s.table_len()),
         garbage(ctx, s.input_len()),
+        garbage(ctx, s.input_len()),
     );
+    // x as the output of G's tanh, for the gradient taken through it (in G's step).
+    let (saved, saved_d) = random(
+        &mut StdRng::seed_from_u64(seed ^ 0x7a4),
+        s.input_len(),
+        0.99,
+    );
+    let saved_gpu = ctx.storage_init("saved tanh output", &saved);
     let e = &ops.embed;
+    let tanh = Some((Activation::Tanh, &saved_gpu));
     ctx.run(&[
         e.concat_forward(ctx, s, &ls, &ts, &xs, &y),
         e.concat_table_grad(ctx, s, &ls, &dys, &dt),
-        e.concat_input_grad(ctx, s, &dys, &dx),
+        e.concat_input_grad(ctx, s, &dys, None, &dx),
+        e.concat_input_grad(ctx, s, &dys, tanh, &dx_tanh),
     ])
     .await?;
     let name = format!(
@@ -158,6 +170,20 @@ pub async fn label_plane(
             &dxr,
             &dxr,
             &exact(dxr.len()),
+        ),
+        // dy (1 - y^2): three roundings of terms no larger than |dy| (1 + y^2).
+        check::sum_of_products(
+            &format!("{name} dx through tanh"),
+            &ctx.read(&dx_tanh).await?,
+            &dxr.iter()
+                .zip(&saved_d)
+                .map(|(g, y)| g * (1.0 - y * y))
+                .collect::<Vec<f64>>(),
+            &dxr.iter()
+                .zip(&saved_d)
+                .map(|(g, y)| g.abs() * (1.0 + y * y))
+                .collect::<Vec<f64>>(),
+            1,
         ),
         check::sum_of_products(
             &format!("{name} dtable"),
