@@ -165,21 +165,20 @@ pub async fn score_conditional(
     let (test_features, _) = scorer.score(ctx, &scaled(test)).await?;
     let d = model::CLASSIFIER_FEATURES;
     // The feature rows whose class is `digit`.
-    let rows_of = |features: &[f32], classes: &mut dyn Iterator<Item = u32>, digit: u32| {
+    let rows_of = |features: &[f32], classes: &[u32], digit: u32| -> Vec<f32> {
         features
             .chunks(d)
             .zip(classes)
-            .filter(|&(_, c)| c == digit)
-            .flat_map(|(row, _)| row.to_vec())
-            .collect::<Vec<f32>>()
+            .filter(|&(_, &c)| c == digit)
+            .flat_map(|(row, _)| row.iter().copied())
+            .collect()
     };
+    let test_classes: Vec<u32> = test_labels.iter().map(|&l| u32::from(l)).collect();
     labels.fid_per_digit = Some(std::array::from_fn(|digit| {
         let digit = digit as u32;
-        let ours = rows_of(&features, &mut asked.iter().copied(), digit);
-        let real = rows_of(
-            &test_features,
-            &mut test_labels.iter().map(|&l| u32::from(l)),
-            digit,
+        let (ours, real) = (
+            rows_of(&features, asked, digit),
+            rows_of(&test_features, &test_classes, digit),
         );
         // A covariance needs two rows.
         if ours.len() < 2 * d || real.len() < 2 * d {

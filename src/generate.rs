@@ -144,12 +144,13 @@ pub async fn generate(
     let input = ctx.storage("latents", batch * z_dim);
     let pass = net.forward(&ops.recorder(ctx), &params, &input, BnMode::Inference);
     let mut images = Vec::with_capacity(count * IMAGE_PIXELS);
-    for (k, chunk) in z.chunks(batch * z_dim).enumerate() {
+    let mut label_chunks = labels.map(|l| l.chunks(batch));
+    for chunk in z.chunks(batch * z_dim) {
         let mut padded = chunk.to_vec();
         padded.resize(batch * z_dim, 0.0);
         ctx.write(&input, &padded);
-        if let (Some(buffer), Some(labels)) = (&net.labels, labels) {
-            let mut chunk_labels = labels[k * batch..].to_vec();
+        if let (Some(buffer), Some(chunks)) = (&net.labels, label_chunks.as_mut()) {
+            let mut chunk_labels = chunks.next().expect("a label per latent vector").to_vec();
             chunk_labels.resize(batch, 0);
             ctx.write(buffer, &chunk_labels);
         }

@@ -99,8 +99,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let count = args.count as usize;
     let steps = args.steps as usize;
     // A grid is one picture: its size is bounded, and so is what one run draws, first by the
-    // flags alone, then with a conditional checkpoint's digits.
-    let check_grid = |digits: usize| {
+    // flags alone, then with a conditional checkpoint's digits (`digits` rows of each).
+    let check_size = |digits: usize| {
         let images = digits
             * if args.interpolate {
                 count * steps
@@ -123,7 +123,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
         Ok(())
     };
-    check_grid(1)?;
+    check_size(1)?;
     let checkpoint = load_checkpoint(&args.checkpoint)?;
     let arch = checkpoint.config.arch;
     // A conditional generator draws `count` of each digit asked for (every digit unless told).
@@ -141,7 +141,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             arch.name()
         );
     }
-    check_grid(digits.as_ref().map_or(1, Vec::len))?;
+    check_size(digits.as_ref().map_or(1, Vec::len))?;
     let z_dim = checkpoint.config.z_dim;
     let steps = if args.interpolate { steps } else { 1 };
     let (z, labels) = generate::inputs(args.seed, (count, steps), z_dim, digits.as_deref());

@@ -7,6 +7,15 @@ use std::time::Duration;
 use super::browser::Browser;
 use super::{launch, serve};
 
+/// An element's text.
+fn text(b: &mut Browser, id: &str) -> String {
+    b.eval(&format!("document.getElementById('{id}').textContent"))
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The page as a person uses it: Train starts, reports arrive with grids and the plot, Pause
 /// stops within a chunk. The screenshot goes to target/web-page.png.
 #[test]
@@ -85,13 +94,6 @@ fn page_words_errors_and_pauses_while_scoring() {
             ))
             .unwrap();
         }
-    };
-    let text = |b: &mut Browser, id: &str| -> String {
-        b.eval(&format!("document.getElementById('{id}').textContent"))
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
     };
     let click_train = |b: &mut Browser| {
         b.eval("document.getElementById('train').click(); true")
@@ -225,13 +227,6 @@ fn conditional_page_draws_a_digit_and_survives_a_reload() {
     let mut b = launch(&format!("{}?tune=0", server.url), true);
     let ready = "!document.getElementById('train').disabled";
     b.wait_for(ready, Duration::from_secs(600)).unwrap();
-    let text = |b: &mut Browser, id: &str| -> String {
-        b.eval(&format!("document.getElementById('{id}').textContent"))
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
     let book = b
         .eval(
             "globalThis.$ = (id) => document.getElementById(id); \

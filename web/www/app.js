@@ -226,7 +226,7 @@ async function offerKept() {
   $('resume').onclick = () => act('cannot continue the kept session: ', async () => {
     const dir = await keptDir();
     const bytes = new Uint8Array(await (await (await dir.getFileHandle(KEPT)).getFile()).arrayBuffer());
-    await openBytes(bytes, 'the kept session', await keptInfo());
+    await openBytes(bytes, 'the kept session', info);
     $('saved').style.display = 'none';
   });
   $('discard').onclick = () => act('cannot discard the kept session: ', async () => {

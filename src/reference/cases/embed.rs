@@ -3,7 +3,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{Lines, garbage, random};
+use super::{Lines, abs, garbage, random};
 use crate::gpu::{GpuContext, GpuError, GpuSlice};
 use crate::ops::Ops;
 use crate::ops::activation::Activation;
@@ -87,13 +87,12 @@ pub async fn embed_product(
     let (_, dtable) = embed::scale_backward(&xd, &td, &l, s.width, &dyd);
     let terms: Vec<f64> = dyd.iter().zip(&xd).map(|(a, b)| a * b).collect();
     let magnitude = class_sums(&terms, &l, s.classes, s.width);
-    let abs: Vec<f64> = want.iter().map(|v| v.abs()).collect();
     Ok(vec![
         check::sum_of_products(
             &format!("{name} forward"),
             &ctx.read(&y).await?,
             &want,
-            &abs,
+            &abs(&want),
             1,
         ),
         check::sum_of_products(
