@@ -21,7 +21,7 @@ use crate::model::{
 use crate::model::{Gradients, InputGrad, Upstream};
 use crate::ops::Ops;
 use crate::ops::adam::AdamConfig;
-use crate::ops::data::{Iteration, stream};
+use crate::ops::data::{Draw, Iteration, stream};
 use crate::quality::Gaussian;
 
 /// The shipped classifier, relative to the repository (shells decide where to look).
@@ -208,9 +208,7 @@ pub async fn train(
         let mut d = vec![
             ops.data.sample_indices(
                 ctx,
-                config.seed,
-                stream::CLASSIFIER_INDICES,
-                it,
+                Draw::new(config.seed, stream::CLASSIFIER_INDICES, it),
                 train_images.count,
                 &indices,
             ),
@@ -221,7 +219,7 @@ pub async fn train(
         d.extend(net.forward(&ops.recorder(ctx), &params, &x, BnMode::Inference));
         d.extend(
             ops.softmax
-                .cross_entropy(ctx, CLASSES, net.output(), &y, &dlogits, &metrics, 0),
+                .cross_entropy(ctx, net.output(), &y, &dlogits, &metrics, 0),
         );
         d.extend(net.backward(
             &ops.recorder(ctx),

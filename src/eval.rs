@@ -4,11 +4,12 @@
 use anyhow::{Result, bail};
 
 use crate::classifier::{ClassifierFile, Scorer, scaled};
+use crate::config::TrainConfig;
 use crate::data::Images;
 use crate::gpu::{Dispatch, GpuContext};
 use crate::model::{self, BnMode, IMAGE_PIXELS, Network, NetworkParams};
 use crate::ops::Ops;
-use crate::ops::data::{Iteration, stream};
+use crate::ops::data::{Draw, Iteration, stream};
 use crate::quality::{Gaussian, Scores, frechet_distance, label_scores, score};
 
 /// Images per generator and classifier pass.
@@ -44,18 +45,18 @@ impl Scoring {
 }
 
 impl Evaluator {
-    /// `g` is the training run's generator (its parameters are read at every evaluation).
+    /// `g` is the training run's generator (its parameters are read at every evaluation),
+    /// `config` its run's (the network and the seed the samples are drawn from).
     pub fn new(
         ctx: &GpuContext,
         ops: &Ops,
         g: &NetworkParams,
-        arch: model::Arch,
-        z_dim: usize,
+        config: &TrainConfig,
         classifier: &ClassifierFile,
         samples: usize,
         chunk: usize,
-        seed: u64,
     ) -> Evaluator {
+        let (arch, z_dim, seed) = (config.arch, config.z_dim, config.seed);
         let layers = model::generator(arch, z_dim);
         let batch = samples.min(chunk).max(1);
         let net = Network::new(ctx, "G", &layers, batch);
@@ -72,9 +73,7 @@ impl Evaluator {
             .map(|k| {
                 let mut d = vec![ops.data.normal_noise(
                     ctx,
-                    seed,
-                    stream::EVAL_NOISE,
-                    Iteration::Fixed(k as u32),
+                    Draw::new(seed, stream::EVAL_NOISE, Iteration::Fixed(k as u32)),
                     &z,
                 )];
                 d.extend(forward.iter().cloned());

@@ -142,12 +142,10 @@ pub fn run(args: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<ExitCode>
                 &ctx,
                 &ops,
                 &session.g,
-                c.arch,
-                c.z_dim,
+                c,
                 &file,
                 args.eval_samples as usize,
                 dcgan_wgpu::eval::CHUNK,
-                c.seed,
             )),
             // Asked for explicitly: an error; by default: train without scores.
             Err(e) if args.eval_every.is_some() || args.classifier.is_some() => return Err(e),

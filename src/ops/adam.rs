@@ -48,6 +48,16 @@ pub fn initial_state() -> [u32; STATE_LEN] {
     [0, 1f32.to_bits(), 1f32.to_bits(), 0]
 }
 
+/// What one Adam update reads and writes, all of one length: the gradient, and the parameters
+/// and both moments it updates in place.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamTensors<'a> {
+    pub grad: &'a GpuSlice,
+    pub param: &'a GpuSlice,
+    pub m: &'a GpuSlice,
+    pub v: &'a GpuSlice,
+}
+
 pub struct AdamOps {
     schedule: Kernel,
     update: Kernel,
@@ -108,18 +118,15 @@ impl AdamOps {
 
     /// Step `slot` of the iteration over `param` (all of a network's parameters), with the
     /// alpha `schedule` stored for it.
-    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         ctx: &GpuContext,
         config: &AdamConfig,
         alphas: &GpuSlice,
         slot: u32,
-        grad: &GpuSlice,
-        param: &GpuSlice,
-        m: &GpuSlice,
-        v: &GpuSlice,
+        tensors: AdamTensors<'_>,
     ) -> Dispatch {
+        let AdamTensors { grad, param, m, v } = tensors;
         assert!(grad.len == param.len && m.len == param.len && v.len == param.len);
         assert!((slot as usize) < MAX_STEPS);
         let mut params = config.params(param.len);
@@ -141,17 +148,13 @@ impl AdamOps {
 
     /// One whole step of one network: its schedule and its update (a network stepped once a
     /// batch, like the classifier).
-    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &self,
         ctx: &GpuContext,
         config: &AdamConfig,
         state: &GpuSlice,
         alphas: &GpuSlice,
-        grad: &GpuSlice,
-        param: &GpuSlice,
-        m: &GpuSlice,
-        v: &GpuSlice,
+        tensors: AdamTensors<'_>,
     ) -> [Dispatch; 2] {
         let s = Schedule {
             state,
@@ -160,7 +163,7 @@ impl AdamOps {
         };
         [
             self.schedule(ctx, config, s, None),
-            self.update(ctx, config, alphas, 0, grad, param, m, v),
+            self.update(ctx, config, alphas, 0, tensors),
         ]
     }
 }

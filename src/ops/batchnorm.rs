@@ -78,6 +78,38 @@ impl Stats {
     }
 }
 
+/// A BatchNorm layer's scale and shift, and the activation fused into its output.
+#[derive(Clone, Copy, Debug)]
+pub struct BnLayer<'a> {
+    pub gamma: &'a GpuSlice,
+    pub beta: &'a GpuSlice,
+    pub activation: Option<Activation>,
+}
+
+/// Where a training pass writes its batch statistics, and the moving ones it updates (if any).
+#[derive(Clone, Copy, Debug)]
+pub struct TrainStats<'a> {
+    pub batch: &'a Stats,
+    pub moving: Option<&'a Stats>,
+}
+
+/// What the backward pass needs of the training forward: its input and batch statistics.
+#[derive(Clone, Copy, Debug)]
+pub struct BnSaved<'a> {
+    pub x: &'a GpuSlice,
+    pub stats: &'a Stats,
+}
+
+/// Where the backward pass writes: dgamma then dbeta (one buffer), dx and, where given, dx's
+/// column sums per row group.
+#[derive(Clone, Copy, Debug)]
+pub struct BnGrads<'a> {
+    pub dgamma: &'a GpuSlice,
+    pub dbeta: &'a GpuSlice,
+    pub dx: &'a GpuSlice,
+    pub dx_sums: Option<&'a GpuSlice>,
+}
+
 pub struct BatchNormOps {
     stats_partials: Kernel,
     apply_batch: Kernel,
@@ -110,19 +142,23 @@ impl BatchNormOps {
     /// Training-mode forward: y = act((x - mean) * gamma / sqrt(var + eps) + beta) with the
     /// batch statistics, which go to `batch`; with `moving`, also moving = moving * 0.99 +
     /// batch * 0.01. Two dispatches (partial sums; statistics and apply).
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_train(
         &self,
         ctx: &GpuContext,
         s: BnShape,
+        layer: BnLayer<'_>,
         x: &GpuSlice,
-        gamma: &GpuSlice,
-        beta: &GpuSlice,
-        batch: &Stats,
-        moving: Option<&Stats>,
+        stats: TrainStats<'_>,
         y: &GpuSlice,
-        activation: Option<Activation>,
     ) -> [Dispatch; 2] {
+        let (
+            BnLayer {
+                gamma,
+                beta,
+                activation,
+            },
+            TrainStats { batch, moving },
+        ) = (layer, stats);
         assert_eq!((x.len, y.len), (s.len(), s.len()));
         let blocks = s.blocks(1);
         let partials = ctx.scratch("bn stats partials", 2 * blocks.partials_len());
@@ -183,18 +219,20 @@ impl BatchNormOps {
 
     /// y = act((x - mean) * gamma / sqrt(var + eps) + beta) with given statistics (inference:
     /// the moving ones).
-    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &self,
         ctx: &GpuContext,
         s: BnShape,
+        layer: BnLayer<'_>,
         x: &GpuSlice,
-        gamma: &GpuSlice,
-        beta: &GpuSlice,
         stats: &Stats,
         y: &GpuSlice,
-        activation: Option<Activation>,
     ) -> Dispatch {
+        let BnLayer {
+            gamma,
+            beta,
+            activation,
+        } = layer;
         let (stats_pair, stride) = stats.pair();
         let mut params = s.params(s.blocks(1));
         params.activation = activation_code(activation);
@@ -247,20 +285,24 @@ impl BatchNormOps {
     /// With `dx_sums`, also dx's column sums per row group (`dx_sums_len` elements), the
     /// partials of the bias gradient of a transposed convolution before this layer. Two
     /// dispatches (partial sums; the sums and dx).
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         ctx: &GpuContext,
         s: BnShape,
-        x: &GpuSlice,
-        dy: &GpuSlice,
         gamma: &GpuSlice,
-        stats: &Stats,
-        dgamma: &GpuSlice,
-        dbeta: &GpuSlice,
-        dx: &GpuSlice,
-        dx_sums: Option<&GpuSlice>,
+        saved: BnSaved<'_>,
+        dy: &GpuSlice,
+        grads: BnGrads<'_>,
     ) -> [Dispatch; 2] {
+        let (
+            BnSaved { x, stats },
+            BnGrads {
+                dgamma,
+                dbeta,
+                dx,
+                dx_sums,
+            },
+        ) = (saved, grads);
         assert_eq!((x.len, dy.len, dx.len), (s.len(), s.len(), s.len()));
         let blocks = s.blocks(2);
         let partials = ctx.scratch("bn backward partials", 2 * blocks.partials_len());

@@ -8,7 +8,7 @@
 
 pub use crate::geometry::{Conv2d, same_padding};
 
-use super::gemm::{Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping};
+use super::gemm::{Driver, Gemm, GemmKernels, GemmParams, Mapping, Pass, WeightGrads};
 use super::reduce::ReduceOps;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
@@ -104,19 +104,16 @@ impl ConvOps {
         &self,
         ctx: &GpuContext,
         g: Conv2d,
-        x: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        y: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         assert_eq!(
-            (x.len, w.len, y.len),
+            (pass.input.len, pass.w.len, pass.output.len),
             (g.input_len(), g.kernel_len(), g.output_len())
         );
         match g.transposed {
-            false => self.conv_forward(ctx, g, x, w, epilogue, y, driver),
-            true => self.conv_backward_input(ctx, g.as_conv(), x, w, epilogue, y, driver),
+            false => self.conv_forward(ctx, g, pass, driver),
+            true => self.conv_backward_input(ctx, g.as_conv(), pass, driver),
         }
     }
 
@@ -126,20 +123,17 @@ impl ConvOps {
         &self,
         ctx: &GpuContext,
         g: Conv2d,
-        dy: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        dx: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         assert_eq!(
-            (dy.len, w.len, dx.len),
+            (pass.input.len, pass.w.len, pass.output.len),
             (g.output_len(), g.kernel_len(), g.input_len())
         );
         match g.transposed {
             // The adjoint of the adjoint: the convolution's forward.
-            true => self.conv_forward(ctx, g.as_conv(), dy, w, epilogue, dx, driver),
-            false => self.conv_backward_input(ctx, g, dy, w, epilogue, dx, driver),
+            true => self.conv_forward(ctx, g.as_conv(), pass, driver),
+            false => self.conv_backward_input(ctx, g, pass, driver),
         }
     }
 
@@ -151,17 +145,14 @@ impl ConvOps {
 
     /// dW in the layer's kernel layout, and with `db` (only where `fuses_bias_grad`) the bias
     /// gradient db[c] = sum of dy over batch and pixels in the same GEMM.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_weight(
         &self,
         ctx: &GpuContext,
         g: Conv2d,
-        x: &GpuSlice,
-        dy: &GpuSlice,
-        dw: &GpuSlice,
-        db: Option<&GpuSlice>,
+        grads: WeightGrads<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
+        let WeightGrads { x, dy, dw, db } = grads;
         assert_eq!(
             (x.len, dy.len, dw.len),
             (g.input_len(), g.output_len(), g.kernel_len())
@@ -172,8 +163,16 @@ impl ConvOps {
         );
         match g.transposed {
             // The adjoint convolution's dW, its input being our dy and its output gradient x.
-            true => self.conv_backward_weight(ctx, g.as_conv(), dy, x, dw, None, driver),
-            false => self.conv_backward_weight(ctx, g, x, dy, dw, db, driver),
+            true => {
+                let adjoint = WeightGrads {
+                    x: dy,
+                    dy: x,
+                    dw,
+                    db: None,
+                };
+                self.conv_backward_weight(ctx, g.as_conv(), adjoint, driver)
+            }
+            false => self.conv_backward_weight(ctx, g, grads, driver),
         }
     }
 
@@ -208,35 +207,19 @@ impl ConvOps {
         &self,
         ctx: &GpuContext,
         c: Conv2d,
-        x: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        y: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let m = c.batch * c.out_h() * c.out_w();
         let p = gemm_params(&c, m, c.out_c, c.kernel * c.kernel * c.in_c);
-        self.forward.record(
-            ctx,
-            Gemm {
-                params: p,
-                a: x,
-                b: w,
-                epilogue,
-                out: y,
-            },
-            driver,
-        )
+        self.forward.record(ctx, Gemm::of_pass(p, pass), driver)
     }
 
     fn conv_backward_input(
         &self,
         ctx: &GpuContext,
         c: Conv2d,
-        dy: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        dx: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         // One GEMM over the parity classes of input pixels, each over only the taps that reach
@@ -267,32 +250,21 @@ impl ConvOps {
                 // Classes start on 128-row tiles (the largest a driver has).
                 rows += class_rows.div_ceil(128) * 128;
             }
-            dispatches.extend(self.backward_input.record(
-                ctx,
-                Gemm {
-                    params: p,
-                    a: dy,
-                    b: w,
-                    epilogue,
-                    out: dx,
-                },
-                driver,
-            ));
+            dispatches.extend(
+                self.backward_input
+                    .record(ctx, Gemm::of_pass(p, pass), driver),
+            );
         }
         dispatches
     }
 
     /// dW[k, k, in_c, out_c] from x and dy, with `db` in the same GEMM (a row of ones in
     /// im2col(x)^T).
-    #[allow(clippy::too_many_arguments)]
     fn conv_backward_weight(
         &self,
         ctx: &GpuContext,
         c: Conv2d,
-        x: &GpuSlice,
-        dy: &GpuSlice,
-        dw: &GpuSlice,
-        db: Option<&GpuSlice>,
+        grads: WeightGrads<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = gemm_params(
@@ -301,16 +273,7 @@ impl ConvOps {
             c.out_c,
             c.batch * c.out_h() * c.out_w(),
         );
-        self.backward_weight.record(
-            ctx,
-            Gemm {
-                params: p,
-                a: x,
-                b: dy,
-                epilogue: Epilogue::with_bias_grad(db),
-                out: dw,
-            },
-            driver,
-        )
+        self.backward_weight
+            .record(ctx, Gemm::of_weight_grads(p, grads), driver)
     }
 }

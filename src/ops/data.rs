@@ -48,14 +48,41 @@ pub enum Iteration<'a> {
     Fixed(u32),
 }
 
-fn params(seed: u64, stream: u32, count: usize, iteration: Iteration<'_>) -> DataParams {
+/// Which counter-based random numbers a kernel draws: Philox keyed by the run's `seed`, one
+/// `stream` per purpose (see [`stream`]), at an iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct Draw<'a> {
+    pub seed: u64,
+    pub stream: u32,
+    pub iteration: Iteration<'a>,
+}
+
+impl<'a> Draw<'a> {
+    pub fn new(seed: u64, stream: u32, iteration: Iteration<'a>) -> Self {
+        Draw {
+            seed,
+            stream,
+            iteration,
+        }
+    }
+}
+
+/// A data set's images on the GPU: `count` images of `pixels` u8 pixels, four a word.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedImages<'a> {
+    pub words: &'a GpuSlice,
+    pub count: usize,
+    pub pixels: usize,
+}
+
+fn params(draw: Draw<'_>, count: usize) -> DataParams {
     DataParams {
-        seed_lo: seed as u32,
-        seed_hi: (seed >> 32) as u32,
-        stream,
+        seed_lo: draw.seed as u32,
+        seed_hi: (draw.seed >> 32) as u32,
+        stream: draw.stream,
         count: count as u32,
-        use_fixed_iteration: u32::from(matches!(iteration, Iteration::Fixed(_))),
-        fixed_iteration: match iteration {
+        use_fixed_iteration: u32::from(matches!(draw.iteration, Iteration::Fixed(_))),
+        fixed_iteration: match draw.iteration {
             Iteration::Fixed(i) => i,
             Iteration::Counter(_) => 0,
         },
@@ -131,20 +158,18 @@ impl DataOps {
     pub fn sample_indices(
         &self,
         ctx: &GpuContext,
-        seed: u64,
-        stream: u32,
-        iteration: Iteration<'_>,
+        draw: Draw<'_>,
         num_images: usize,
         indices: &GpuSlice,
     ) -> Dispatch {
-        let mut p = params(seed, stream, indices.len, iteration);
+        let mut p = params(draw, indices.len);
         p.num_images = num_images as u32;
         let u = ctx.uniform("sample_indices", &p);
         self.sample_indices.dispatch(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
-                ("iteration", counter_bind(iteration)),
+                ("iteration", counter_bind(draw.iteration)),
                 ("indices", Bind::Storage(indices)),
             ],
             grid_for(indices.len as u32),
@@ -210,19 +235,17 @@ impl DataOps {
     }
 
     /// A conditional iteration's labels, written to both `out` buffers: those of the batch
-    /// drawn from `stream` (`Labels::OfBatch`, as `draw_batch` draws the images), or uniform
-    /// in [0, classes) from `stream`.
+    /// of `draw` (`Labels::OfBatch`, as `draw_batch` draws the images), or uniform in
+    /// [0, classes) from `draw`.
     pub fn draw_labels(
         &self,
         ctx: &GpuContext,
-        seed: u64,
-        stream: u32,
-        iteration: Iteration<'_>,
+        draw: Draw<'_>,
         labels: Labels<'_>,
         out: [&GpuSlice; 2],
     ) -> Dispatch {
         assert_eq!(out[0].len, out[1].len);
-        let mut p = params(seed, stream, out[0].len, iteration);
+        let mut p = params(draw, out[0].len);
         let data = match labels {
             Labels::OfBatch { data } => {
                 p.num_images = data.len as u32;
@@ -239,7 +262,7 @@ impl DataOps {
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
-                ("iteration", counter_bind(iteration)),
+                ("iteration", counter_bind(draw.iteration)),
                 ("labels", data),
                 ("labels_out", Bind::Storage(out[0])),
                 ("labels_out2", Bind::Storage(out[1])),
@@ -251,20 +274,13 @@ impl DataOps {
     }
 
     /// out ~ N(0, 1), element i from Philox block i / 4 of (seed, iteration, stream).
-    pub fn normal_noise(
-        &self,
-        ctx: &GpuContext,
-        seed: u64,
-        stream: u32,
-        iteration: Iteration<'_>,
-        out: &GpuSlice,
-    ) -> Dispatch {
-        let u = ctx.uniform("normal_noise", &params(seed, stream, out.len, iteration));
+    pub fn normal_noise(&self, ctx: &GpuContext, draw: Draw<'_>, out: &GpuSlice) -> Dispatch {
+        let u = ctx.uniform("normal_noise", &params(draw, out.len));
         self.normal_noise.dispatch(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
-                ("iteration", counter_bind(iteration)),
+                ("iteration", counter_bind(draw.iteration)),
                 ("out", Bind::Storage(out)),
             ],
             grid_for((out.len as u32).div_ceil(4)),
@@ -272,37 +288,32 @@ impl DataOps {
     }
 
     /// One training iteration's draws in one dispatch: `real` = images[indices] scaled, the
-    /// indices drawn from `stream` (as `sample_indices` does, without storing them), and the
-    /// noise of streams `stream + 1` and `stream + 2` into `noise` (as `normal_noise` does).
-    #[allow(clippy::too_many_arguments)]
+    /// indices from `draw` (as `sample_indices` draws them, without storing them), and the
+    /// noise of the two streams after `draw`'s into `noise` (as `normal_noise` draws it).
     pub fn draw_batch(
         &self,
         ctx: &GpuContext,
-        seed: u64,
-        stream: u32,
-        iteration: Iteration<'_>,
-        images: &GpuSlice,
-        num_images: usize,
-        pixels: usize,
+        draw: Draw<'_>,
+        images: PackedImages<'_>,
         real: &GpuSlice,
         noise: &NoisePair,
     ) -> Dispatch {
         let image_workgroups = (real.len as u32).div_ceil(WORKGROUP_1D);
         let noise_blocks = (noise.first.len as u32).div_ceil(4);
-        let mut p = params(seed, stream, real.len, iteration);
-        p.num_images = num_images as u32;
-        p.pixels = pixels as u32;
+        let mut p = params(draw, real.len);
+        p.num_images = images.count as u32;
+        p.pixels = images.pixels as u32;
         p.image_workgroups = image_workgroups;
         p.noise_count = noise.first.len as u32;
         p.noise_stride = noise.stride() as u32;
         let u = ctx.uniform("draw_batch", &p);
-        let batch = real.len / pixels;
+        let batch = real.len / images.pixels;
         self.draw_batch.dispatch_reading(
             ctx,
             &[
                 ("p", Bind::Uniform(&u)),
-                ("iteration", counter_bind(iteration)),
-                ("images", Bind::Storage(images)),
+                ("iteration", counter_bind(draw.iteration)),
+                ("images", Bind::Storage(images.words)),
                 ("out", Bind::Storage(real)),
                 ("noise_out", Bind::Storage(&noise.buffer)),
             ],

@@ -2,8 +2,8 @@
 //! dW's GEMM).
 //! Shader: `shaders/dense.wgsl` (operand mappings) + `shaders/gemm.wgsl` (driver).
 
-use super::gemm::{Driver, Epilogue, Gemm, GemmKernels, GemmParams, Mapping};
-use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
+use super::gemm::{Driver, Gemm, GemmKernels, GemmParams, Mapping, Pass, WeightGrads};
+use crate::gpu::{Dispatch, GpuContext, GpuError, shaders};
 
 /// Batch and feature sizes of one dense layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,79 +78,40 @@ impl DenseOps {
         &self,
         ctx: &GpuContext,
         s: DenseShape,
-        x: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        y: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
-        assert_eq!(x.len, s.batch * s.inputs);
-        assert_eq!(w.len, s.inputs * s.outputs);
+        assert_eq!(pass.input.len, s.batch * s.inputs);
+        assert_eq!(pass.w.len, s.inputs * s.outputs);
         let p = params(s.batch, s.outputs, s.inputs);
-        self.forward.record(
-            ctx,
-            Gemm {
-                params: p,
-                a: x,
-                b: w,
-                epilogue,
-                out: y,
-            },
-            driver,
-        )
+        self.forward.record(ctx, Gemm::of_pass(p, pass), driver)
     }
 
     /// dx[batch, in] = dy[batch, out] W^T (the epilogue can take the gradient through the
     /// activation before this layer).
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
         s: DenseShape,
-        dy: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        dx: &GpuSlice,
+        pass: Pass<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.batch, s.inputs, s.outputs);
-        self.backward_input.record(
-            ctx,
-            Gemm {
-                params: p,
-                a: dy,
-                b: w,
-                epilogue,
-                out: dx,
-            },
-            driver,
-        )
+        self.backward_input
+            .record(ctx, Gemm::of_pass(p, pass), driver)
     }
 
     /// dW[in, out] = x^T dy and, with `db`, db[out] = sum over the batch of dy in the same GEMM
     /// (a row of ones in x^T).
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_weight(
         &self,
         ctx: &GpuContext,
         s: DenseShape,
-        x: &GpuSlice,
-        dy: &GpuSlice,
-        dw: &GpuSlice,
-        db: Option<&GpuSlice>,
+        grads: WeightGrads<'_>,
         driver: Driver,
     ) -> Vec<Dispatch> {
         let p = params(s.inputs, s.outputs, s.batch);
-        self.backward_weight.record(
-            ctx,
-            Gemm {
-                params: p,
-                a: x,
-                b: dy,
-                epilogue: Epilogue::with_bias_grad(db),
-                out: dw,
-            },
-            driver,
-        )
+        self.backward_weight
+            .record(ctx, Gemm::of_weight_grads(p, grads), driver)
     }
 }

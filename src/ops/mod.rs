@@ -16,8 +16,8 @@ pub mod reduce;
 pub mod softmax;
 pub mod tune;
 
-use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice};
-use gemm::{Driver, Epilogue};
+use crate::gpu::{Dispatch, GpuContext, GpuError};
+use gemm::{Driver, Pass, WeightGrads};
 
 /// What records dispatches: the device and the compiled kernels, passed as one.
 #[derive(Clone, Copy)]
@@ -36,37 +36,18 @@ pub enum GemmLayer {
 
 impl GemmLayer {
     /// y = act(layer(x, W) + b).
-    pub fn forward(
-        &self,
-        r: Recorder<'_>,
-        x: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        y: &GpuSlice,
-    ) -> Vec<Dispatch> {
-        let (ctx, auto) = (r.ctx, Driver::Auto);
+    pub fn forward(&self, r: Recorder<'_>, pass: Pass<'_>) -> Vec<Dispatch> {
         match *self {
-            GemmLayer::Dense(s) => r.ops.dense.forward(ctx, s, x, w, epilogue, y, auto),
-            GemmLayer::Conv(g) => r.ops.conv.forward(ctx, g, x, w, epilogue, y, auto),
+            GemmLayer::Dense(s) => r.ops.dense.forward(r.ctx, s, pass, Driver::Auto),
+            GemmLayer::Conv(g) => r.ops.conv.forward(r.ctx, g, pass, Driver::Auto),
         }
     }
 
     /// dx from dy, the epilogue taking it through the activation before the layer if any.
-    pub fn backward_input(
-        &self,
-        r: Recorder<'_>,
-        dy: &GpuSlice,
-        w: &GpuSlice,
-        epilogue: Epilogue<'_>,
-        dx: &GpuSlice,
-    ) -> Vec<Dispatch> {
-        let (ctx, auto) = (r.ctx, Driver::Auto);
+    pub fn backward_input(&self, r: Recorder<'_>, pass: Pass<'_>) -> Vec<Dispatch> {
         match *self {
-            GemmLayer::Dense(s) => r
-                .ops
-                .dense
-                .backward_input(ctx, s, dy, w, epilogue, dx, auto),
-            GemmLayer::Conv(g) => r.ops.conv.backward_input(ctx, g, dy, w, epilogue, dx, auto),
+            GemmLayer::Dense(s) => r.ops.dense.backward_input(r.ctx, s, pass, Driver::Auto),
+            GemmLayer::Conv(g) => r.ops.conv.backward_input(r.ctx, g, pass, Driver::Auto),
         }
     }
 
@@ -80,18 +61,10 @@ impl GemmLayer {
     }
 
     /// dW, and db with it where `fuses_bias_grad`.
-    pub fn backward_weight(
-        &self,
-        r: Recorder<'_>,
-        x: &GpuSlice,
-        dy: &GpuSlice,
-        dw: &GpuSlice,
-        db: Option<&GpuSlice>,
-    ) -> Vec<Dispatch> {
-        let (ctx, auto) = (r.ctx, Driver::Auto);
+    pub fn backward_weight(&self, r: Recorder<'_>, grads: WeightGrads<'_>) -> Vec<Dispatch> {
         match *self {
-            GemmLayer::Dense(s) => r.ops.dense.backward_weight(ctx, s, x, dy, dw, db, auto),
-            GemmLayer::Conv(g) => r.ops.conv.backward_weight(ctx, g, x, dy, dw, db, auto),
+            GemmLayer::Dense(s) => r.ops.dense.backward_weight(r.ctx, s, grads, Driver::Auto),
+            GemmLayer::Conv(g) => r.ops.conv.backward_weight(r.ctx, g, grads, Driver::Auto),
         }
     }
 }

@@ -73,18 +73,22 @@ impl SoftmaxOps {
     }
 
     /// d loss / d logits into `dlogits`; metrics[slot] = mean loss, metrics[slot + 1] = accuracy.
+    /// A row of `logits` per label.
     pub fn cross_entropy(
         &self,
         ctx: &GpuContext,
-        classes: usize,
         logits: &GpuSlice,
         labels: &GpuSlice,
         dlogits: &GpuSlice,
         metrics: &GpuSlice,
         slot: usize,
     ) -> Vec<Dispatch> {
-        let rows = logits.len / classes;
-        assert_eq!(labels.len, rows);
+        let rows = labels.len;
+        assert!(
+            rows > 0 && logits.len.is_multiple_of(rows),
+            "a row of logits per label"
+        );
+        let classes = logits.len / rows;
         assert_eq!(dlogits.len, logits.len);
         let u = Self::params(ctx, rows, classes, slot);
         super::loss::with_metrics_finish(

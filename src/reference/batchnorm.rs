@@ -21,21 +21,28 @@ pub fn stats(x: &[f64], rows: usize, channels: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, var)
 }
 
+/// The statistics x is normalised with: each channel's mean and biased variance, and epsilon.
+#[derive(Clone, Copy, Debug)]
+pub struct Norm<'a> {
+    pub mean: &'a [f64],
+    pub var: &'a [f64],
+    pub eps: f64,
+}
+
+impl Norm<'_> {
+    /// 1 / sqrt(var + eps) of channel c.
+    fn rstd(&self, c: usize) -> f64 {
+        1.0 / (self.var[c] + self.eps).sqrt()
+    }
+}
+
 /// y = (x - mean) / sqrt(var + eps) * gamma + beta.
-pub fn apply(
-    x: &[f64],
-    channels: usize,
-    gamma: &[f64],
-    beta: &[f64],
-    mean: &[f64],
-    var: &[f64],
-    eps: f64,
-) -> Vec<f64> {
+pub fn apply(x: &[f64], channels: usize, gamma: &[f64], beta: &[f64], norm: Norm<'_>) -> Vec<f64> {
     x.iter()
         .enumerate()
         .map(|(i, &v)| {
             let c = i % channels;
-            (v - mean[c]) / (var[c] + eps).sqrt() * gamma[c] + beta[c]
+            (v - norm.mean[c]) / (norm.var[c] + norm.eps).sqrt() * gamma[c] + beta[c]
         })
         .collect()
 }
@@ -50,7 +57,12 @@ pub fn forward_train(
     eps: f64,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mean, var) = stats(x, rows, channels);
-    let y = apply(x, channels, gamma, beta, &mean, &var, eps);
+    let norm = Norm {
+        mean: &mean,
+        var: &var,
+        eps,
+    };
+    let y = apply(x, channels, gamma, beta, norm);
     (y, mean, var)
 }
 
@@ -59,15 +71,13 @@ pub fn backward_sums(
     x: &[f64],
     dy: &[f64],
     channels: usize,
-    mean: &[f64],
-    var: &[f64],
-    eps: f64,
+    norm: Norm<'_>,
 ) -> (Vec<f64>, Vec<f64>) {
     let mut dgamma = vec![0.0; channels];
     let mut dbeta = vec![0.0; channels];
     for i in 0..x.len() {
         let c = i % channels;
-        let xhat = (x[i] - mean[c]) / (var[c] + eps).sqrt();
+        let xhat = (x[i] - norm.mean[c]) / (norm.var[c] + norm.eps).sqrt();
         dgamma[c] += dy[i] * xhat;
         dbeta[c] += dy[i];
     }
@@ -80,18 +90,16 @@ pub fn backward_input(
     dy: &[f64],
     channels: usize,
     gamma: &[f64],
-    mean: &[f64],
-    var: &[f64],
+    norm: Norm<'_>,
     dgamma: &[f64],
     dbeta: &[f64],
-    eps: f64,
 ) -> Vec<f64> {
     let n = (x.len() / channels) as f64;
     (0..x.len())
         .map(|i| {
             let c = i % channels;
-            let rstd = 1.0 / (var[c] + eps).sqrt();
-            let xhat = (x[i] - mean[c]) * rstd;
+            let rstd = norm.rstd(c);
+            let xhat = (x[i] - norm.mean[c]) * rstd;
             gamma[c] * rstd / n * (n * dy[i] - dbeta[c] - xhat * dgamma[c])
         })
         .collect()
@@ -108,8 +116,13 @@ pub fn backward(
     eps: f64,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mean, var) = stats(x, rows, channels);
-    let (dgamma, dbeta) = backward_sums(x, dy, channels, &mean, &var, eps);
-    let dx = backward_input(x, dy, channels, gamma, &mean, &var, &dgamma, &dbeta, eps);
+    let norm = Norm {
+        mean: &mean,
+        var: &var,
+        eps,
+    };
+    let (dgamma, dbeta) = backward_sums(x, dy, channels, norm);
+    let dx = backward_input(x, dy, channels, gamma, norm, &dgamma, &dbeta);
     (dx, dgamma, dbeta)
 }
 

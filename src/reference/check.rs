@@ -148,17 +148,15 @@ pub fn bn_apply_scales(
     channels: usize,
     gamma: &[f64],
     beta: &[f64],
-    mean: &[f64],
-    var: &[f64],
-    eps: f64,
+    norm: super::batchnorm::Norm<'_>,
 ) -> Vec<f64> {
     let inv: Vec<f64> = (0..channels)
-        .map(|c| gamma[c] / (var[c] + eps).sqrt())
+        .map(|c| gamma[c] / (norm.var[c] + norm.eps).sqrt())
         .collect();
     (0..x.len())
         .map(|i| {
             let c = i % channels;
-            (x[i] * inv[c]).abs() + beta[c].abs() + (mean[c] * inv[c]).abs()
+            (x[i] * inv[c]).abs() + beta[c].abs() + (norm.mean[c] * inv[c]).abs()
         })
         .collect()
 }

@@ -118,7 +118,12 @@ impl RefNet {
                                 self.stats_layout
                                     .slice(&self.moving, &format!("{}.moving_variance", spec.name)),
                             );
-                            bn::apply(input, channels, &gamma, &beta, &mean, &var, EPS)
+                            let norm = bn::Norm {
+                                mean: &mean,
+                                var: &var,
+                                eps: EPS,
+                            };
+                            bn::apply(input, channels, &gamma, &beta, norm)
                         }
                         BnMode::Train { .. } => {
                             let (y, mean, var) =

@@ -24,7 +24,7 @@ use crate::gpu::readback::Ring;
 use crate::gpu::{Dispatch, GpuContext, GpuSlice};
 use crate::model::{self, BnMode, Network, NetworkParams, ParamLayout};
 use crate::ops::Ops;
-use crate::ops::data::{Iteration, Labels, NoisePair, stream};
+use crate::ops::data::{Draw, Iteration, Labels, NoisePair, PackedImages, stream};
 
 /// Offsets of the initialisation seeds of the two networks.
 const G_INIT_SALT: u64 = 0x4745_4E45_5241_544F; // "GENERATO"
@@ -156,17 +156,14 @@ impl<'a> Session<'a> {
                 stream::FAKE_NOISE == stream::REAL_INDICES + 1
                     && stream::GENERATOR_NOISE == stream::REAL_INDICES + 2
             );
-            let batch = ops.data.draw_batch(
-                ctx,
-                config.seed,
-                stream::REAL_INDICES,
-                Iteration::Counter(&counter),
-                &words,
-                images.count,
-                IMAGE_PIXELS,
-                &real,
-                &noise,
-            );
+            let set = PackedImages {
+                words: &words,
+                count: images.count,
+                pixels: IMAGE_PIXELS,
+            };
+            let it = Iteration::Counter(&counter);
+            let draw = Draw::new(config.seed, stream::REAL_INDICES, it);
+            let batch = ops.data.draw_batch(ctx, draw, set, &real, &noise);
             // A conditional run's two label draws: the real batch's labels (those of the
             // images just drawn, from the same stream), then fresh ones for G's step.
             let labels = labels.as_ref().map(|data| {
@@ -174,7 +171,7 @@ impl<'a> Session<'a> {
                 let draw = |stream, from| {
                     let it = Iteration::Counter(&counter);
                     ops.data
-                        .draw_labels(ctx, config.seed, stream, it, from, nets)
+                        .draw_labels(ctx, Draw::new(config.seed, stream, it), from, nets)
                 };
                 step::LabelDraws {
                     real: draw(stream::REAL_INDICES, Labels::OfBatch { data }),
@@ -201,9 +198,7 @@ impl<'a> Session<'a> {
         // The fixed sample noise, drawn once.
         let sample_noise = ops.data.normal_noise(
             ctx,
-            config.seed,
-            stream::SAMPLE_NOISE,
-            Iteration::Fixed(0),
+            Draw::new(config.seed, stream::SAMPLE_NOISE, Iteration::Fixed(0)),
             &z_sample,
         );
         ctx.run(&[sample_noise]).await?;

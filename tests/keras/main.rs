@@ -55,15 +55,7 @@ fn replay_layers(
     let mut prev = input.to_vec();
     for (i, spec) in layers.iter().enumerate() {
         let (x, samples) = pad_to_batch(&prev, spec.in_len);
-        run_all(network.layer_forward(
-            &g.ops.recorder(&g.ctx),
-            params,
-            i,
-            &x,
-            &network.acts[i],
-            mode,
-            None,
-        ));
+        run_all(network.layer_forward(&g.ops.recorder(&g.ctx), params, i, &x, mode, None));
         let ours = read(&network.acts[i]);
         let label = format!("{} {step}.{net}.{}", v.key, spec.name);
         let expected = match spec.layer {

@@ -93,13 +93,17 @@ fn batchnorm_moving_update_is_keras_float32() {
     run(&g.ops.batchnorm.forward_train(
         &g.ctx,
         s,
+        BnLayer {
+            gamma: &gamma,
+            beta: &beta,
+            activation: None,
+        },
         &x,
-        &gamma,
-        &beta,
-        &batch,
-        Some(&fused),
+        TrainStats {
+            batch: &batch,
+            moving: Some(&fused),
+        },
         &y,
-        None,
     ));
     run(&[g.ops.batchnorm.moving_update(&g.ctx, s, &batch, &alone)]);
     check_bits("fused moving mean", &read(&fused.mean), &read(&alone.mean));

@@ -15,9 +15,14 @@ fn conv_case(s: Conv2d, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(c.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(c.backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
+    let mut ds = c.forward(
+        &g.ctx,
+        s,
+        Pass::new(&xs, &ws, &y).epilogue(Epilogue::bias(&bs)),
+        driver,
+    );
+    ds.extend(c.backward_input(&g.ctx, s, Pass::new(&dys, &ws, &dx), driver));
+    ds.extend(c.backward_weight(&g.ctx, s, WeightGrads::new(&xs, &dys, &dw).db(&db), driver));
     run(&ds);
 
     use reference::conv as rc;
@@ -147,9 +152,14 @@ fn conv_transpose_case(s: Conv2d, driver: Driver, seed: u64) {
     let dw = output(s.kernel_len());
     let db = output(s.out_c);
     let c = &g.ops.conv;
-    let mut ds = c.forward(&g.ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(c.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(c.backward_weight(&g.ctx, s, &xs, &dys, &dw, None, driver));
+    let mut ds = c.forward(
+        &g.ctx,
+        s,
+        Pass::new(&xs, &ws, &y).epilogue(Epilogue::bias(&bs)),
+        driver,
+    );
+    ds.extend(c.backward_input(&g.ctx, s, Pass::new(&dys, &ws, &dx), driver));
+    ds.extend(c.backward_weight(&g.ctx, s, WeightGrads::new(&xs, &dys, &dw), driver));
     ds.extend(c.backward_bias(&g.ctx, &dys, s.out_c, &db));
     run(&ds);
 

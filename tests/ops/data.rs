@@ -12,17 +12,13 @@ fn batch_indices_are_bit_exact() {
     run(&[
         g.ops.data.sample_indices(
             &g.ctx,
-            seed,
-            stream::REAL_INDICES,
-            Iteration::Counter(&counter),
+            Draw::new(seed, stream::REAL_INDICES, Iteration::Counter(&counter)),
             60000,
             &idx,
         ),
         g.ops.data.sample_indices(
             &g.ctx,
-            seed,
-            stream::REAL_INDICES,
-            Iteration::Fixed(7),
+            Draw::new(seed, stream::REAL_INDICES, Iteration::Fixed(7)),
             60000,
             &fixed,
         ),
@@ -70,11 +66,21 @@ fn draw_batch_equals_the_separate_draws() {
     );
     let s0 = stream::REAL_INDICES;
     run(&[
-        d.draw_batch(&g.ctx, 9, s0, it, &img, count, pixels, &real, &noise),
-        d.sample_indices(&g.ctx, 9, s0, it, count, &indices),
+        d.draw_batch(
+            &g.ctx,
+            Draw::new(9, s0, it),
+            PackedImages {
+                words: &img,
+                count,
+                pixels,
+            },
+            &real,
+            &noise,
+        ),
+        d.sample_indices(&g.ctx, Draw::new(9, s0, it), count, &indices),
         d.gather_images(&g.ctx, pixels, &img, &indices, &real2),
-        d.normal_noise(&g.ctx, 9, s0 + 1, it, &z1),
-        d.normal_noise(&g.ctx, 9, s0 + 2, it, &z2),
+        d.normal_noise(&g.ctx, Draw::new(9, s0 + 1, it), &z1),
+        d.normal_noise(&g.ctx, Draw::new(9, s0 + 2, it), &z2),
     ]);
     check_bits("draw_batch images", &read(&real), &read(&real2));
     check_bits("draw_batch first noise", &read(&noise.first), &read(&z1));
@@ -101,17 +107,13 @@ fn draw_labels_are_the_batch_labels_and_uniform_digits() {
     run(&[
         d.draw_labels(
             &g.ctx,
-            seed,
-            stream::REAL_INDICES,
-            it,
+            Draw::new(seed, stream::REAL_INDICES, it),
             Labels::OfBatch { data: &data },
             [&outs[0], &outs[1]],
         ),
         d.draw_labels(
             &g.ctx,
-            seed,
-            stream::GENERATOR_LABELS,
-            it,
+            Draw::new(seed, stream::GENERATOR_LABELS, it),
             Labels::Uniform { classes: 10 },
             [&outs[2], &outs[3]],
         ),
@@ -170,9 +172,7 @@ fn normal_noise_matches_reference_and_is_standard_normal() {
     let z = output(n);
     run(&[g.ops.data.normal_noise(
         &g.ctx,
-        seed,
-        stream::FAKE_NOISE,
-        Iteration::Counter(&counter),
+        Draw::new(seed, stream::FAKE_NOISE, Iteration::Counter(&counter)),
         &z,
     )]);
     let got = read(&z);
@@ -203,17 +203,13 @@ fn iteration_counter_advances_and_changes_the_draw() {
     run(&[
         g.ops.data.normal_noise(
             &g.ctx,
-            9,
-            stream::GENERATOR_NOISE,
-            Iteration::Counter(&counter),
+            Draw::new(9, stream::GENERATOR_NOISE, Iteration::Counter(&counter)),
             &a,
         ),
         g.ops.data.advance_iteration(&g.ctx, &counter),
         g.ops.data.normal_noise(
             &g.ctx,
-            9,
-            stream::GENERATOR_NOISE,
-            Iteration::Counter(&counter),
+            Draw::new(9, stream::GENERATOR_NOISE, Iteration::Counter(&counter)),
             &b,
         ),
     ]);

@@ -43,23 +43,33 @@ fn input_gradient_epilogue_takes_the_activation_backward() {
                 output(s.input_len()),
             );
             let c = &g.ops.conv;
-            let mut ds = c.backward_input(&g.ctx, s, &dy, &w, Epilogue::NONE, &plain, driver);
+            let mut ds = c.backward_input(&g.ctx, s, Pass::new(&dy, &w, &plain), driver);
             ds.push(
                 g.ops
                     .activation
                     .backward(&g.ctx, act, &saved, &plain, &separate),
             );
-            ds.extend(c.backward_input(&g.ctx, s, &dy, &w, through, &fused, driver));
+            ds.extend(c.backward_input(
+                &g.ctx,
+                s,
+                Pass::new(&dy, &w, &fused).epilogue(through),
+                driver,
+            ));
             let through = Epilogue::through(Some(act), Some(&dsaved));
             let (dplain, dfused, dseparate) = (output(7 * 30), output(7 * 30), output(7 * 30));
             let d = &g.ops.dense;
-            ds.extend(d.backward_input(&g.ctx, ds_, &ddy, &dw, Epilogue::NONE, &dplain, driver));
+            ds.extend(d.backward_input(&g.ctx, ds_, Pass::new(&ddy, &dw, &dplain), driver));
             ds.push(
                 g.ops
                     .activation
                     .backward(&g.ctx, act, &dsaved, &dplain, &dseparate),
             );
-            ds.extend(d.backward_input(&g.ctx, ds_, &ddy, &dw, through, &dfused, driver));
+            ds.extend(d.backward_input(
+                &g.ctx,
+                ds_,
+                Pass::new(&ddy, &dw, &dfused).epilogue(through),
+                driver,
+            ));
             run(&ds);
             check_bits(
                 &format!("conv dX through {act:?} ({driver:?})"),
@@ -118,18 +128,17 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
                 output(s.output_len()),
                 output(s.output_len()),
             );
-            let mut ds = g
-                .ops
-                .conv
-                .forward(&g.ctx, s, &x, &w, Epilogue::bias(&b), &plain, driver);
+            let mut ds = g.ops.conv.forward(
+                &g.ctx,
+                s,
+                Pass::new(&x, &w, &plain).epilogue(Epilogue::bias(&b)),
+                driver,
+            );
             ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
             ds.extend(g.ops.conv.forward(
                 &g.ctx,
                 s,
-                &x,
-                &w,
-                Epilogue::bias(&b).then(Some(act)),
-                &fused,
+                Pass::new(&x, &w, &fused).epilogue(Epilogue::bias(&b).then(Some(act))),
                 driver,
             ));
             run(&ds);
@@ -143,18 +152,17 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
                 output(ts.output_len()),
                 output(ts.output_len()),
             );
-            let mut ds =
-                g.ops
-                    .conv
-                    .forward(&g.ctx, ts, &tx, &tw, Epilogue::bias(&tb), &plain, driver);
+            let mut ds = g.ops.conv.forward(
+                &g.ctx,
+                ts,
+                Pass::new(&tx, &tw, &plain).epilogue(Epilogue::bias(&tb)),
+                driver,
+            );
             ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
             ds.extend(g.ops.conv.forward(
                 &g.ctx,
                 ts,
-                &tx,
-                &tw,
-                Epilogue::bias(&tb).then(Some(act)),
-                &fused,
+                Pass::new(&tx, &tw, &fused).epilogue(Epilogue::bias(&tb).then(Some(act))),
                 driver,
             ));
             run(&ds);
@@ -180,19 +188,37 @@ fn gemm_and_batchnorm_epilogues_apply_the_activation() {
         let (plain, fused, separate) = (output(243 * 5), output(243 * 5), output(243 * 5));
         let bn = &g.ops.batchnorm;
         let mut ds = bn
-            .forward_train(&g.ctx, bs, &bx, &gamma, &beta, &stats, None, &plain, None)
+            .forward_train(
+                &g.ctx,
+                bs,
+                BnLayer {
+                    gamma: &gamma,
+                    beta: &beta,
+                    activation: None,
+                },
+                &bx,
+                TrainStats {
+                    batch: &stats,
+                    moving: None,
+                },
+                &plain,
+            )
             .to_vec();
         ds.push(g.ops.activation.forward(&g.ctx, act, &plain, &separate));
         ds.extend(bn.forward_train(
             &g.ctx,
             bs,
+            BnLayer {
+                gamma: &gamma,
+                beta: &beta,
+                activation: Some(act),
+            },
             &bx,
-            &gamma,
-            &beta,
-            &stats,
-            None,
+            TrainStats {
+                batch: &stats,
+                moving: None,
+            },
             &fused,
-            Some(act),
         ));
         run(&ds);
         check_bits(

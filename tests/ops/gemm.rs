@@ -71,42 +71,42 @@ fn gemm_drivers_agree_bit_for_bit() {
         (
             "conv forward",
             s.output_len(),
-            Box::new(|dr, o| c.forward(&g.ctx, s, x, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.forward(&g.ctx, s, Pass::new(x, w, o), dr)),
         ),
         (
             "conv dX",
             s.input_len(),
-            Box::new(|dr, o| c.backward_input(&g.ctx, s, dy, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.backward_input(&g.ctx, s, Pass::new(dy, w, o), dr)),
         ),
         (
             "conv dW",
             s.kernel_len(),
-            Box::new(|dr, o| c.backward_weight(&g.ctx, s, x, dy, o, None, dr)),
+            Box::new(|dr, o| c.backward_weight(&g.ctx, s, WeightGrads::new(x, dy, o), dr)),
         ),
         (
             "conv_transpose forward",
             ts.output_len(),
-            Box::new(|dr, o| c.forward(&g.ctx, ts, tx, w, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| c.forward(&g.ctx, ts, Pass::new(tx, w, o), dr)),
         ),
         (
             "conv_transpose dW",
             ts.kernel_len(),
-            Box::new(|dr, o| c.backward_weight(&g.ctx, ts, tx, tdy, o, None, dr)),
+            Box::new(|dr, o| c.backward_weight(&g.ctx, ts, WeightGrads::new(tx, tdy, o), dr)),
         ),
         (
             "dense forward",
             7 * 21,
-            Box::new(|dr, o| d.forward(&g.ctx, ds, dx_, dw_, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| d.forward(&g.ctx, ds, Pass::new(dx_, dw_, o), dr)),
         ),
         (
             "dense dX",
             7 * 30,
-            Box::new(|dr, o| d.backward_input(&g.ctx, ds, ddy, dw_, Epilogue::NONE, o, dr)),
+            Box::new(|dr, o| d.backward_input(&g.ctx, ds, Pass::new(ddy, dw_, o), dr)),
         ),
         (
             "dense dW",
             30 * 21,
-            Box::new(|dr, o| d.backward_weight(&g.ctx, ds, dx_, ddy, o, None, dr)),
+            Box::new(|dr, o| d.backward_weight(&g.ctx, ds, WeightGrads::new(dx_, ddy, o), dr)),
         ),
     ];
     for (name, len, build) in &cases {
@@ -199,7 +199,7 @@ fn tuner_chooses_a_correct_variant_and_caches_it() {
     let (xs, ws, y) = (upload(&x), upload(&w), output(s.output_len()));
     let record = || {
         ops.conv
-            .forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, Driver::Auto)
+            .forward(&g.ctx, s, Pass::new(&xs, &ws, &y), Driver::Auto)
     };
     // Recording queues the open choice (the fixed driver is recorded meanwhile); tuning
     // settles it, and the next recording uses it without queueing again.

@@ -30,11 +30,11 @@ mod softmax;
 use common::*;
 use dcgan_wgpu::gpu::{Dispatch, GpuSlice};
 use dcgan_wgpu::ops::activation::{Activation, LEAKY_ALPHA};
-use dcgan_wgpu::ops::batchnorm::{BnShape, MOMENTUM, Stats};
+use dcgan_wgpu::ops::batchnorm::{BnGrads, BnLayer, BnSaved, BnShape, MOMENTUM, Stats, TrainStats};
 use dcgan_wgpu::ops::conv::Conv2d;
-use dcgan_wgpu::ops::data::{Iteration, stream};
+use dcgan_wgpu::ops::data::{Draw, Iteration, PackedImages, stream};
 use dcgan_wgpu::ops::dense::DenseShape;
-use dcgan_wgpu::ops::gemm::{Driver, Epilogue, Gemm};
+use dcgan_wgpu::ops::gemm::{Driver, Epilogue, Gemm, Pass, WeightGrads};
 use dcgan_wgpu::reference;
 use pollster::FutureExt as _;
 

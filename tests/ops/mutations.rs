@@ -44,9 +44,9 @@ fn kernel_digest() {
             output(s.outputs),
         );
         let d = &g.ops.dense;
-        let mut ds = d.forward(&g.ctx, s, &xs, &ws, Epilogue::NONE, &y, driver);
-        ds.extend(d.backward_input(&g.ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-        ds.extend(d.backward_weight(&g.ctx, s, &xs, &dys, &dw, Some(&db), driver));
+        let mut ds = d.forward(&g.ctx, s, Pass::new(&xs, &ws, &y), driver);
+        ds.extend(d.backward_input(&g.ctx, s, Pass::new(&dys, &ws, &dx), driver));
+        ds.extend(d.backward_weight(&g.ctx, s, WeightGrads::new(&xs, &dys, &dw).db(&db), driver));
         run(&ds);
         outputs.extend([read(&y), read(&dx), read(&dw), read(&db)]);
     }
@@ -65,19 +65,37 @@ fn kernel_digest() {
     let sums = output(bn.dx_sums_len(bn_shape));
     let (dz, metrics) = (output(s.batch), output(2));
     let mut ds = bn
-        .forward_train(&g.ctx, bn_shape, &dys, &gs, &bs, &st, None, &y, None)
+        .forward_train(
+            &g.ctx,
+            bn_shape,
+            BnLayer {
+                gamma: &gs,
+                beta: &bs,
+                activation: None,
+            },
+            &dys,
+            TrainStats {
+                batch: &st,
+                moving: None,
+            },
+            &y,
+        )
         .to_vec();
     ds.extend(bn.backward(
         &g.ctx,
         bn_shape,
-        &dys,
-        &y,
         &gs,
-        &st,
-        &dgb.mean,
-        &dgb.variance,
-        &dx,
-        Some(&sums),
+        BnSaved {
+            x: &dys,
+            stats: &st,
+        },
+        &y,
+        BnGrads {
+            dgamma: &dgb.mean,
+            dbeta: &dgb.variance,
+            dx: &dx,
+            dx_sums: Some(&sums),
+        },
     ));
     ds.extend(
         g.ops

@@ -32,14 +32,26 @@ fn reductions_are_bit_reproducible() {
         let (ones, zeros, bn_y) = (upload(&[1.0; 64]), upload(&[0.0; 64]), output(dys.len));
         let dz = output(128);
         let metrics = output(2);
-        let mut ds = g
-            .ops
-            .conv
-            .backward_weight(&g.ctx, s, &xs, &dys, &dw, None, Driver::Auto);
+        let mut ds =
+            g.ops
+                .conv
+                .backward_weight(&g.ctx, s, WeightGrads::new(&xs, &dys, &dw), Driver::Auto);
         assert!(ds.len() == 2, "this shape should use split-K");
         ds.extend(g.ops.conv.backward_bias(&g.ctx, &dys, s.out_c, &db));
         ds.extend(g.ops.batchnorm.forward_train(
-            &g.ctx, bn_shape, &dys, &ones, &zeros, &st, None, &bn_y, None,
+            &g.ctx,
+            bn_shape,
+            BnLayer {
+                gamma: &ones,
+                beta: &zeros,
+                activation: None,
+            },
+            &dys,
+            TrainStats {
+                batch: &st,
+                moving: None,
+            },
+            &bn_y,
         ));
         ds.extend(
             g.ops

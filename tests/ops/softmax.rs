@@ -20,7 +20,7 @@ fn softmax_cross_entropy_and_probabilities() {
         let mut ds = g
             .ops
             .softmax
-            .cross_entropy(&g.ctx, classes, &zs, &ls, &dz, &metrics, 2);
+            .cross_entropy(&g.ctx, &zs, &ls, &dz, &metrics, 2);
         ds.push(g.ops.softmax.probabilities(&g.ctx, classes, &zs, &probs));
         run(&ds);
         let (loss, grad, acc) = reference::softmax::cross_entropy(&zd, &labels, classes);

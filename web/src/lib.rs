@@ -422,12 +422,10 @@ fn install(
             ctx,
             ops,
             &session.g,
-            session.config.arch,
-            session.config.z_dim,
+            &session.config,
             file,
             n,
             PAGE_SCORE_CHUNK,
-            session.config.seed,
         )),
         _ => None,
     };

@@ -5,8 +5,8 @@ use super::{Layer, Network, NetworkParams, layer_activation};
 use crate::gpu::{Dispatch, GpuSlice, tag};
 use crate::ops::Recorder;
 use crate::ops::activation::Activation;
-use crate::ops::batchnorm::BnShape;
-use crate::ops::gemm::Epilogue;
+use crate::ops::batchnorm::{BnGrads, BnSaved, BnShape};
+use crate::ops::gemm::{Epilogue, Pass, WeightGrads};
 
 impl Network {
     /// The backward pass after a training-mode forward from `input`, given the gradient
@@ -17,7 +17,6 @@ impl Network {
     /// An activation layer's backward is fused into the input-gradient GEMM of the layer after
     /// it (its epilogue multiplies by the activation's slope at the saved output), so that
     /// GEMM writes the gradient of the layer before the activation directly.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         r: &Recorder<'_>,
@@ -94,10 +93,15 @@ impl Network {
                     let gemm = spec.layer.gemm(b).expect("a GEMM layer");
                     if weights {
                         let (dw, db) = (param(&p.grads, "kernel"), param(&p.grads, "bias"));
-                        if gemm.fuses_bias_grad() {
-                            d.extend(gemm.backward_weight(*r, x, dy, &dw, Some(&db)));
-                        } else {
-                            d.extend(gemm.backward_weight(*r, x, dy, &dw, None));
+                        let fused = gemm.fuses_bias_grad();
+                        let grads = WeightGrads {
+                            x,
+                            dy,
+                            dw: &dw,
+                            db: fused.then_some(&db),
+                        };
+                        d.extend(gemm.backward_weight(*r, grads));
+                        if !fused {
                             let c = spec.out_channels;
                             match pending_bias_sums.take() {
                                 Some((sums, blocks)) => d.push(
@@ -109,7 +113,8 @@ impl Network {
                     }
                     if let Some(dx) = dx {
                         let w = param(&p.params, "kernel");
-                        d.extend(gemm.backward_input(*r, dy, &w, through_epilogue, dx));
+                        let pass = Pass::new(dy, &w, dx).epilogue(through_epilogue);
+                        d.extend(gemm.backward_input(*r, pass));
                     }
                 }
                 Layer::LabelProduct { .. } => {
@@ -164,14 +169,15 @@ impl Network {
                     d.extend(ops.batchnorm.backward(
                         ctx,
                         s,
-                        x,
-                        dy,
                         &gamma,
-                        stats,
-                        &dgamma,
-                        &dbeta,
-                        dx,
-                        bias_sums.as_ref(),
+                        BnSaved { x, stats },
+                        dy,
+                        BnGrads {
+                            dgamma: &dgamma,
+                            dbeta: &dbeta,
+                            dx,
+                            dx_sums: bias_sums.as_ref(),
+                        },
                     ));
                     if let Some(sums) = bias_sums {
                         pending_bias_sums = Some((sums, ops.batchnorm.dx_sum_blocks(s)));

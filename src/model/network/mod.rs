@@ -10,9 +10,9 @@ use super::{Layer, LayerSpec, ParamLayout};
 use crate::gpu::{Dispatch, GpuContext, GpuSlice, tag};
 use crate::ops::Recorder;
 use crate::ops::activation::Activation;
-use crate::ops::adam::{self, AdamConfig};
-use crate::ops::batchnorm::{BnShape, Stats};
-use crate::ops::gemm::Epilogue;
+use crate::ops::adam::{self, AdamConfig, AdamTensors};
+use crate::ops::batchnorm::{BnLayer, BnShape, Stats, TrainStats};
+use crate::ops::gemm::{Epilogue, Pass};
 
 /// How BatchNorm layers normalise in a forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,18 +80,22 @@ impl NetworkParams {
         }
     }
 
+    /// What Adam updates: every parameter, from its gradient and moments.
+    fn adam_tensors(&self) -> AdamTensors<'_> {
+        AdamTensors {
+            grad: &self.grads,
+            param: &self.params,
+            m: &self.adam_m,
+            v: &self.adam_v,
+        }
+    }
+
     /// One whole Adam step over all parameters (schedule and update).
     pub fn adam_step(&self, r: &Recorder<'_>, config: &AdamConfig) -> [Dispatch; 2] {
-        r.ops.adam.step(
-            r.ctx,
-            config,
-            &self.adam_state,
-            &self.adam_alphas,
-            &self.grads,
-            &self.params,
-            &self.adam_m,
-            &self.adam_v,
-        )
+        let (state, alphas) = (&self.adam_state, &self.adam_alphas);
+        r.ops
+            .adam
+            .step(r.ctx, config, state, alphas, self.adam_tensors())
     }
 
     /// This network's part of an iteration's Adam schedule: `steps` steps.
@@ -105,16 +109,10 @@ impl NetworkParams {
 
     /// The update of step `slot` of the iteration (after `adam_schedule`).
     pub fn adam_update(&self, r: &Recorder<'_>, config: &AdamConfig, slot: u32) -> Dispatch {
-        r.ops.adam.update(
-            r.ctx,
-            config,
-            &self.adam_alphas,
-            slot,
-            &self.grads,
-            &self.params,
-            &self.adam_m,
-            &self.adam_v,
-        )
+        let alphas = &self.adam_alphas;
+        r.ops
+            .adam
+            .update(r.ctx, config, alphas, slot, self.adam_tensors())
     }
 }
 
@@ -186,20 +184,20 @@ impl Network {
         self.acts.last().expect("a network has layers")
     }
 
-    /// The dispatches of layer `i`'s forward pass from `x` into `y`, with `activation` fused
-    /// into its store (GEMM and BatchNorm layers).
-    #[allow(clippy::too_many_arguments)]
+    /// The dispatches of layer `i`'s forward pass from `x` into its activations; with
+    /// `activation` (the next layer's) fused into its store (GEMM and BatchNorm layers), into
+    /// the next layer's.
     pub fn layer_forward(
         &self,
         r: &Recorder<'_>,
         p: &NetworkParams,
         i: usize,
         x: &GpuSlice,
-        y: &GpuSlice,
         mode: BnMode,
         activation: Option<Activation>,
     ) -> Vec<Dispatch> {
         let (ctx, ops) = (r.ctx, r.ops);
+        let y = &self.acts[i + usize::from(activation.is_some())];
         let spec = &self.layers[i];
         let name = spec.name;
         let b = self.batch;
@@ -212,9 +210,8 @@ impl Network {
         match spec.layer {
             Layer::Dense { .. } | Layer::Conv(_) => {
                 let (w, bias) = weights();
-                let e = Epilogue::bias(&bias).then(activation);
-                let gemm = spec.layer.gemm(b).expect("a GEMM layer");
-                gemm.forward(*r, x, &w, e, y)
+                let pass = Pass::new(x, &w, y).epilogue(Epilogue::bias(&bias).then(activation));
+                spec.layer.gemm(b).expect("a GEMM layer").forward(*r, pass)
             }
             Layer::LabelProduct { .. } | Layer::LabelPlane { .. } => {
                 assert!(activation.is_none(), "a label layer fuses nothing");
@@ -239,7 +236,18 @@ impl Network {
                 match mode {
                     BnMode::Inference => {
                         let moving = p.moving_stats(name);
-                        vec![bn.apply(ctx, s, x, &gamma, &beta, &moving, y, activation)]
+                        vec![bn.apply(
+                            ctx,
+                            s,
+                            BnLayer {
+                                gamma: &gamma,
+                                beta: &beta,
+                                activation,
+                            },
+                            x,
+                            &moving,
+                            y,
+                        )]
                     }
                     BnMode::Train { update_moving } => {
                         let stats = self.batch_stats[i].as_ref().expect("BN stats");
@@ -247,13 +255,17 @@ impl Network {
                         bn.forward_train(
                             ctx,
                             s,
+                            BnLayer {
+                                gamma: &gamma,
+                                beta: &beta,
+                                activation,
+                            },
                             x,
-                            &gamma,
-                            &beta,
-                            stats,
-                            moving.as_ref(),
+                            TrainStats {
+                                batch: stats,
+                                moving: moving.as_ref(),
+                            },
                             y,
-                            activation,
                         )
                         .to_vec()
                     }
@@ -297,14 +309,14 @@ impl Network {
             );
             let scope = format!("{}.{} forward", self.name, self.layers[i].name);
             if let (Some(act), true) = (next, fusable) {
-                let fused = self.layer_forward(r, p, i, x, &self.acts[i + 1], mode, Some(act));
+                let fused = self.layer_forward(r, p, i, x, mode, Some(act));
                 d.extend(tag(
                     fused,
                     &format!("{scope} + {}", self.layers[i + 1].name),
                 ));
                 i += 2;
             } else {
-                let layer = self.layer_forward(r, p, i, x, &self.acts[i], mode, None);
+                let layer = self.layer_forward(r, p, i, x, mode, None);
                 d.extend(tag(layer, &scope));
                 i += 1;
             }

@@ -110,6 +110,87 @@ pub struct Gemm<'a> {
     pub out: &'a GpuSlice,
 }
 
+/// What one pass of a layer's GEMM reads and writes: `output = epilogue(input W)`, the
+/// forward (x into y) or the input gradient (dy into dx, through W^T).
+#[derive(Clone, Copy, Debug)]
+pub struct Pass<'a> {
+    pub input: &'a GpuSlice,
+    pub w: &'a GpuSlice,
+    pub epilogue: Epilogue<'a>,
+    pub output: &'a GpuSlice,
+}
+
+/// What a layer's weight-gradient GEMM reads and writes: dW from x and dy, and db in the same
+/// GEMM where given.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightGrads<'a> {
+    pub x: &'a GpuSlice,
+    pub dy: &'a GpuSlice,
+    pub dw: &'a GpuSlice,
+    pub db: Option<&'a GpuSlice>,
+}
+
+impl<'a> Pass<'a> {
+    /// `output = input W`, with no epilogue.
+    pub fn new(input: &'a GpuSlice, w: &'a GpuSlice, output: &'a GpuSlice) -> Self {
+        Pass {
+            input,
+            w,
+            epilogue: Epilogue::NONE,
+            output,
+        }
+    }
+
+    /// The same pass through `epilogue`.
+    pub fn epilogue(self, epilogue: Epilogue<'a>) -> Self {
+        Pass { epilogue, ..self }
+    }
+}
+
+impl<'a> WeightGrads<'a> {
+    /// dW from x and dy, with no db.
+    pub fn new(x: &'a GpuSlice, dy: &'a GpuSlice, dw: &'a GpuSlice) -> Self {
+        WeightGrads {
+            x,
+            dy,
+            dw,
+            db: None,
+        }
+    }
+
+    /// The same with db in the GEMM.
+    pub fn db(self, db: &'a GpuSlice) -> Self {
+        WeightGrads {
+            db: Some(db),
+            ..self
+        }
+    }
+}
+
+impl<'a> Gemm<'a> {
+    /// A layer's pass: A is its input, B its weights.
+    pub fn of_pass(params: GemmParams, pass: Pass<'a>) -> Self {
+        Gemm {
+            params,
+            a: pass.input,
+            b: pass.w,
+            epilogue: pass.epilogue,
+            out: pass.output,
+        }
+    }
+
+    /// A layer's weight gradient: A is x, B is dy, db the epilogue's column sums.
+    pub fn of_weight_grads(params: GemmParams, grads: WeightGrads<'a>) -> Self {
+        Gemm {
+            params,
+            a: grads.x,
+            b: grads.dy,
+            epilogue: Epilogue::with_bias_grad(grads.db),
+            out: grads.dw,
+        }
+    }
+}
+
 /// Workgroup memory of gemm_wide with 128-row tiles: 2 x 16 x (128 + 64) floats.
 const WIDE_TALL_BYTES: u32 = 2 * 16 * (128 + 64) * 4;
 /// Below this many output columns the tiled drivers waste most of each 64-wide tile.

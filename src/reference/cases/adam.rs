@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use super::{Lines, abs, f64s, random, upload};
 use crate::gpu::{GpuContext, GpuError};
 use crate::ops::Ops;
-use crate::ops::adam::{AdamConfig, MAX_STEPS, Schedule, initial_state};
+use crate::ops::adam::{AdamConfig, AdamTensors, MAX_STEPS, Schedule, initial_state};
 use crate::reference::{self, check};
 
 /// Step 1 alone (schedule + update); steps 2 and 3 as D takes them in an iteration: one
@@ -31,6 +31,12 @@ pub async fn adam_steps(
     let alphas = ctx.storage("alphas", MAX_STEPS);
     let grad: Vec<_> = grads.iter().map(|g| upload(ctx, g)).collect();
     let a = &ops.adam;
+    let tensors = |grad| AdamTensors {
+        grad,
+        param: &param,
+        m: &m,
+        v: &v,
+    };
     let read3 = async || -> Result<[Vec<f32>; 3], GpuError> {
         Ok([
             ctx.read(&param).await?,
@@ -38,7 +44,7 @@ pub async fn adam_steps(
             ctx.read(&v).await?,
         ])
     };
-    ctx.run(&a.step(ctx, &config, &state, &alphas, &grad[0], &param, &m, &v))
+    ctx.run(&a.step(ctx, &config, &state, &alphas, tensors(&grad[0])))
         .await?;
     let mut after = vec![read3().await?];
     let schedule = Schedule {
@@ -48,11 +54,11 @@ pub async fn adam_steps(
     };
     ctx.run(&[
         a.schedule(ctx, &config, schedule, None),
-        a.update(ctx, &config, &alphas, 0, &grad[1], &param, &m, &v),
+        a.update(ctx, &config, &alphas, 0, tensors(&grad[1])),
     ])
     .await?;
     after.push(read3().await?);
-    ctx.run(&[a.update(ctx, &config, &alphas, 1, &grad[2], &param, &m, &v)])
+    ctx.run(&[a.update(ctx, &config, &alphas, 1, tensors(&grad[2]))])
         .await?;
     after.push(read3().await?);
     let mut adam = reference::adam::Adam::new(n);

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use super::{Lines, abs, f64s, garbage, random, upload};
 use crate::gpu::{GpuContext, GpuError};
 use crate::ops::Ops;
-use crate::ops::batchnorm::{BnShape, EPSILON, Stats};
+use crate::ops::batchnorm::{BnGrads, BnLayer, BnSaved, BnShape, EPSILON, Stats, TrainStats};
 use crate::reference::{self, check};
 
 /// Input columns with varied means and spreads, including one whose variance is far below
@@ -51,8 +51,12 @@ pub async fn batchnorm(
     let (mean_ref, var_ref) = reference::batchnorm::stats(&xd, rows, channels);
     let (mean32, var32) = (f32s(&mean_ref), f32s(&var_ref));
     let (mean_r, var_r) = (f64s(&mean32), f64s(&var32));
-    let (dgamma_ref, dbeta_ref) =
-        reference::batchnorm::backward_sums(&xd, &dyd, channels, &mean_r, &var_r, eps);
+    let norm = reference::batchnorm::Norm {
+        mean: &mean_r,
+        var: &var_r,
+        eps,
+    };
+    let (dgamma_ref, dbeta_ref) = reference::batchnorm::backward_sums(&xd, &dyd, channels, norm);
 
     let [xs, gs, bs, dys] = [&x, &gamma, &beta, &dy].map(|v| upload(ctx, v));
     let zeros = vec![0.0; channels];
@@ -64,22 +68,41 @@ pub async fn batchnorm(
     let [y_train, y_batch, y, dx, dx_alone] = [(); 5].map(|()| garbage(ctx, rows * channels));
     let bn = &ops.batchnorm;
     let dx_sums = garbage(ctx, bn.dx_sums_len(s));
+    let layer = BnLayer {
+        gamma: &gs,
+        beta: &bs,
+        activation: None,
+    };
     let mut ds = bn
-        .forward_train(ctx, s, &xs, &gs, &bs, &batch, None, &y_train, None)
+        .forward_train(
+            ctx,
+            s,
+            layer,
+            &xs,
+            TrainStats {
+                batch: &batch,
+                moving: None,
+            },
+            &y_train,
+        )
         .to_vec();
-    ds.push(bn.apply(ctx, s, &xs, &gs, &bs, &batch, &y_batch, None));
-    ds.push(bn.apply(ctx, s, &xs, &gs, &bs, &given, &y, None));
+    ds.push(bn.apply(ctx, s, layer, &xs, &batch, &y_batch));
+    ds.push(bn.apply(ctx, s, layer, &xs, &given, &y));
     ds.extend(bn.backward(
         ctx,
         s,
-        &xs,
-        &dys,
         &gs,
-        &given,
-        dgamma,
-        dbeta,
-        &dx,
-        Some(&dx_sums),
+        BnSaved {
+            x: &xs,
+            stats: &given,
+        },
+        &dys,
+        BnGrads {
+            dgamma,
+            dbeta,
+            dx: &dx,
+            dx_sums: Some(&dx_sums),
+        },
     ));
     // Without the column sums (every BatchNorm not after a transposed conv): the same dx, and
     // nothing written to the placeholder bound for them (the guard-band run checks that).
@@ -87,14 +110,18 @@ pub async fn batchnorm(
     ds.extend(bn.backward(
         ctx,
         s,
-        &xs,
-        &dys,
         &gs,
-        &given,
-        &dgb_alone.mean,
-        &dgb_alone.variance,
-        &dx_alone,
-        None,
+        BnSaved {
+            x: &xs,
+            stats: &given,
+        },
+        &dys,
+        BnGrads {
+            dgamma: &dgb_alone.mean,
+            dbeta: &dgb_alone.variance,
+            dx: &dx_alone,
+            dx_sums: None,
+        },
     ));
     ctx.run(&ds).await?;
     let name = format!("{rows}x{channels}");
@@ -135,8 +162,8 @@ pub async fn batchnorm(
     ));
 
     // rsqrt is allowed 2 ulp on Vulkan: 8 roundings relative to the magnitudes of the terms.
-    let y_mag = check::bn_apply_scales(&xd, channels, &gammad, &betad, &mean_r, &var_r, eps);
-    let y_ref = reference::batchnorm::apply(&xd, channels, &gammad, &betad, &mean_r, &var_r, eps);
+    let y_mag = check::bn_apply_scales(&xd, channels, &gammad, &betad, norm);
+    let y_ref = reference::batchnorm::apply(&xd, channels, &gammad, &betad, norm);
     lines.push(check::sum_of_products(
         &format!("bn apply {name}"),
         &ctx.read(&y).await?,
@@ -169,9 +196,8 @@ pub async fn batchnorm(
     ));
 
     let (dg_r, db_r) = (f64s(&dgamma32), f64s(&dbeta32));
-    let dx_ref = reference::batchnorm::backward_input(
-        &xd, &dyd, channels, &gammad, &mean_r, &var_r, &dg_r, &db_r, eps,
-    );
+    let dx_ref =
+        reference::batchnorm::backward_input(&xd, &dyd, channels, &gammad, norm, &dg_r, &db_r);
     let n = rows as f64;
     let dx_mag: Vec<f64> = (0..rows * channels)
         .map(|i| {

@@ -7,7 +7,7 @@ use super::{Lines, abs, garbage, random, upload};
 use crate::gpu::{GpuContext, GpuError};
 use crate::ops::Ops;
 use crate::ops::dense::DenseShape;
-use crate::ops::gemm::{Driver, Epilogue};
+use crate::ops::gemm::{Driver, Epilogue, Pass, WeightGrads};
 use crate::reference::{check, dense as rd};
 
 pub async fn dense(
@@ -28,9 +28,14 @@ pub async fn dense(
     let dw = garbage(ctx, s.inputs * s.outputs);
     let db = garbage(ctx, s.outputs);
     let d = &ops.dense;
-    let mut ds = d.forward(ctx, s, &xs, &ws, Epilogue::bias(&bs), &y, driver);
-    ds.extend(d.backward_input(ctx, s, &dys, &ws, Epilogue::NONE, &dx, driver));
-    ds.extend(d.backward_weight(ctx, s, &xs, &dys, &dw, Some(&db), driver));
+    let mut ds = d.forward(
+        ctx,
+        s,
+        Pass::new(&xs, &ws, &y).epilogue(Epilogue::bias(&bs)),
+        driver,
+    );
+    ds.extend(d.backward_input(ctx, s, Pass::new(&dys, &ws, &dx), driver));
+    ds.extend(d.backward_weight(ctx, s, WeightGrads::new(&xs, &dys, &dw).db(&db), driver));
     ctx.run(&ds).await?;
     let (bt, i, o) = (s.batch, s.inputs, s.outputs);
     let name = format!("{bt}x{i}->{o} {driver:?}");
