@@ -9,7 +9,8 @@
 //! 2. A 4096 x 128 x 1024 GEMM with a block of outputs per lane in registers (the loops
 //!    written out), its operands read from storage buffers or from Rgba32Float textures;
 //!    GFLOP/s of the fastest of 4, checked against the CPU.
-//! 3. The same GEMM through the engine's dense layer with each of its drivers.
+//! 3. Two element-wise kernels (LeakyReLU, an Adam update) at workgroup sizes 64 to 512.
+//! 4. The GEMM of part 2 through the engine's dense layer with each of its drivers.
 
 use std::time::Instant;
 
@@ -20,6 +21,8 @@ const GROUPS: u32 = 512;
 const M: u32 = 4096;
 const N: u32 = 128;
 const K: u32 = 1024;
+/// A batch of 128 of the generator's largest activation (14 x 14 x 64).
+const ELEMENTS: u32 = 128 * 14 * 14 * 64;
 
 /// A kernel summing `VALUES` values per lane through `load` (`IDX`: the value's index).
 fn load_kernel(decl: &str, prologue: &str, load: &str) -> String {
@@ -243,7 +246,7 @@ async fn engine(gl: bool, a: &[f32], b: &[f32]) {
     };
     let ctx = GpuContext::new(&options).await.expect("no adapter");
     let ops = Ops::new(&ctx).expect("kernels");
-    println!("\n3. the same GEMM through the engine's dense layer, by driver:");
+    println!("\n4. the GEMM of part 2 through the engine's dense layer, by driver:");
     let (x, w, y) = (
         ctx.storage_init("a", a),
         ctx.storage_init("b", b),
@@ -466,6 +469,51 @@ fn ldb(k: u32, n4: u32) -> vec4<f32> { return textureLoad(tb, vec2(n4, k), 0); }
             seconds * 1e3,
             flop / seconds / 1e9
         );
+    }
+    println!("\n3. element-wise kernels over {ELEMENTS} values, by workgroup size (ms):");
+    let buffers: Vec<wgpu::Buffer> = (0..5)
+        .map(|i| {
+            let v: Vec<f32> = (0..ELEMENTS)
+                .map(|j| ((i + j) % 17) as f32 * 0.1 - 0.8)
+                .collect();
+            gpu.buffer(&v, wgpu::BufferUsages::STORAGE)
+        })
+        .collect();
+    for (name, body, bindings) in [
+        (
+            "LeakyReLU",
+            "out[i] = select(0.01 * x[i], x[i], x[i] > 0.0);",
+            &[0, 4][..],
+        ),
+        (
+            "an Adam update",
+            "let g = dy[i]; let mm = 0.9 * m[i] + 0.1 * g; let vv = 0.999 * v[i] + 0.001 * g * g; \
+             m[i] = mm; v[i] = vv; out[i] -= 0.001 * mm / (sqrt(vv) + 1e-7);",
+            &[1, 2, 3, 4][..],
+        ),
+    ] {
+        let mut line = format!("   {name:16}");
+        for size in [64, 128, 256, 512] {
+            let code = format!(
+                "@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size({size}, 1, 1)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
+    let i = id.x;
+    if i < {ELEMENTS}u {{ {body} }}
+}}"
+            );
+            let bind: Vec<_> = bindings
+                .iter()
+                .map(|&b| (b, buffers[b as usize].as_entire_binding()))
+                .collect();
+            let seconds = gpu.time(&code, &bind, [ELEMENTS.div_ceil(size), 1], 7);
+            line += &format!("  {size}: {:6.2}", seconds * 1e3);
+        }
+        println!("{line}");
     }
     (a, b)
 }
