@@ -11,6 +11,8 @@
 //!    GFLOP/s of the fastest of 4, checked against the CPU.
 //! 3. Two element-wise kernels (LeakyReLU, an Adam update) at workgroup sizes 64 to 512.
 //! 4. The GEMM of part 2 through the engine's dense layer with each of its drivers.
+//! 5. The engine's subgroup driver on each pass of two convolution layers, and on a dense GEMM
+//!    of each one's size.
 
 use std::time::Instant;
 
@@ -234,8 +236,9 @@ fn check_value(a: &[f32], b: &[f32], row: usize, col: usize) -> f64 {
 async fn engine(gl: bool, a: &[f32], b: &[f32]) {
     use dcgan_wgpu::gpu::{BackendChoice, GpuContext, GpuOptions};
     use dcgan_wgpu::ops::Ops;
+    use dcgan_wgpu::ops::conv::Conv2d;
     use dcgan_wgpu::ops::dense::DenseShape;
-    use dcgan_wgpu::ops::gemm::{Driver, Pass};
+    use dcgan_wgpu::ops::gemm::{Driver, Pass, WeightGrads};
     let options = GpuOptions {
         backend: if gl {
             BackendChoice::Gl
@@ -274,14 +277,7 @@ async fn engine(gl: bool, a: &[f32], b: &[f32]) {
     let expected = check_value(a, b, row, col);
     for (name, driver) in drivers {
         let dispatches = ops.dense.forward(&ctx, s, Pass::new(&x, &w, &y), driver);
-        let mut best = f64::MAX;
-        for run in 0..5 {
-            let start = Instant::now();
-            ctx.run(&dispatches).await.expect("run");
-            if run > 0 {
-                best = best.min(start.elapsed().as_secs_f64());
-            }
-        }
+        let best = time(&ctx, &dispatches).await;
         let got: Vec<f32> = ctx.read(&y).await.expect("read");
         let got = got[row * N as usize + col];
         assert!(
@@ -295,6 +291,104 @@ async fn engine(gl: bool, a: &[f32], b: &[f32]) {
             flop / best / 1e9
         );
     }
+    if !ctx.has_subgroups() {
+        return;
+    }
+    println!(
+        "\n5. the engine's subgroup driver on two convolutions (batch 32), and a dense GEMM of the size of each:"
+    );
+    let driver = Driver::Subgroup { splits: 1 };
+    let layer = |transposed, in_hw, in_c, out_c, stride| Conv2d {
+        transposed,
+        batch: 32,
+        in_h: in_hw,
+        in_w: in_hw,
+        in_c,
+        out_c,
+        kernel: 3,
+        stride,
+    };
+    for (name, g) in [
+        ("D.conv3", layer(false, 7, 64, 128, 2)),
+        ("G.convt2", layer(true, 14, 128, 64, 1)),
+    ] {
+        let filled = |label, len: usize| ctx.storage_init(label, &vec![0.5f32; len]);
+        let (x, w, dy) = (
+            filled("x", g.input_len()),
+            filled("w", g.kernel_len()),
+            filled("dy", g.output_len()),
+        );
+        let (y, dx, dw) = (
+            ctx.storage("y", g.output_len()),
+            ctx.storage("dx", g.input_len()),
+            ctx.storage("dw", g.kernel_len()),
+        );
+        // Each pass's multiply-adds: the convolution's output pixels x taps x channel pairs.
+        let conv = if g.transposed { g.as_conv() } else { g };
+        let macs = conv.output_len() * conv.kernel * conv.kernel * conv.in_c;
+        let passes = [
+            (
+                "forward",
+                ops.conv.forward(&ctx, g, Pass::new(&x, &w, &y), driver),
+            ),
+            (
+                "input gradient",
+                ops.conv
+                    .backward_input(&ctx, g, Pass::new(&dy, &w, &dx), driver),
+            ),
+            (
+                "weight gradient",
+                ops.conv
+                    .backward_weight(&ctx, g, WeightGrads::new(&x, &dy, &dw), driver),
+            ),
+        ];
+        for (pass, dispatches) in passes {
+            let seconds = time(&ctx, &dispatches).await;
+            println!(
+                "   {name:9} {pass:20} {:5.1} GFLOP/s",
+                2.0 * macs as f64 / seconds / 1e9
+            );
+        }
+        // The convolution as a plain GEMM: M output pixels, N output channels, K taps x inputs.
+        let (m, n, k) = (
+            conv.output_len() / conv.out_c,
+            conv.out_c,
+            macs / conv.output_len(),
+        );
+        let s = DenseShape {
+            batch: m,
+            inputs: k,
+            outputs: n,
+        };
+        let (a, b, c) = (
+            filled("a", m * k),
+            filled("b", k * n),
+            ctx.storage("c", m * n),
+        );
+        let seconds = time(
+            &ctx,
+            &ops.dense.forward(&ctx, s, Pass::new(&a, &b, &c), driver),
+        )
+        .await;
+        let dense = format!("dense {m}x{n}x{k}");
+        println!(
+            "   {name:9} {dense:20} {:5.1} GFLOP/s",
+            2.0 * macs as f64 / seconds / 1e9
+        );
+    }
+}
+
+/// The fastest of 4 runs of `dispatches` after an untimed one, in seconds.
+async fn time(ctx: &dcgan_wgpu::gpu::GpuContext, dispatches: &[dcgan_wgpu::gpu::Dispatch]) -> f64 {
+    let mut best = f64::MAX;
+    for run in 0..5 {
+        let start = Instant::now();
+        ctx.run(dispatches).await.expect("run");
+        if run > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    best
 }
 
 async fn run(gl: bool) -> (Vec<f32>, Vec<f32>) {
