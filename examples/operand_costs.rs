@@ -271,7 +271,20 @@ async fn engine(gl: bool, a: &[f32], b: &[f32]) {
         ),
     ];
     if ctx.has_subgroups() {
-        drivers.push(("subgroup", Driver::Subgroup { splits: 1 }));
+        drivers.push((
+            "subgroup",
+            Driver::Subgroup {
+                splits: 1,
+                rows: 64,
+            },
+        ));
+        drivers.push((
+            "subgroup, 128-row tiles",
+            Driver::Subgroup {
+                splits: 1,
+                rows: 128,
+            },
+        ));
     }
     let (row, col) = (77, 45);
     let expected = check_value(a, b, row, col);
@@ -297,7 +310,10 @@ async fn engine(gl: bool, a: &[f32], b: &[f32]) {
     println!(
         "\n5. the engine's subgroup driver on two convolutions (batch 32), and a dense GEMM of the size of each:"
     );
-    let driver = Driver::Subgroup { splits: 1 };
+    let driver = Driver::Subgroup {
+        splits: 1,
+        rows: 64,
+    };
     let layer = |transposed, in_hw, in_c, out_c, stride| Conv2d {
         transposed,
         batch: 32,

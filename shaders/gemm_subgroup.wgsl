@@ -124,3 +124,117 @@ fn gemm_subgroup(
         store8(ts.y, row0 + i, col, acc[2u * i], acc[2u * i + 1u]);
     }
 }
+
+// The tall variant: 128 x 64 tiles, each lane 16 rows x 8 columns (two row blocks of 8: its
+// own A values are rows 16 (u / 8) + u % 8 and the 8 below them). Per step of k a lane loads
+// 2 A values and the same 8 B values as above for twice the multiply-adds, and the shuffles
+// stay one per row: on llvmpipe, where every load costs a dozen or more multiply-adds, that is
+// the cheaper ratio. The same sums in the same order as the 64-row driver: the same bits.
+@compute @workgroup_size(64, 1, 1)
+fn gemm_subgroup_tall(
+    @builtin(local_invocation_index) u: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) sg: u32,
+) {
+    let count = subgroupAdd(1u);
+    let first = subgroupBroadcastFirst(u);
+    let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
+    let shuffle = linear && count == sg && sg % 8u == 0u;
+    let ts = tile_of(wid, nwg);
+    let tile_row0 = ts.x * GEMM_TALL_TILE;
+    enter_row(tile_row0);
+    let row0 = tile_row0 + (u / 8u) * 16u;
+    let col = wid.x * GEMM_TILE + (u % 8u) * 8u;
+    let row_lo = gemm_row(row0 + u % 8u);
+    let row_hi = gemm_row(row0 + 8u + u % 8u);
+    let src = (u / 8u) * 8u + lane - u;
+    let kr = k_range(ts.y, tile_row0);
+    // acc[2 r], acc[2 r + 1]: row row0 + r (r < 16), columns col.. and col + 4..
+    var acc: array<vec4<f32>, 32>;
+    for (var i = 0u; i < 32u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    var cur = cursor_at(kr.x);
+    let b4 = !b_along_k() && p.n % 4u == 0u;
+    let lo_ok = col < p.n;
+    let hi_ok = col + 4u < p.n;
+    let col_lo = min(col, p.n - 4u);
+    let col_hi = min(col + 4u, p.n - 4u);
+    if shuffle && along_k4() {
+        var cols: array<u32, 8>;
+        var col_ok: array<bool, 8>;
+        for (var j = 0u; j < 8u; j++) {
+            cols[j] = min(col + j, p.n - 1u);
+            col_ok[j] = col + j < p.n;
+        }
+        for (var k = kr.x; k < kr.y; k += 4u) {
+            let a_lo = load_a_along_k4(row_lo, cur);
+            let a_hi = load_a_along_k4(row_hi, cur);
+            var bk: array<vec4<f32>, 8>;
+            for (var j = 0u; j < 8u; j++) {
+                bk[j] = select(vec4<f32>(0.0), load_b_along_k4(cur, cols[j]), col_ok[j]);
+            }
+            for (var kk = 0u; kk < 4u; kk++) {
+                let b0 = vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]);
+                let b1 = vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]);
+                for (var r = 0u; r < 8u; r++) {
+                    let x = subgroupShuffle(a_lo[kk], src + r);
+                    let y = subgroupShuffle(a_hi[kk], src + r);
+                    acc[2u * r] += x * b0;
+                    acc[2u * r + 1u] += x * b1;
+                    acc[16u + 2u * r] += y * b0;
+                    acc[17u + 2u * r] += y * b1;
+                }
+            }
+            cur = cursor_next4(cur);
+        }
+    } else if shuffle && b4 {
+        for (var k = kr.x; k < kr.y; k++) {
+            let a_lo = load_a(row_lo, cur);
+            let a_hi = load_a(row_hi, cur);
+            let b0 = select(vec4<f32>(0.0), load_b4(cur.k, col_lo), lo_ok);
+            let b1 = select(vec4<f32>(0.0), load_b4(cur.k, col_hi), hi_ok);
+            for (var r = 0u; r < 8u; r++) {
+                let x = subgroupShuffle(a_lo, src + r);
+                let y = subgroupShuffle(a_hi, src + r);
+                acc[2u * r] += x * b0;
+                acc[2u * r + 1u] += x * b1;
+                acc[16u + 2u * r] += y * b0;
+                acc[17u + 2u * r] += y * b1;
+            }
+            cur = cursor_next(cur);
+        }
+    } else if shuffle {
+        for (var k = kr.x; k < kr.y; k++) {
+            let a_lo = load_a(row_lo, cur);
+            let a_hi = load_a(row_hi, cur);
+            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
+            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            for (var r = 0u; r < 8u; r++) {
+                let x = subgroupShuffle(a_lo, src + r);
+                let y = subgroupShuffle(a_hi, src + r);
+                acc[2u * r] += x * b0;
+                acc[2u * r + 1u] += x * b1;
+                acc[16u + 2u * r] += y * b0;
+                acc[17u + 2u * r] += y * b1;
+            }
+            cur = cursor_next(cur);
+        }
+    } else {
+        for (var k = kr.x; k < kr.y; k++) {
+            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
+            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            for (var r = 0u; r < 16u; r++) {
+                let x = load_a(gemm_row(row0 + r), cur);
+                acc[2u * r] += x * b0;
+                acc[2u * r + 1u] += x * b1;
+            }
+            cur = cursor_next(cur);
+        }
+    }
+    for (var i = 0u; i < 16u; i++) {
+        store8(ts.y, row0 + i, col, acc[2u * i], acc[2u * i + 1u]);
+    }
+}

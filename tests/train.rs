@@ -400,7 +400,14 @@ fn tuning_state_never_changes_a_run() {
     });
     std::fs::write(&path, stale.to_string()).unwrap();
     tuned("stale cache");
-    for driver in ["tiled", "subgroup", "narrow", "wide", "wide128"] {
+    for driver in [
+        "tiled",
+        "subgroup",
+        "subgroup128",
+        "narrow",
+        "wide",
+        "wide128",
+    ] {
         let mut edited = choices.clone();
         for v in edited.as_object_mut().unwrap().values_mut() {
             *v = driver.into();

@@ -86,6 +86,9 @@ shared_constants! {
     /// The output tile's side of the tiled GEMM drivers (gemm.wgsl, gemm_subgroup.wgsl,
     /// gemm_wide.wgsl's columns).
     GEMM_TILE = 64,
+    /// The rows of the tall tiles (gemm_subgroup_tall, gemm_wide with `WIDE_ROWS`): a parity
+    /// class of a strided convolution's input gradient starts on a multiple of it.
+    GEMM_TALL_TILE = 128,
     /// The depth of gemm_tiled's K tiles: split-K chunks are multiples of it.
     GEMM_TILE_K = 8,
     /// Columns per workgroup of the reductions' finishing stage (reduce.wgsl, batchnorm.wgsl).

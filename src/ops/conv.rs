@@ -10,6 +10,7 @@ pub use crate::geometry::{Conv2d, same_padding};
 
 use super::gemm::{Driver, Gemm, GemmKernels, GemmParams, Mapping, Pass, WeightGrads};
 use super::reduce::ReduceOps;
+use crate::gpu::shaders::GEMM_TALL_TILE;
 use crate::gpu::{Dispatch, GpuContext, GpuError, GpuSlice, shaders};
 
 /// The parity class `c` of one axis of a strided conv's input: (pixels in the class, taps that
@@ -247,8 +248,8 @@ impl ConvOps {
                 p.k = p.k.max((taps_h * taps_w * c.out_c) as u32);
                 let class_rows = (c.batch * class_h * class_w) as u32;
                 p.m = rows + class_rows;
-                // Classes start on 128-row tiles (the largest a driver has).
-                rows += class_rows.div_ceil(128) * 128;
+                // Classes start on tall tiles (the largest a driver has).
+                rows += class_rows.div_ceil(GEMM_TALL_TILE) * GEMM_TALL_TILE;
             }
             dispatches.extend(
                 self.backward_input

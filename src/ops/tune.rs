@@ -33,7 +33,9 @@ struct CacheFile {
     adapters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-const VERSION: u32 = 1;
+/// Raised whenever the candidates change (2: `subgroup128`), so that choices made without a
+/// candidate are made again with it.
+const VERSION: u32 = 2;
 
 pub struct Tuner {
     /// The shell's clock; None: no tuning (the fixed choice).
@@ -76,7 +78,8 @@ impl Tuner {
                 Ok(c) if c.version == VERSION => {
                     choices = c.adapters.get(&adapter).cloned().unwrap_or_default();
                 }
-                Ok(_) => log::warn!("old tuning cache format, retuning"),
+                // Expected after an upgrade: not worth a warning.
+                Ok(_) => log::info!("tuning cache from an older version, retuning"),
                 Err(e) => log::warn!("unreadable tuning cache ({e}), retuning"),
             }
         }

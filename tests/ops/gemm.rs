@@ -20,7 +20,7 @@ fn gemm_drivers_agree_bit_for_bit() {
         },
     ];
     if g.ctx.has_subgroups() {
-        choices.push(Driver::Subgroup { splits: 1 });
+        choices.extend([64, 128].map(|rows| Driver::Subgroup { splits: 1, rows }));
     }
     let s = Conv2d {
         transposed: false,
@@ -165,10 +165,10 @@ fn tuning_check_tells_equal_bits_from_a_different_summation() {
     let tiled = Driver::Tiled { splits: 1 };
     assert!(check(tiled, Driver::Narrow), "narrow vs tiled");
     if g.ctx.has_subgroups() {
-        assert!(
-            check(tiled, Driver::Subgroup { splits: 1 }),
-            "subgroup vs tiled"
-        );
+        for rows in [64, 128] {
+            let subgroup = Driver::Subgroup { splits: 1, rows };
+            assert!(check(tiled, subgroup), "subgroup {rows} vs tiled");
+        }
     }
     assert!(
         !check(tiled, Driver::Tiled { splits: 3 }),

@@ -73,10 +73,11 @@ fn drivers() -> Vec<Driver> {
             gpu().ctx.info.subgroup_min_size,
             gpu().ctx.info.subgroup_max_size
         );
-        d.extend([
-            Driver::Subgroup { splits: 1 },
-            Driver::Subgroup { splits: 3 },
-        ]);
+        d.extend(
+            [64, 128]
+                .into_iter()
+                .flat_map(|rows| [1, 3].map(|splits| Driver::Subgroup { splits, rows })),
+        );
     } else {
         println!("no subgroup kernels on this adapter: the subgroup driver is not tested here");
     }

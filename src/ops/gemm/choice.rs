@@ -13,7 +13,7 @@ impl GemmKernels {
         if n < NARROW_N {
             Driver::Narrow
         } else if self.subgroup_preferred {
-            Driver::Subgroup { splits }
+            Driver::Subgroup { splits, rows: 64 }
         } else {
             Driver::Tiled { splits }
         }
@@ -45,7 +45,8 @@ impl GemmKernels {
             }
         }
         if self.subgroup_preferred {
-            c.push(("subgroup", Driver::Subgroup { splits }));
+            c.push(("subgroup", Driver::Subgroup { splits, rows: 64 }));
+            c.push(("subgroup128", Driver::Subgroup { splits, rows: 128 }));
         }
         // Narrow does not split K: with a split it sums in another order.
         if n <= NARROW_CANDIDATE_N && splits == 1 {

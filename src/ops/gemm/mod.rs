@@ -8,7 +8,7 @@ use super::tune::Tuner;
 mod choice;
 use crate::gpu::kernel::grid_for;
 pub use crate::gpu::shaders::Mapping;
-use crate::gpu::shaders::{GEMM_TILE as TILE, GEMM_TILE_K as TILE_K};
+use crate::gpu::shaders::{GEMM_TALL_TILE as TALL_TILE, GEMM_TILE as TILE, GEMM_TILE_K as TILE_K};
 use crate::gpu::{Bind, Dispatch, GpuContext, GpuError, GpuSlice, Kernel, shaders::ShaderSource};
 
 crate::params! {
@@ -192,7 +192,7 @@ impl<'a> Gemm<'a> {
 }
 
 /// Workgroup memory of gemm_wide with 128-row tiles: 2 x 16 x (128 + 64) floats.
-const WIDE_TALL_BYTES: u32 = 2 * 16 * (128 + 64) * 4;
+const WIDE_TALL_BYTES: u32 = 2 * 16 * (TALL_TILE + 64) * 4;
 /// Below this many output columns the tiled drivers waste most of each 64-wide tile.
 const NARROW_N: u32 = 16;
 /// Up to this many columns the narrow driver is a tuning candidate.
@@ -231,8 +231,9 @@ pub struct GemmKernels {
     mapping: Mapping,
     /// Whether K may split (weight gradients).
     splittable: bool,
-    /// Present where the adapter has subgroups (correct at any size and lane layout).
-    subgroup: Option<Kernel>,
+    /// Present where the adapter has subgroups (correct at any size and lane layout): 64-row
+    /// and 128-row tiles.
+    subgroup: Option<(Kernel, Kernel)>,
     /// Whether `gemm_subgroup` takes its shuffle path here (subgroups of 8 to 64 lanes), so it
     /// is worth choosing; elsewhere it falls back to the tiled body.
     subgroup_preferred: bool,
@@ -245,8 +246,9 @@ pub enum Driver {
     Auto,
     /// Portable: workgroup-memory tiles.
     Tiled { splits: u32 },
-    /// Subgroup shuffles (any adapter with subgroups; the tiled body where they do not fit).
-    Subgroup { splits: u32 },
+    /// Subgroup shuffles (any adapter with subgroups; each lane loads its own rows where they
+    /// do not fit), tiles of `rows` (64: 8 x 8 outputs per lane; 128: 16 x 8) x 64.
+    Subgroup { splits: u32, rows: u32 },
     /// One thread per output.
     Narrow,
     /// 16-byte loads, double-buffered 16-deep K tiles (`gemm_wide.wgsl`), tiles of `rows` (64
@@ -268,12 +270,8 @@ impl GemmKernels {
         let op = mapping as u32;
         let c = [("OP", mapping.constant())];
         let subgroup = if ctx.has_subgroups() {
-            Some(Kernel::new::<GemmParams>(
-                ctx,
-                subgroup_shader,
-                "gemm_subgroup",
-                &c,
-            )?)
+            let k = |entry| Kernel::new::<GemmParams>(ctx, subgroup_shader, entry, &c);
+            Some((k("gemm_subgroup")?, k("gemm_subgroup_tall")?))
         } else {
             None
         };
@@ -285,7 +283,10 @@ impl GemmKernels {
             narrow: Kernel::new::<GemmParams>(ctx, shader, "gemm_narrow", &c)?,
             wide: Kernel::new::<GemmParams>(ctx, shader, "gemm_wide", &c)?,
             wide_tall: if ctx.limits.max_compute_workgroup_storage_size >= WIDE_TALL_BYTES {
-                let c = [("OP", mapping.constant()), ("WIDE_ROWS", 128.0)];
+                let c = [
+                    ("OP", mapping.constant()),
+                    ("WIDE_ROWS", f64::from(TALL_TILE)),
+                ];
                 Some(Kernel::new::<GemmParams>(ctx, shader, "gemm_wide", &c)?)
             } else {
                 None
@@ -363,19 +364,23 @@ impl GemmKernels {
                 ]
             }
             Driver::Tiled { splits }
-            | Driver::Subgroup { splits }
+            | Driver::Subgroup { splits, .. }
             | Driver::Wide { splits, .. } => {
                 let (kernel, tile_rows) = match driver {
-                    Driver::Subgroup { .. } => (
-                        self.subgroup
+                    Driver::Subgroup { rows, .. } => {
+                        let (short, tall) = self
+                            .subgroup
                             .as_ref()
-                            .expect("the subgroup driver needs an adapter with subgroups"),
-                        TILE,
-                    ),
-                    Driver::Wide { rows: 128, .. }
-                        if self.wide_aligned(&params) && self.wide_tall.is_some() =>
-                    {
-                        (self.wide_tall.as_ref().expect("tall"), 128)
+                            .expect("the subgroup driver needs an adapter with subgroups");
+                        match rows {
+                            TALL_TILE => (tall, TALL_TILE),
+                            _ => (short, TILE),
+                        }
+                    }
+                    Driver::Wide {
+                        rows: TALL_TILE, ..
+                    } if self.wide_aligned(&params) && self.wide_tall.is_some() => {
+                        (self.wide_tall.as_ref().expect("tall"), TALL_TILE)
                     }
                     Driver::Wide { rows: 64, .. } if self.wide_aligned(&params) => {
                         (&self.wide, TILE)
