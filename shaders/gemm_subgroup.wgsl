@@ -23,6 +23,50 @@
 // shader loader gives this line to the browser only).
 diagnostic(off, subgroup_uniformity);
 
+// Whether this subgroup shares A values by shuffles: it is full, a multiple of 8 lanes and
+// laid out linearly (called by the whole workgroup, in uniform control flow).
+fn shuffles_fit(u: u32, lane: u32, sg: u32) -> bool {
+    let count = subgroupAdd(1u);
+    let first = subgroupBroadcastFirst(u);
+    let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
+    return linear && count == sg && sg % 8u == 0u;
+}
+
+// B along n with N a multiple of 4: a lane's 8 columns from col at k as two 16-byte loads
+// (llvmpipe emits every load whose address differs between lanes as a loop over the lanes, so
+// fewer, wider loads are what these drivers are bound by). Columns past N read an in-bounds
+// word and are zeroed.
+fn b8_wide(k: u32, col: u32) -> array<vec4<f32>, 2> {
+    let lo = select(vec4<f32>(0.0), load_b4(k, min(col, p.n - 4u)), col < p.n);
+    let hi = select(vec4<f32>(0.0), load_b4(k, min(col + 4u, p.n - 4u)), col + 4u < p.n);
+    return array<vec4<f32>, 2>(lo, hi);
+}
+
+// The same 8 columns, one load each (any layout).
+fn b8_scalar(c: GemmCursor, col: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(
+        vec4<f32>(b_at(c, col), b_at(c, col + 1u), b_at(c, col + 2u), b_at(c, col + 3u)),
+        vec4<f32>(b_at(c, col + 4u), b_at(c, col + 5u), b_at(c, col + 6u), b_at(c, col + 7u)),
+    );
+}
+
+// Both operands along k: the 8 columns' B for 4 steps of k, one vec4 per column (zero past N).
+fn b8_along_k4(c: GemmCursor, col: u32) -> array<vec4<f32>, 8> {
+    var bk: array<vec4<f32>, 8>;
+    for (var j = 0u; j < 8u; j++) {
+        bk[j] = select(vec4<f32>(0.0), load_b_along_k4(c, min(col + j, p.n - 1u)), col + j < p.n);
+    }
+    return bk;
+}
+
+// Step kk of those 4: the 8 columns' values as two vec4s, as the other paths hold them.
+fn b8_step(bk: array<vec4<f32>, 8>, kk: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(
+        vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]),
+        vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]),
+    );
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn gemm_subgroup(
     @builtin(local_invocation_index) u: u32,
@@ -31,11 +75,7 @@ fn gemm_subgroup(
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg: u32,
 ) {
-    // Every subgroup builtin here is reached by the whole workgroup (uniform control flow).
-    let count = subgroupAdd(1u);
-    let first = subgroupBroadcastFirst(u);
-    let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
-    let shuffle = linear && count == sg && sg % 8u == 0u;
+    let shuffle = shuffles_fit(u, lane, sg);
     let ts = tile_of(wid, nwg);
     enter_row(ts.x * GEMM_TILE);
     let row0 = ts.x * GEMM_TILE + (u / 8u) * 8u;
@@ -49,37 +89,20 @@ fn gemm_subgroup(
         acc[i] = vec4<f32>(0.0);
     }
     var cur = cursor_at(kr.x);
-    // B along n with N a multiple of 4: its 8 columns as two 16-byte loads (llvmpipe emits every
-    // load whose address differs between lanes as a loop over the lanes, so fewer, wider loads
-    // are what this driver is bound by). Columns past N read an in-bounds word and are zeroed.
     let b4 = !b_along_k() && p.n % 4u == 0u;
-    let lo_ok = col < p.n;
-    let hi_ok = col + 4u < p.n;
-    let col_lo = min(col, p.n - 4u);
-    let col_hi = min(col + 4u, p.n - 4u);
     // Input gradients with both operands along k: 4 steps of k per load, A as one vec4 per
     // lane and B as one vec4 per column, turned into rows of 4 columns in registers; each
     // output still sums k in order. A class's K and every split are multiples of 4 here.
     if shuffle && along_k4() {
-        var cols: array<u32, 8>;
-        var col_ok: array<bool, 8>;
-        for (var j = 0u; j < 8u; j++) {
-            cols[j] = min(col + j, p.n - 1u);
-            col_ok[j] = col + j < p.n;
-        }
         for (var k = kr.x; k < kr.y; k += 4u) {
             let a4 = load_a_along_k4(row, cur);
-            var bk: array<vec4<f32>, 8>;
-            for (var j = 0u; j < 8u; j++) {
-                bk[j] = select(vec4<f32>(0.0), load_b_along_k4(cur, cols[j]), col_ok[j]);
-            }
+            let bk = b8_along_k4(cur, col);
             for (var kk = 0u; kk < 4u; kk++) {
-                let b0 = vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]);
-                let b1 = vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]);
+                let b = b8_step(bk, kk);
                 for (var r = 0u; r < 8u; r++) {
                     let x = subgroupShuffle(a4[kk], src + r);
-                    acc[2u * r] += x * b0;
-                    acc[2u * r + 1u] += x * b1;
+                    acc[2u * r] += x * b[0];
+                    acc[2u * r + 1u] += x * b[1];
                 }
             }
             cur = cursor_next4(cur);
@@ -87,35 +110,32 @@ fn gemm_subgroup(
     } else if shuffle && b4 {
         for (var k = kr.x; k < kr.y; k++) {
             let a = load_a(row, cur);
-            let b0 = select(vec4<f32>(0.0), load_b4(cur.k, col_lo), lo_ok);
-            let b1 = select(vec4<f32>(0.0), load_b4(cur.k, col_hi), hi_ok);
+            let b = b8_wide(cur.k, col);
             for (var r = 0u; r < 8u; r++) {
                 let x = subgroupShuffle(a, src + r);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
             }
             cur = cursor_next(cur);
         }
     } else if shuffle {
         for (var k = kr.x; k < kr.y; k++) {
             let a = load_a(row, cur);
-            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
-            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            let b = b8_scalar(cur, col);
             for (var r = 0u; r < 8u; r++) {
                 let x = subgroupShuffle(a, src + r);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
             }
             cur = cursor_next(cur);
         }
     } else {
         for (var k = kr.x; k < kr.y; k++) {
-            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
-            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            let b = b8_scalar(cur, col);
             for (var r = 0u; r < 8u; r++) {
                 let x = load_a(gemm_row(row0 + r), cur);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
             }
             cur = cursor_next(cur);
         }
@@ -138,10 +158,7 @@ fn gemm_subgroup_tall(
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg: u32,
 ) {
-    let count = subgroupAdd(1u);
-    let first = subgroupBroadcastFirst(u);
-    let linear = subgroupAll(lane == u % sg && u / sg == first / sg);
-    let shuffle = linear && count == sg && sg % 8u == 0u;
+    let shuffle = shuffles_fit(u, lane, sg);
     let ts = tile_of(wid, nwg);
     let tile_row0 = ts.x * GEMM_TALL_TILE;
     enter_row(tile_row0);
@@ -158,34 +175,20 @@ fn gemm_subgroup_tall(
     }
     var cur = cursor_at(kr.x);
     let b4 = !b_along_k() && p.n % 4u == 0u;
-    let lo_ok = col < p.n;
-    let hi_ok = col + 4u < p.n;
-    let col_lo = min(col, p.n - 4u);
-    let col_hi = min(col + 4u, p.n - 4u);
     if shuffle && along_k4() {
-        var cols: array<u32, 8>;
-        var col_ok: array<bool, 8>;
-        for (var j = 0u; j < 8u; j++) {
-            cols[j] = min(col + j, p.n - 1u);
-            col_ok[j] = col + j < p.n;
-        }
         for (var k = kr.x; k < kr.y; k += 4u) {
             let a_lo = load_a_along_k4(row_lo, cur);
             let a_hi = load_a_along_k4(row_hi, cur);
-            var bk: array<vec4<f32>, 8>;
-            for (var j = 0u; j < 8u; j++) {
-                bk[j] = select(vec4<f32>(0.0), load_b_along_k4(cur, cols[j]), col_ok[j]);
-            }
+            let bk = b8_along_k4(cur, col);
             for (var kk = 0u; kk < 4u; kk++) {
-                let b0 = vec4<f32>(bk[0][kk], bk[1][kk], bk[2][kk], bk[3][kk]);
-                let b1 = vec4<f32>(bk[4][kk], bk[5][kk], bk[6][kk], bk[7][kk]);
+                let b = b8_step(bk, kk);
                 for (var r = 0u; r < 8u; r++) {
                     let x = subgroupShuffle(a_lo[kk], src + r);
                     let y = subgroupShuffle(a_hi[kk], src + r);
-                    acc[2u * r] += x * b0;
-                    acc[2u * r + 1u] += x * b1;
-                    acc[16u + 2u * r] += y * b0;
-                    acc[17u + 2u * r] += y * b1;
+                    acc[2u * r] += x * b[0];
+                    acc[2u * r + 1u] += x * b[1];
+                    acc[16u + 2u * r] += y * b[0];
+                    acc[17u + 2u * r] += y * b[1];
                 }
             }
             cur = cursor_next4(cur);
@@ -194,15 +197,14 @@ fn gemm_subgroup_tall(
         for (var k = kr.x; k < kr.y; k++) {
             let a_lo = load_a(row_lo, cur);
             let a_hi = load_a(row_hi, cur);
-            let b0 = select(vec4<f32>(0.0), load_b4(cur.k, col_lo), lo_ok);
-            let b1 = select(vec4<f32>(0.0), load_b4(cur.k, col_hi), hi_ok);
+            let b = b8_wide(cur.k, col);
             for (var r = 0u; r < 8u; r++) {
                 let x = subgroupShuffle(a_lo, src + r);
                 let y = subgroupShuffle(a_hi, src + r);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
-                acc[16u + 2u * r] += y * b0;
-                acc[17u + 2u * r] += y * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
+                acc[16u + 2u * r] += y * b[0];
+                acc[17u + 2u * r] += y * b[1];
             }
             cur = cursor_next(cur);
         }
@@ -210,26 +212,24 @@ fn gemm_subgroup_tall(
         for (var k = kr.x; k < kr.y; k++) {
             let a_lo = load_a(row_lo, cur);
             let a_hi = load_a(row_hi, cur);
-            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
-            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            let b = b8_scalar(cur, col);
             for (var r = 0u; r < 8u; r++) {
                 let x = subgroupShuffle(a_lo, src + r);
                 let y = subgroupShuffle(a_hi, src + r);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
-                acc[16u + 2u * r] += y * b0;
-                acc[17u + 2u * r] += y * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
+                acc[16u + 2u * r] += y * b[0];
+                acc[17u + 2u * r] += y * b[1];
             }
             cur = cursor_next(cur);
         }
     } else {
         for (var k = kr.x; k < kr.y; k++) {
-            let b0 = vec4<f32>(b_at(cur, col), b_at(cur, col + 1u), b_at(cur, col + 2u), b_at(cur, col + 3u));
-            let b1 = vec4<f32>(b_at(cur, col + 4u), b_at(cur, col + 5u), b_at(cur, col + 6u), b_at(cur, col + 7u));
+            let b = b8_scalar(cur, col);
             for (var r = 0u; r < 16u; r++) {
                 let x = load_a(gemm_row(row0 + r), cur);
-                acc[2u * r] += x * b0;
-                acc[2u * r + 1u] += x * b1;
+                acc[2u * r] += x * b[0];
+                acc[2u * r + 1u] += x * b[1];
             }
             cur = cursor_next(cur);
         }
